@@ -1,0 +1,174 @@
+//! One V8 isolate, hosted by a deno_core `JsRuntime` (which also pumps V8's platform
+//! tasks). Scripts never run in the runtime's own realm: each execution gets a fresh raw
+//! context (see `sandbox`). deno_core's isolate-wide callbacks assume its realm's context
+//! slots, and its stack-trace callback hands out call sites built in its realm, so they are
+//! all replaced here with callbacks that are safe for any context.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use deno_core::v8;
+use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions};
+
+use super::platform;
+
+/// State shared with the near-heap-limit callback (which only gets a raw pointer).
+struct HeapGuard {
+    handle: v8::IsolateHandle,
+    hit: AtomicBool,
+    used: AtomicUsize,
+}
+
+pub(crate) struct IsolateHost {
+    // Field order matters: the runtime (and its isolate) must drop before `heap`,
+    // whose address the isolate's heap-limit callback holds.
+    runtime: JsRuntime,
+    heap: Box<HeapGuard>,
+    tainted: bool,
+}
+
+unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
+    // SAFETY: `data` is the `HeapGuard` owned by the `IsolateHost` that owns this isolate.
+    let guard = unsafe { &*(data as *const HeapGuard) };
+    if !guard.hit.swap(true, Ordering::AcqRel) {
+        guard.used.store(current, Ordering::Release);
+    }
+    guard.handle.terminate_execution();
+    // Room for V8 to unwind the terminated script; the isolate is discarded afterwards.
+    current.saturating_mul(2)
+}
+
+unsafe extern "C" fn ignore_promise_rejection(_message: v8::PromiseRejectMessage) {
+    // Unhandled rejections in a sandbox are the script's business; its result is what counts.
+}
+
+unsafe extern "C" fn deny_wasm_code_generation(
+    _context: v8::Local<v8::Context>,
+    _source: v8::Local<v8::String>,
+) -> bool {
+    false
+}
+
+fn reject_dynamic_import<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    _host_defined_options: v8::Local<'s, v8::Data>,
+    _resource_name: v8::Local<'s, v8::Value>,
+    _specifier: v8::Local<'s, v8::String>,
+    _import_attributes: v8::Local<'s, v8::FixedArray>,
+) -> Option<v8::Local<'s, v8::Promise>> {
+    let resolver = v8::PromiseResolver::new(scope)?;
+    let message = v8::String::new(scope, "import() is not available in the sandbox")?;
+    let error = v8::Exception::type_error(scope, message);
+    resolver.reject(scope, error);
+    Some(resolver.get_promise(scope))
+}
+
+fn reject_dynamic_import_with_phase<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    host_defined_options: v8::Local<'s, v8::Data>,
+    resource_name: v8::Local<'s, v8::Value>,
+    specifier: v8::Local<'s, v8::String>,
+    _phase: v8::ModuleImportPhase,
+    import_attributes: v8::Local<'s, v8::FixedArray>,
+) -> Option<v8::Local<'s, v8::Promise>> {
+    reject_dynamic_import(scope, host_defined_options, resource_name, specifier, import_attributes)
+}
+
+/// `error.stack` for sandbox errors: the context's own `Error.prepareStackTrace` if the
+/// script set one (called with V8's call sites from the same context), else V8's usual
+/// `Name: message\n    at ...` text.
+fn prepare_stack_trace<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    error: v8::Local<'s, v8::Value>,
+    sites: v8::Local<'s, v8::Array>,
+) -> v8::Local<'s, v8::Value> {
+    v8::tc_scope!(let tc, scope);
+    let context = tc.get_current_context();
+    let global = context.global(tc);
+    let user_hook = v8::String::new(tc, "Error")
+        .and_then(|key| global.get(tc, key.into()))
+        .and_then(|ctor| ctor.to_object(tc))
+        .and_then(|ctor| {
+            let key = v8::String::new(tc, "prepareStackTrace")?;
+            let hook = ctor.get(tc, key.into())?;
+            v8::Local::<v8::Function>::try_from(hook).ok().map(|f| (ctor, f))
+        });
+    if let Some((ctor, hook)) = user_hook {
+        if let Some(value) = hook.call(tc, ctor.into(), &[error, sites.into()]) {
+            return value;
+        }
+        return v8::undefined(tc).into();
+    }
+    let mut text =
+        error.to_string(tc).map(|s| s.to_rust_string_lossy(tc)).unwrap_or_else(|| "Error".to_string());
+    for i in 0..sites.length() {
+        let Some(site) = sites.get_index(tc, i).and_then(|s| s.to_object(tc)) else { continue };
+        let frame = v8::String::new(tc, "toString")
+            .and_then(|key| site.get(tc, key.into()))
+            .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+            .and_then(|f| f.call(tc, site.into(), &[]))
+            .and_then(|s| s.to_string(tc))
+            .map(|s| s.to_rust_string_lossy(tc));
+        if let Some(frame) = frame {
+            text.push_str("\n    at ");
+            text.push_str(&frame);
+        }
+    }
+    match v8::String::new(tc, &text) {
+        Some(s) => s.into(),
+        None => v8::undefined(tc).into(),
+    }
+}
+
+impl IsolateHost {
+    /// Must be called inside a tokio runtime context (V8 posts delayed tasks to it).
+    pub fn new(memory_limit: usize) -> IsolateHost {
+        platform::ensure_initialized();
+        let create_params = v8::CreateParams::default().heap_limits(0, memory_limit);
+        let mut runtime =
+            JsRuntime::new(RuntimeOptions { create_params: Some(create_params), ..Default::default() });
+        let isolate = runtime.v8_isolate();
+        let heap = Box::new(HeapGuard {
+            handle: isolate.thread_safe_handle(),
+            hit: AtomicBool::new(false),
+            used: AtomicUsize::new(0),
+        });
+        isolate.add_near_heap_limit_callback(near_heap_limit, &*heap as *const HeapGuard as *mut c_void);
+        isolate.set_promise_reject_callback(ignore_promise_rejection);
+        isolate.set_prepare_stack_trace_callback(prepare_stack_trace);
+        isolate.set_host_import_module_dynamically_callback(reject_dynamic_import);
+        isolate.set_host_import_module_with_phase_dynamically_callback(reject_dynamic_import_with_phase);
+        isolate.set_allow_wasm_code_generation_callback(deny_wasm_code_generation);
+        IsolateHost { runtime, heap, tainted: false }
+    }
+
+    pub fn isolate(&mut self) -> &mut v8::OwnedIsolate {
+        self.runtime.v8_isolate()
+    }
+
+    pub fn handle(&self) -> v8::IsolateHandle {
+        self.heap.handle.clone()
+    }
+
+    /// Heap bytes in use when the heap limit was hit, if it was.
+    pub fn heap_limit_hit(&self) -> Option<usize> {
+        self.heap.hit.load(Ordering::Acquire).then(|| self.heap.used.load(Ordering::Acquire))
+    }
+
+    /// An isolate that hit a limit is never given another script.
+    pub fn taint(&mut self) {
+        self.tainted = true;
+    }
+
+    pub fn is_tainted(&self) -> bool {
+        self.tainted || self.heap.hit.load(Ordering::Acquire)
+    }
+
+    /// Runs V8's queued foreground tasks (GC work) without waiting.
+    pub fn pump_platform_tasks(&mut self) {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let _: Poll<_> = self.runtime.poll_event_loop(&mut cx, PollEventLoopOptions::default());
+    }
+}

@@ -1,0 +1,470 @@
+//! Runs one execution in a prepared context: compiles the wrapped script, drives its
+//! promise while tool calls settle, and turns the outcome into plain data. V8 is only
+//! entered in short synchronous steps; between them the engine thread waits for tool
+//! replies or an interrupt, so a stopped execution never leaves JS running.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use deno_core::v8;
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::bridge::{SandboxBridge, ToolCallInfo};
+use super::control::ExecutionControl;
+use super::isolate::IsolateHost;
+use super::outcome::{ExecutionOutcome, InterruptReason};
+use super::sandbox::{ActiveExecution, PreparedContext};
+use super::{ExecutionRequest, watchdog, wrap};
+use crate::protocol::{ErrorCode, ErrorInfo};
+use crate::tools::ToolReply;
+
+type ReplyStream = FuturesUnordered<Pin<Box<dyn std::future::Future<Output = (usize, ToolReply)>>>>;
+
+struct PendingEntry {
+    info: ToolCallInfo,
+    resolver: v8::Global<v8::PromiseResolver>,
+}
+
+#[derive(Default)]
+pub(crate) struct Calls {
+    replies: ReplyStream,
+    entries: Vec<Option<PendingEntry>>,
+    /// Errors the engine created for failed tool calls, with their codes: if one of them
+    /// ends the script uncaught, its code is reported (a script cannot forge one).
+    tool_errors: Vec<(v8::Global<v8::Value>, String)>,
+}
+
+pub(crate) struct ExecState {
+    global: v8::Global<v8::Object>,
+    pub bridge: Arc<dyn SandboxBridge>,
+    calls: RefCell<Calls>,
+}
+
+/// The running execution, if `scope` is inside its context. Anything else (a function
+/// kept alive from an earlier execution) gets an exception instead.
+pub(crate) fn current_execution(scope: &mut v8::PinScope) -> Option<Rc<ExecState>> {
+    let state = scope.get_slot::<ActiveExecution>().and_then(|active| active.0.borrow().clone());
+    let current_global = scope.get_current_context().global(scope);
+    match state {
+        Some(state) if v8::Local::new(scope, &state.global) == current_global => Some(state),
+        _ => {
+            let message = v8::String::new(scope, "This sandbox function belongs to a finished execution")?;
+            let error = v8::Exception::error(scope, message);
+            scope.throw_exception(error);
+            None
+        }
+    }
+}
+
+fn make_error<'s>(scope: &mut v8::PinScope<'s, '_>, info: &ErrorInfo) -> v8::Local<'s, v8::Value> {
+    let message = v8::String::new(scope, &info.message).unwrap_or_else(|| v8::String::empty(scope));
+    let error = match info.name.as_str() {
+        "TypeError" => v8::Exception::type_error(scope, message),
+        "RangeError" => v8::Exception::range_error(scope, message),
+        _ => v8::Exception::error(scope, message),
+    };
+    if let Some(object) = error.to_object(scope) {
+        let custom_name = !matches!(info.name.as_str(), "Error" | "TypeError" | "RangeError");
+        if let (true, Some(k), Some(v)) =
+            (custom_name, v8::String::new(scope, "name"), v8::String::new(scope, &info.name))
+        {
+            object.set(scope, k.into(), v.into());
+        }
+        if let (Some(k), Some(v)) = (v8::String::new(scope, "code"), v8::String::new(scope, &info.code)) {
+            object.set(scope, k.into(), v.into());
+        }
+    }
+    error
+}
+
+/// `callTool`'s native half: `(name, argsJson) → Promise`.
+pub(crate) fn native_call_tool(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue,
+) {
+    let Some(state) = current_execution(scope) else { return };
+    let name = args.get(0).to_rust_string_lossy(scope);
+    let args_json = args.get(1).to_rust_string_lossy(scope);
+    let Some(resolver) = v8::PromiseResolver::new(scope) else { return };
+    rv.set(resolver.get_promise(scope).into());
+    match state.bridge.begin_tool_call(&name, args_json) {
+        Ok(pending) => {
+            let mut calls = state.calls.borrow_mut();
+            let index = calls.entries.len();
+            calls
+                .entries
+                .push(Some(PendingEntry { info: pending.info, resolver: v8::Global::new(scope, resolver) }));
+            let reply = pending.reply;
+            calls.replies.push(Box::pin(async move { (index, reply.await) }));
+        }
+        Err(error) => {
+            let exception = make_error(scope, &error);
+            state
+                .calls
+                .borrow_mut()
+                .tool_errors
+                .push((v8::Global::new(scope, exception), error.code.clone()));
+            resolver.reject(scope, exception);
+        }
+    }
+}
+
+/// Enters `context` on the host's isolate for one synchronous step.
+fn enter<R>(
+    host: &mut IsolateHost,
+    context: &v8::Global<v8::Context>,
+    f: impl for<'s, 'i> FnOnce(&mut v8::PinScope<'s, 'i>) -> R,
+) -> R {
+    let isolate = host.isolate();
+    v8::scope!(scope, isolate);
+    let local = v8::Local::new(scope, context);
+    let scope = &mut v8::ContextScope::new(scope, local);
+    f(scope)
+}
+
+enum Step {
+    Pending,
+    Done(ExecutionOutcome),
+    Terminated,
+}
+
+struct Run<'a> {
+    prepared: &'a PreparedContext,
+    state: Rc<ExecState>,
+    max_result_bytes: usize,
+    promise: Option<v8::Global<v8::Promise>>,
+}
+
+fn syntax_error(message: String) -> ExecutionOutcome {
+    ExecutionOutcome::Threw(ErrorInfo::named(
+        ErrorCode::VALIDATION_ERROR,
+        "SyntaxError",
+        format!("Failed to parse AgentScript code: {message}"),
+    ))
+}
+
+fn string_prop(scope: &mut v8::PinScope, object: v8::Local<v8::Value>, name: &str) -> Option<String> {
+    let object = object.to_object(scope)?;
+    let key = v8::String::new(scope, name)?;
+    let value = object.get(scope, key.into())?;
+    value.is_string().then(|| value.to_rust_string_lossy(scope))
+}
+
+impl Run<'_> {
+    fn checkpoint(&self, scope: &mut v8::PinScope) {
+        self.prepared.queue.perform_checkpoint(scope);
+    }
+
+    /// Applies options, compiles and starts the script.
+    fn start(&mut self, scope: &mut v8::PinScope, request: &ExecutionRequest) -> Step {
+        v8::tc_scope!(let tc, scope);
+        let options = match &request.sandbox.globals_json {
+            Some(globals) => format!(
+                "{{\"maxDepth\":{},\"globals\":{}}}",
+                request.sandbox.max_depth,
+                serde_json::to_string(globals).unwrap_or_else(|_| "null".into())
+            ),
+            None => format!("{{\"maxDepth\":{}}}", request.sandbox.max_depth),
+        };
+        let configured =
+            v8::String::new(tc, &options).and_then(|s| v8::json::parse(tc, s)).and_then(|opts| {
+                let configure = v8::Local::new(tc, &self.prepared.configure);
+                let undefined = v8::undefined(tc).into();
+                configure.call(tc, undefined, &[opts])
+            });
+        if configured.is_none() {
+            if tc.has_terminated() {
+                return Step::Terminated;
+            }
+            return Step::Done(ExecutionOutcome::Threw(ErrorInfo::new(
+                ErrorCode::VALIDATION_ERROR,
+                "Custom globals must be plain JSON data",
+            )));
+        }
+
+        let source = match wrap::wrap(&request.code) {
+            wrap::Wrapped::Source(source) => source,
+            wrap::Wrapped::EscapesWrapper => {
+                return Step::Done(syntax_error(
+                    "Unexpected token '}' (the script closes its own function body)".into(),
+                ));
+            }
+        };
+        let Some(source) = v8::String::new(tc, &source) else {
+            return Step::Done(syntax_error("Script is too large".into()));
+        };
+        let name = v8::String::new(tc, "agentscript.js").expect("short string");
+        let origin = v8::ScriptOrigin::new(
+            tc,
+            name.into(),
+            -wrap::LINE_OFFSET,
+            0,
+            false,
+            -1,
+            None,
+            false,
+            false,
+            false,
+            None,
+        );
+        let Some(script) = v8::Script::compile(tc, source, Some(&origin)) else {
+            if tc.has_terminated() {
+                return Step::Terminated;
+            }
+            let (message, position) = match (tc.exception(), tc.message()) {
+                (Some(exception), Some(message)) => (
+                    string_prop(tc, exception, "message").unwrap_or_else(|| "Invalid script".into()),
+                    format!(" ({}:{})", message.get_line_number(tc).unwrap_or(0), message.get_start_column()),
+                ),
+                _ => ("Invalid script".to_string(), String::new()),
+            };
+            return Step::Done(syntax_error(format!("{message}{position}")));
+        };
+        let promise = script.run(tc).and_then(|function| {
+            let function = v8::Local::<v8::Function>::try_from(function).ok()?;
+            let undefined = v8::undefined(tc).into();
+            function.call(tc, undefined, &[])
+        });
+        let Some(promise) = promise else {
+            return if tc.has_terminated() {
+                Step::Terminated
+            } else {
+                Step::Done(ExecutionOutcome::Threw(ErrorInfo::new(
+                    ErrorCode::EXECUTION_ERROR,
+                    "Script did not start",
+                )))
+            };
+        };
+        let Ok(promise) = v8::Local::<v8::Promise>::try_from(promise) else {
+            return Step::Done(ExecutionOutcome::Threw(ErrorInfo::new(
+                ErrorCode::EXECUTION_ERROR,
+                "Script did not start",
+            )));
+        };
+        self.promise = Some(v8::Global::new(tc, promise));
+        self.checkpoint(tc);
+        self.settle_check(tc)
+    }
+
+    /// After JS ran: terminated, still pending, or finished (result converted).
+    fn settle_check(&self, scope: &mut v8::PinScope) -> Step {
+        if scope.is_execution_terminating() {
+            return Step::Terminated;
+        }
+        let promise = v8::Local::new(scope, self.promise.as_ref().expect("started"));
+        match promise.state() {
+            v8::PromiseState::Pending => Step::Pending,
+            v8::PromiseState::Fulfilled => {
+                let value = promise.result(scope);
+                self.encode(scope, value)
+            }
+            v8::PromiseState::Rejected => {
+                let reason = promise.result(scope);
+                self.describe(scope, reason)
+            }
+        }
+    }
+
+    fn encode(&self, scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> Step {
+        v8::tc_scope!(let tc, scope);
+        let encode = v8::Local::new(tc, &self.prepared.encode_result);
+        let undefined = v8::undefined(tc).into();
+        match encode.call(tc, undefined, &[value]) {
+            Some(json) if json.is_undefined() => Step::Done(ExecutionOutcome::Returned(None)),
+            Some(json) => {
+                let json = json.to_rust_string_lossy(tc);
+                if json.len() > self.max_result_bytes {
+                    return Step::Done(ExecutionOutcome::Threw(ErrorInfo::new(
+                        ErrorCode::RESULT_TOO_LARGE,
+                        format!("Return value exceeds maximum size ({} bytes)", self.max_result_bytes),
+                    )));
+                }
+                Step::Done(ExecutionOutcome::Returned(Some(json)))
+            }
+            None if tc.has_terminated() => Step::Terminated,
+            None => {
+                let exception = tc.exception().unwrap_or_else(|| v8::undefined(tc).into());
+                self.describe(tc, exception)
+            }
+        }
+    }
+
+    fn describe(&self, scope: &mut v8::PinScope, reason: v8::Local<v8::Value>) -> Step {
+        let code = {
+            let calls = self.state.calls.borrow();
+            calls
+                .tool_errors
+                .iter()
+                .find(|(error, _)| v8::Local::new(scope, error).strict_equals(reason))
+                .map(|(_, code)| code.clone())
+        };
+        v8::tc_scope!(let tc, scope);
+        let describe = v8::Local::new(tc, &self.prepared.describe_error);
+        let undefined = v8::undefined(tc).into();
+        let Some(described) = describe.call(tc, undefined, &[reason]) else {
+            return if tc.has_terminated() {
+                Step::Terminated
+            } else {
+                Step::Done(ExecutionOutcome::Threw(ErrorInfo::new(
+                    ErrorCode::EXECUTION_ERROR,
+                    "Uncaught exception",
+                )))
+            };
+        };
+        let described: serde_json::Value =
+            serde_json::from_str(&described.to_rust_string_lossy(tc)).unwrap_or_default();
+        let text = |key: &str, default: &str| described[key].as_str().unwrap_or(default).to_string();
+        Step::Done(ExecutionOutcome::Threw(ErrorInfo::named(
+            code.as_deref().unwrap_or(ErrorCode::EXECUTION_ERROR),
+            &text("name", "Error"),
+            text("message", "Uncaught exception"),
+        )))
+    }
+
+    /// Hands one tool reply to the script.
+    fn deliver(&self, scope: &mut v8::PinScope, index: usize, reply: ToolReply) -> Step {
+        let entry = self.state.calls.borrow_mut().entries[index].take();
+        let Some(entry) = entry else { return self.settle_check(scope) };
+        let reply = self.state.bridge.finish_tool_call(&entry.info, Some(reply));
+        let resolver = v8::Local::new(scope, &entry.resolver);
+        match reply {
+            ToolReply::Ok(None) => {
+                let undefined = v8::undefined(scope).into();
+                resolver.resolve(scope, undefined);
+            }
+            ToolReply::Ok(Some(json)) => {
+                v8::tc_scope!(let tc, scope);
+                let parsed = v8::String::new(tc, &json).and_then(|s| v8::json::parse(tc, s));
+                match parsed {
+                    Some(value) => {
+                        resolver.resolve(tc, value);
+                    }
+                    None if tc.has_terminated() => return Step::Terminated,
+                    None => {
+                        let error = make_error(
+                            tc,
+                            &ErrorInfo::new(ErrorCode::EXECUTION_ERROR, "Tool result is not valid JSON"),
+                        );
+                        resolver.reject(tc, error);
+                    }
+                }
+            }
+            ToolReply::Err(info) => {
+                let error = make_error(scope, &info);
+                self.state
+                    .calls
+                    .borrow_mut()
+                    .tool_errors
+                    .push((v8::Global::new(scope, error), info.code.clone()));
+                resolver.reject(scope, error);
+            }
+        }
+        self.checkpoint(scope);
+        self.settle_check(scope)
+    }
+}
+
+fn interrupted(host: &IsolateHost, control: &ExecutionControl) -> ExecutionOutcome {
+    if let Some(heap_used) = host.heap_limit_hit() {
+        return ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, heap_used };
+    }
+    let reason = control.reason().unwrap_or(InterruptReason::Stopped);
+    ExecutionOutcome::Interrupted { reason, heap_used: 0 }
+}
+
+/// Runs `request` in `prepared` to completion. The context is retired afterwards.
+pub(crate) async fn execute(
+    host: &mut IsolateHost,
+    graveyard: &v8::MicrotaskQueue,
+    prepared: PreparedContext,
+    request: ExecutionRequest,
+    control: Arc<ExecutionControl>,
+) -> ExecutionOutcome {
+    control.attach(host.handle());
+    let _timeout = request.timeout.map(|t| watchdog::arm(Instant::now() + t, control.clone()));
+
+    let global = enter(host, &prepared.context, |scope| {
+        let global = scope.get_current_context().global(scope);
+        v8::Global::new(scope, global)
+    });
+    let state = Rc::new(ExecState { global, bridge: request.bridge.clone(), calls: RefCell::default() });
+    set_active(host, Some(state.clone()));
+
+    let mut run = Run {
+        prepared: &prepared,
+        state: state.clone(),
+        max_result_bytes: request.sandbox.max_result_bytes,
+        promise: None,
+    };
+    let mut step = if control.reason().is_some() {
+        Step::Terminated
+    } else {
+        enter(host, &prepared.context, |scope| run.start(scope, &request))
+    };
+    let outcome = loop {
+        match step {
+            Step::Done(outcome) => break outcome,
+            Step::Terminated => break interrupted(host, &control),
+            Step::Pending => {}
+        }
+        let has_replies = !state.calls.borrow().replies.is_empty();
+        tokio::select! {
+            biased;
+            _ = control.interrupted() => break interrupted(host, &control),
+            next = poll_fn(|cx| state.calls.borrow_mut().replies.poll_next_unpin(cx)), if has_replies => {
+                step = match next {
+                    Some((index, reply)) => enter(host, &prepared.context, |scope| run.deliver(scope, index, reply)),
+                    None => Step::Pending,
+                };
+            }
+        }
+    };
+
+    // Calls still in flight are abandoned: their handlers' signals abort and each gets its
+    // `tool_result_applied`, so every `tool_call` in the stream is closed.
+    let leftovers: Vec<PendingEntry> = state.calls.borrow_mut().entries.drain(..).flatten().collect();
+    for entry in &leftovers {
+        state.bridge.finish_tool_call(&entry.info, None);
+    }
+    drop(leftovers);
+    if matches!(outcome, ExecutionOutcome::Interrupted { .. }) {
+        host.taint();
+    }
+
+    set_active(host, None);
+    control.finish();
+    let isolate = host.isolate();
+    isolate.cancel_terminate_execution();
+    retire(host, graveyard, prepared, state);
+    outcome
+}
+
+fn set_active(host: &mut IsolateHost, state: Option<Rc<ExecState>>) {
+    if let Some(active) = host.isolate().get_slot::<ActiveExecution>() {
+        *active.0.borrow_mut() = state;
+    }
+}
+
+/// Points the finished context at a queue that is never drained, so nothing it queued
+/// can run later, then releases everything the engine held for it.
+fn retire(
+    host: &mut IsolateHost,
+    graveyard: &v8::MicrotaskQueue,
+    prepared: PreparedContext,
+    state: Rc<ExecState>,
+) {
+    let PreparedContext { context, queue, configure, encode_result, describe_error } = prepared;
+    {
+        let isolate = host.isolate();
+        v8::scope!(scope, isolate);
+        let local = v8::Local::new(scope, &context);
+        local.set_microtask_queue(graveyard);
+    }
+    drop((configure, encode_result, describe_error, context, state));
+    drop(queue);
+}

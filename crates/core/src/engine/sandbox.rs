@@ -1,0 +1,112 @@
+//! Fresh sandbox contexts. A context is created from V8's pristine built-in snapshot, gets
+//! its own microtask queue (so nothing queued by one execution can ever run during
+//! another), has code generation from strings turned off, and runs the prelude, which
+//! installs `callTool`, `parallel` and `console` on top of plain JavaScript.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use deno_core::v8;
+
+use super::bridge::ConsoleLevel;
+use super::isolate::IsolateHost;
+use super::run::{self, ExecState};
+
+const PRELUDE_HEAD: &str = "(function (native) {\n'use strict';\n";
+const PRELUDE_TAIL: &str = "\n})";
+
+fn prelude_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        format!(
+            "{PRELUDE_HEAD}{}\n{}{PRELUDE_TAIL}",
+            include_str!("../../../../lib/value-codec.js"),
+            include_str!("prelude.js")
+        )
+    })
+}
+
+/// The engine's handle on the execution currently running in this isolate. Native
+/// functions look it up and refuse to act for any context but its own.
+#[derive(Default)]
+pub(crate) struct ActiveExecution(pub RefCell<Option<Rc<ExecState>>>);
+
+pub(crate) struct PreparedContext {
+    pub context: v8::Global<v8::Context>,
+    pub queue: v8::UniqueRef<v8::MicrotaskQueue>,
+    pub configure: v8::Global<v8::Function>,
+    pub encode_result: v8::Global<v8::Function>,
+    pub describe_error: v8::Global<v8::Function>,
+}
+
+fn key<'s>(scope: &mut v8::PinScope<'s, '_>, name: &str) -> v8::Local<'s, v8::Value> {
+    v8::String::new(scope, name).expect("short string").into()
+}
+
+fn get_function<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    object: v8::Local<'s, v8::Object>,
+    name: &str,
+) -> v8::Global<v8::Function> {
+    let k = key(scope, name);
+    let value = object.get(scope, k).expect("prelude export");
+    let function = v8::Local::<v8::Function>::try_from(value).expect("prelude export is a function");
+    v8::Global::new(scope, function)
+}
+
+/// Creates a context and runs the prelude in it. Done ahead of demand, while idle.
+pub(crate) fn prepare(host: &mut IsolateHost) -> PreparedContext {
+    let isolate = host.isolate();
+    if isolate.get_slot::<ActiveExecution>().is_none() {
+        isolate.set_slot(ActiveExecution::default());
+    }
+    let mut queue = v8::MicrotaskQueue::new(isolate, v8::MicrotasksPolicy::Explicit);
+    v8::scope!(scope, isolate);
+    let context = v8::Context::new(
+        scope,
+        v8::ContextOptions { microtask_queue: Some(&mut *queue as *mut _), ..Default::default() },
+    );
+    context.set_allow_generation_from_strings(false);
+    let scope = &mut v8::ContextScope::new(scope, context);
+
+    let native = v8::Object::new(scope);
+    let call_tool = v8::Function::builder(run::native_call_tool)
+        .constructor_behavior(v8::ConstructorBehavior::Throw)
+        .build(scope)
+        .expect("native function");
+    let console = v8::Function::builder(native_console)
+        .constructor_behavior(v8::ConstructorBehavior::Throw)
+        .build(scope)
+        .expect("native function");
+    let k = key(scope, "callTool");
+    native.set(scope, k, call_tool.into());
+    let k = key(scope, "console");
+    native.set(scope, k, console.into());
+
+    let source = v8::String::new(scope, prelude_source()).expect("prelude source");
+    let script = v8::Script::compile(scope, source, None).expect("prelude compiles");
+    let factory = script.run(scope).expect("prelude evaluates");
+    let factory = v8::Local::<v8::Function>::try_from(factory).expect("prelude is a function");
+    let undefined = v8::undefined(scope).into();
+    let exports = factory
+        .call(scope, undefined, &[native.into()])
+        .expect("prelude runs")
+        .to_object(scope)
+        .expect("prelude returns an object");
+
+    PreparedContext {
+        configure: get_function(scope, exports, "configure"),
+        encode_result: get_function(scope, exports, "encodeResult"),
+        describe_error: get_function(scope, exports, "describeError"),
+        context: v8::Global::new(scope, context),
+        queue,
+    }
+}
+
+/// `console.*` from the sandbox: `(levelIndex, text)`.
+fn native_console(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    let Some(state) = run::current_execution(scope) else { return };
+    let level = args.get(0).uint32_value(scope).unwrap_or(0);
+    let text = args.get(1).to_rust_string_lossy(scope);
+    state.bridge.console(ConsoleLevel::from_index(level), &text);
+}

@@ -1,0 +1,36 @@
+//! Error codes reported in `final.payload.error.code` and `SessionFinalResult.error.code`
+//! (contract decision 5), and the `{code, message, name}` triple that carries them.
+
+pub struct ErrorCode;
+
+impl ErrorCode {
+    pub const VALIDATION_ERROR: &'static str = "VALIDATION_ERROR";
+    pub const TIMEOUT: &'static str = "TIMEOUT";
+    pub const MEMORY_LIMIT_EXCEEDED: &'static str = "MEMORY_LIMIT_EXCEEDED";
+    pub const MAX_TOOL_CALLS_EXCEEDED: &'static str = "MAX_TOOL_CALLS_EXCEEDED";
+    pub const TOOL_ERROR: &'static str = "TOOL_ERROR";
+    pub const UNKNOWN_TOOL: &'static str = "UNKNOWN_TOOL";
+    pub const EXECUTION_ERROR: &'static str = "EXECUTION_ERROR";
+    pub const SESSION_CANCELLED: &'static str = "SESSION_CANCELLED";
+    pub const DEADLINE_EXCEEDED: &'static str = "DEADLINE_EXCEEDED";
+    pub const TOOL_RESULT_TOO_LARGE: &'static str = "TOOL_RESULT_TOO_LARGE";
+    pub const TOOL_ARGS_TOO_LARGE: &'static str = "TOOL_ARGS_TOO_LARGE";
+    pub const RESULT_TOO_LARGE: &'static str = "RESULT_TOO_LARGE";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+    pub name: String,
+}
+
+impl ErrorInfo {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_string(), message: message.into(), name: "Error".to_string() }
+    }
+
+    pub fn named(code: &str, name: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_string(), message: message.into(), name: name.to_string() }
+    }
+}

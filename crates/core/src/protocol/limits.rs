@@ -1,0 +1,179 @@
+//! `SessionLimits` with the original's names and defaults (`DEFAULT_SESSION_LIMITS`).
+//! A partial limits object is resolved against the defaults key by key; the caller
+//! decides *which* partial object applies (the original's shallow merge, quirk Q1).
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionLimits {
+    pub session_ttl_ms: u64,
+    pub max_tool_calls: u64,
+    pub max_stdout_bytes: u64,
+    pub max_tool_result_bytes: u64,
+    /// The whole-script timeout (the original passes it to the Enclave as `timeout`). 0 = none.
+    pub tool_timeout_ms: u64,
+    /// 0 disables heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// Budget measured from session creation. 0 = none.
+    pub deadline_ms: u64,
+    pub per_tool_deadline_ms: u64,
+    pub cancel_on_first_error: bool,
+    /// V8 heap limit for the script, if given in `limits.memoryLimit` (an accepted alias).
+    pub memory_limit_bytes: Option<u64>,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            session_ttl_ms: 60_000,
+            max_tool_calls: 50,
+            max_stdout_bytes: 262_144,
+            max_tool_result_bytes: 5_242_880,
+            tool_timeout_ms: 30_000,
+            heartbeat_interval_ms: 15_000,
+            deadline_ms: 0,
+            per_tool_deadline_ms: 30_000,
+            cancel_on_first_error: false,
+            memory_limit_bytes: None,
+        }
+    }
+}
+
+/// Limits as a caller supplied them: every key optional, numbers as JavaScript numbers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartialLimits {
+    pub session_ttl_ms: Option<f64>,
+    pub max_tool_calls: Option<f64>,
+    pub max_stdout_bytes: Option<f64>,
+    pub max_tool_result_bytes: Option<f64>,
+    pub tool_timeout_ms: Option<f64>,
+    pub heartbeat_interval_ms: Option<f64>,
+    pub deadline_ms: Option<f64>,
+    pub per_tool_deadline_ms: Option<f64>,
+    pub cancel_on_first_error: Option<bool>,
+    /// Seed alias of `toolTimeoutMs` (used only when `toolTimeoutMs` is absent).
+    pub timeout: Option<f64>,
+    pub memory_limit: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitsError {
+    pub key: &'static str,
+    pub value: f64,
+}
+
+impl fmt::Display for LimitsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Invalid session limit \"{}\": expected a non-negative number, got {}",
+            self.key,
+            super::json::js_number(self.value).replace("null", &self.value.to_string())
+        )
+    }
+}
+
+impl std::error::Error for LimitsError {}
+
+fn to_u64(key: &'static str, value: Option<f64>, default: u64) -> Result<u64, LimitsError> {
+    match value {
+        None => Ok(default),
+        Some(v) if v.is_nan() || v < 0.0 => Err(LimitsError { key, value: v }),
+        // `Infinity` means "no limit"; fractions are truncated like an integer limit.
+        Some(v) if v >= u64::MAX as f64 => Ok(u64::MAX),
+        Some(v) => Ok(v as u64),
+    }
+}
+
+impl SessionLimits {
+    pub fn resolve(partial: &PartialLimits) -> Result<SessionLimits, LimitsError> {
+        let d = SessionLimits::default();
+        let timeout = partial.tool_timeout_ms.or(partial.timeout);
+        Ok(SessionLimits {
+            session_ttl_ms: to_u64("sessionTtlMs", partial.session_ttl_ms, d.session_ttl_ms)?,
+            max_tool_calls: to_u64("maxToolCalls", partial.max_tool_calls, d.max_tool_calls)?,
+            max_stdout_bytes: to_u64("maxStdoutBytes", partial.max_stdout_bytes, d.max_stdout_bytes)?,
+            max_tool_result_bytes: to_u64(
+                "maxToolResultBytes",
+                partial.max_tool_result_bytes,
+                d.max_tool_result_bytes,
+            )?,
+            tool_timeout_ms: to_u64("toolTimeoutMs", timeout, d.tool_timeout_ms)?,
+            heartbeat_interval_ms: to_u64(
+                "heartbeatIntervalMs",
+                partial.heartbeat_interval_ms,
+                d.heartbeat_interval_ms,
+            )?,
+            deadline_ms: to_u64("deadlineMs", partial.deadline_ms, d.deadline_ms)?,
+            per_tool_deadline_ms: to_u64(
+                "perToolDeadlineMs",
+                partial.per_tool_deadline_ms,
+                d.per_tool_deadline_ms,
+            )?,
+            cancel_on_first_error: partial.cancel_on_first_error.unwrap_or(d.cancel_on_first_error),
+            memory_limit_bytes: match partial.memory_limit {
+                None => None,
+                Some(v) => Some(to_u64("memoryLimit", Some(v), 0)?),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let l = SessionLimits::resolve(&PartialLimits::default()).unwrap();
+        assert_eq!(l, SessionLimits::default());
+        assert_eq!(l.session_ttl_ms, 60_000);
+        assert_eq!(l.max_tool_calls, 50);
+        assert_eq!(l.max_stdout_bytes, 262_144);
+        assert_eq!(l.max_tool_result_bytes, 5_242_880);
+        assert_eq!(l.tool_timeout_ms, 30_000);
+        assert_eq!(l.heartbeat_interval_ms, 15_000);
+        assert_eq!(l.deadline_ms, 0);
+        assert_eq!(l.per_tool_deadline_ms, 30_000);
+        assert!(!l.cancel_on_first_error);
+    }
+
+    #[test]
+    fn given_keys_override_and_aliases_apply() {
+        let l = SessionLimits::resolve(&PartialLimits {
+            max_tool_calls: Some(2.0),
+            timeout: Some(300.0),
+            deadline_ms: Some(f64::INFINITY),
+            memory_limit: Some(64.0 * 1024.0 * 1024.0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(l.max_tool_calls, 2);
+        assert_eq!(l.tool_timeout_ms, 300);
+        assert_eq!(l.deadline_ms, u64::MAX);
+        assert_eq!(l.memory_limit_bytes, Some(64 * 1024 * 1024));
+        // The real key wins over the seed alias.
+        let l = SessionLimits::resolve(&PartialLimits {
+            tool_timeout_ms: Some(10.0),
+            timeout: Some(300.0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(l.tool_timeout_ms, 10);
+    }
+
+    #[test]
+    fn negative_and_nan_are_rejected_with_a_clear_message() {
+        let err = SessionLimits::resolve(&PartialLimits { max_tool_calls: Some(-1.0), ..Default::default() })
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid session limit \"maxToolCalls\": expected a non-negative number, got -1"
+        );
+        let err =
+            SessionLimits::resolve(&PartialLimits { deadline_ms: Some(f64::NAN), ..Default::default() })
+                .unwrap_err();
+        assert_eq!(err.key, "deadlineMs");
+        assert!(err.to_string().ends_with("got NaN"));
+    }
+}

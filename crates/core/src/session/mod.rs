@@ -1,0 +1,12 @@
+//! Sessions: state machine, event history, execution lifecycle, and the manager.
+
+pub mod manager;
+pub mod result;
+#[allow(clippy::module_inception)]
+pub mod session;
+pub mod state;
+
+pub use manager::{ManagerError, SessionInfo, SessionManager};
+pub use result::{ExecutionStats, FinalResult};
+pub use session::{LifecycleError, Session, SessionConfig, Subscriber};
+pub use state::SessionState;

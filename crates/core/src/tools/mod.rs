@@ -1,0 +1,40 @@
+//! The boundary between the core and whoever runs tool handlers (the JS facade through
+//! the binding, or Rust in tests). The core decides *whether* a call happens and emits
+//! its events; the host runs the handler and replies once.
+
+use crate::protocol::ErrorInfo;
+use tokio::sync::oneshot;
+
+/// A tool call the core has accepted and wants the host to run.
+#[derive(Debug)]
+pub struct ToolCall {
+    /// Process-unique key of the call (for replies and aborts).
+    pub call_key: u64,
+    /// Process-unique key of the session (session ids may repeat, see quirk Q7).
+    pub session_key: u64,
+    pub session_id: String,
+    /// `c_` + UUID, as in the `tool_call` event.
+    pub call_id: String,
+    pub name: String,
+    /// The arguments as JSON text (already a copy made inside the sandbox).
+    pub args_json: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolReply {
+    /// The handler's value as JSON text; `None` for `undefined`.
+    Ok(Option<String>),
+    Err(ErrorInfo),
+}
+
+pub type ToolReplySender = oneshot::Sender<ToolReply>;
+
+pub trait ToolHost: Send + Sync {
+    /// Runs `call` and eventually sends exactly one reply (dropping `reply` counts as a
+    /// failed call). Must not block: it is called on an engine thread.
+    fn call(&self, call: ToolCall, reply: ToolReplySender);
+
+    /// Asks the host to abort the handler's `signal` (per-tool deadline, cancel).
+    /// The reply, if any still comes, is ignored by the core only when the call was abandoned.
+    fn abort(&self, call_key: u64);
+}

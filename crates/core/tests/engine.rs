@@ -1,0 +1,293 @@
+//! The engine end to end, without Node: scripts, results, errors, tool calls, limits.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use enclave_broker_core::protocol::SessionLimits;
+use enclave_broker_core::session::SessionState;
+use enclave_broker_core::tools::ToolReply;
+
+#[test]
+fn returns_values_and_trailing_expressions() {
+    assert_eq!(run("return 1 + 2").result.value_json.as_deref(), Some("3"));
+    assert_eq!(run("const x = 5; x + 3").result.value_json.as_deref(), Some("8"));
+    assert_eq!(run("const x = 1;").result.value_json, None);
+    assert_eq!(run("").result.value_json, None);
+    let f = run("return { a: [1, { b: 'x' }], n: null, u: undefined, d: 1.5 }");
+    assert_eq!(f.result.value_json.as_deref(), Some(r#"{"a":[1,{"b":"x"}],"n":null,"d":1.5}"#));
+    assert_eq!(f.types(), vec!["session_init", "final"]);
+    assert_eq!(f.result.final_state, SessionState::Completed);
+}
+
+#[test]
+fn ordinary_javascript_works() {
+    let code = r#"
+        class A { constructor(x) { this.x = x } get double() { return this.x * 2 } }
+        function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) }
+        const m = new Map([['a', 1]]); let i = 0; while (i < 10) i++;
+        const re = /(\d+)-(\d+)/.exec('12-34');
+        try { throw new Error('inner') } catch (e) { var caught = e.message }
+        return [new A(21).double, fib(10), m.get('a'), i, re[2], caught, typeof Deno, typeof require, typeof process]
+    "#;
+    assert_eq!(
+        run(code).result.value_json.as_deref(),
+        Some(r#"[42,55,1,10,"34","inner","undefined","undefined","undefined"]"#)
+    );
+}
+
+#[test]
+fn converts_special_values_like_the_original() {
+    let f = run("return [10n, NaN, new Map([['k', new Set([1,2])]]), new Date(0), /a/g, new Error('e')]");
+    assert_eq!(
+        f.result.value_json.as_deref(),
+        Some(r#"["10",null,{"k":[1,2]},"1970-01-01T00:00:00.000Z","/a/g",{"name":"Error","message":"e"}]"#)
+    );
+    let f = run("const o = {a: 1}; o.self = o; return o");
+    assert_eq!(f.result.value_json.as_deref(), Some(r#"{"a":1,"self":"[Circular]"}"#));
+    let f = run("return { f() {} }");
+    assert_eq!(f.error_code(), "EXECUTION_ERROR");
+    assert!(f.error_message().starts_with("Return value contains a function."));
+}
+
+#[test]
+fn syntax_errors_are_validation_errors_with_positions() {
+    let f = run("return (");
+    assert_eq!(f.error_code(), "VALIDATION_ERROR");
+    assert_eq!(f.result.error.as_ref().unwrap().name, "SyntaxError");
+    assert!(f.error_message().starts_with("Failed to parse AgentScript code: "), "{}", f.error_message());
+    assert_eq!(f.types(), vec!["session_init", "final"]);
+    let f = run("}); globalThis.x = 1; (async function () {");
+    assert_eq!(f.error_code(), "VALIDATION_ERROR");
+}
+
+#[test]
+fn uncaught_throws_are_execution_errors() {
+    let f = run("throw new TypeError('bad thing')");
+    assert_eq!(f.error_code(), "EXECUTION_ERROR");
+    assert_eq!(f.result.error.as_ref().unwrap().name, "TypeError");
+    assert_eq!(f.error_message(), "bad thing");
+    assert_eq!(run("throw 'just a string'").error_message(), "just a string");
+    assert_eq!(run("throw { message: 'obj thrown', code: 'X' }").error_message(), "obj thrown");
+    assert_eq!(
+        run("const o = null; return o.x;").error_message(),
+        "Cannot read properties of null (reading 'x')"
+    );
+    assert_eq!(run("throw { message: 'x', code: 'TIMEOUT' }").error_code(), "EXECUTION_ERROR");
+}
+
+#[test]
+fn a_tool_call_emits_the_originals_event_sequence() {
+    let host = TestHost::new().tool("add", |args| {
+        let v: serde_json::Value = serde_json::from_str(args).unwrap();
+        ok(&(v["a"].as_i64().unwrap() + v["b"].as_i64().unwrap()).to_string())
+    });
+    let f = run_with(
+        &host,
+        SessionLimits::default(),
+        "console.log('hi', 42); const x = await callTool('add', {a: 1, b: 2}); return {x}",
+    );
+    assert_eq!(f.result.value_json.as_deref(), Some(r#"{"x":3}"#));
+    assert_eq!(
+        f.types(),
+        vec![
+            "session_init",
+            "stdout",
+            "tool_call",
+            "tool_progress",
+            "tool_progress",
+            "tool_result_applied",
+            "final"
+        ]
+    );
+    assert_eq!(f.events[1].payload_json(), r#"{"chunk":"hi 42\n"}"#);
+    let call: serde_json::Value = serde_json::from_str(f.events[2].payload_json()).unwrap();
+    assert!(call["callId"].as_str().unwrap().starts_with("c_"));
+    assert_eq!(call["toolName"], "add");
+    assert_eq!(call["args"], serde_json::json!({"a": 1, "b": 2}));
+    for (i, e) in f.events.iter().enumerate() {
+        assert_eq!(e.seq(), i as u64 + 1);
+    }
+    let fin = f.final_payload();
+    assert_eq!(fin["stats"]["toolCallCount"], 1);
+    assert_eq!(fin["stats"]["stdoutBytes"], 6);
+}
+
+#[test]
+fn tool_errors_reach_the_script_with_their_code() {
+    let host = TestHost::new().tool("fail", |_| {
+        Some(ToolReply::Err(enclave_broker_core::protocol::ErrorInfo::new("E_FAIL", "tool exploded")))
+    });
+    let f = run_with(
+        &host,
+        SessionLimits::default(),
+        "try { await callTool('fail', {}) } catch (e) { return [e.message, e.code, e instanceof Error] }",
+    );
+    assert_eq!(f.result.value_json.as_deref(), Some(r#"["tool exploded","E_FAIL",true]"#));
+    let f = run_with(&host, SessionLimits::default(), "await callTool('fail', {})");
+    assert_eq!(f.error_code(), "E_FAIL");
+    assert_eq!(f.error_message(), "tool exploded");
+    let f = run_with(&host, SessionLimits::default(), "await callTool('nope', {})");
+    assert_eq!(f.error_code(), "UNKNOWN_TOOL");
+    assert_eq!(f.error_message(), "Unknown tool: nope");
+}
+
+#[test]
+fn bad_tool_arguments_are_rejected_in_the_sandbox() {
+    let f = run("try { await callTool('x', [1]) } catch (e) { return e.message }");
+    assert_eq!(f.result.value_json.as_deref(), Some(r#""Tool arguments must be an object""#));
+    let f = run("const a = {}; a.a = a; try { await callTool('x', a) } catch (e) { return e.message }");
+    assert_eq!(f.result.value_json.as_deref(), Some(r#""Tool arguments must be JSON-serializable""#));
+    assert_eq!(f.types(), vec!["session_init", "final"]);
+}
+
+#[test]
+fn parallel_runs_calls_concurrently() {
+    let host = TestHost::new().tool("echo", ok);
+    let f = run_with(
+        &host,
+        SessionLimits::default(),
+        "return await parallel([1, 2, 3], (n) => callTool('echo', {n}))",
+    );
+    assert_eq!(f.result.value_json.as_deref(), Some(r#"[{"n":1},{"n":2},{"n":3}]"#));
+    let f = run("try { await parallel(new Array(101).fill(0), (x) => x) } catch (e) { return e.message }");
+    assert_eq!(f.result.value_json.as_deref(), Some(r#""parallel() is limited to 100 items""#));
+}
+
+#[test]
+fn max_tool_calls_stops_the_next_call() {
+    let host = TestHost::new().tool("add", |_| ok("1"));
+    let limits = SessionLimits { max_tool_calls: 2, ..Default::default() };
+    let f = run_with(&host, limits, "for (let i = 0; i < 5; i++) await callTool('add', {}); return 1");
+    assert_eq!(f.error_code(), "MAX_TOOL_CALLS_EXCEEDED");
+    assert_eq!(
+        f.error_message(),
+        "Maximum tool call limit exceeded (2). This limit prevents runaway script execution."
+    );
+    assert_eq!(f.types().iter().filter(|t| **t == "tool_call").count(), 2);
+}
+
+#[test]
+fn script_timeout_stops_synchronous_loops() {
+    for code in [
+        "while (true) {}",
+        "for (;;) {}",
+        "await new Promise(() => {})",
+        "/(a+)+$/.test('a'.repeat(40) + 'b')",
+    ] {
+        let start = Instant::now();
+        let limits = SessionLimits { tool_timeout_ms: 200, ..Default::default() };
+        let f = run_with(&TestHost::new(), limits, code);
+        assert_eq!(f.error_code(), "TIMEOUT", "{code}");
+        assert_eq!(f.error_message(), "Script execution timed out after 200ms");
+        assert!(start.elapsed() < Duration::from_millis(1500), "{code} took {:?}", start.elapsed());
+    }
+    // The engine is still usable afterwards.
+    assert_eq!(run("return 7").result.value_json.as_deref(), Some("7"));
+}
+
+#[test]
+fn cancel_stops_a_script_waiting_on_a_tool_that_never_replies() {
+    let host = TestHost::new().tool("hang", |_| None);
+    let s = session(&host, SessionLimits::default());
+    s.execute("await callTool('hang', {}); return 1".into()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(s.state(), SessionState::Running);
+    s.cancel(Some("stop"));
+    let f = wait(&s);
+    assert_eq!(f.error_code(), "SESSION_CANCELLED");
+    assert_eq!(f.error_message(), "Session was cancelled");
+    assert_eq!(f.result.final_state, SessionState::Cancelled);
+    assert_eq!(
+        f.types(),
+        vec!["session_init", "tool_call", "tool_progress", "tool_progress", "tool_result_applied", "final"]
+    );
+    assert!(!host.aborted.lock().unwrap().is_empty());
+}
+
+#[test]
+fn cancel_stops_a_spinning_script() {
+    let s = session(&TestHost::new(), SessionLimits::default());
+    s.execute("while (true) {}".into()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    s.cancel(None);
+    let f = wait(&s);
+    assert_eq!(f.error_code(), "SESSION_CANCELLED");
+    assert!(start.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn deadline_ends_the_run_with_deadline_exceeded() {
+    let host = TestHost::new().tool("hang", |_| None);
+    let limits = SessionLimits { deadline_ms: 150, ..Default::default() };
+    let s = session(&host, limits);
+    s.execute("await callTool('hang', {})".into()).unwrap();
+    let f = wait(&s);
+    assert_eq!(f.error_code(), "DEADLINE_EXCEEDED");
+    assert_eq!(f.error_message(), "Deadline exceeded");
+    assert_eq!(f.result.final_state, SessionState::Failed);
+    assert_eq!(s.state(), SessionState::Cancelled);
+    let types = f.types();
+    assert_eq!(&types[types.len() - 2..], &["deadline_exceeded", "final"]);
+}
+
+#[test]
+fn memory_limit_ends_the_script_not_the_process() {
+    let s = enclave_broker_core::engine::SandboxOptions {
+        memory_limit_bytes: 32 * 1024 * 1024,
+        ..Default::default()
+    };
+    let session = enclave_broker_core::session::Session::new(
+        enclave_broker_core::session::SessionConfig { sandbox: s, ..Default::default() },
+        TestHost::new(),
+    );
+    session.execute("const a = []; while (true) a.push({ x: 'y'.repeat(100) + a.length })".into()).unwrap();
+    let f = wait(&session);
+    assert_eq!(f.error_code(), "MEMORY_LIMIT_EXCEEDED");
+    assert!(f.error_message().starts_with("Memory limit exceeded: "), "{}", f.error_message());
+    assert_eq!(run("return 'alive'").result.value_json.as_deref(), Some(r#""alive""#));
+}
+
+#[test]
+fn stack_overflow_is_an_ordinary_error() {
+    let f = run("function f() { return f() } try { f() } catch (e) { return e instanceof RangeError }");
+    assert_eq!(f.result.value_json.as_deref(), Some("true"));
+}
+
+#[test]
+fn the_sandbox_has_no_host_surface() {
+    let f = run(
+        "return [typeof Deno, typeof __bootstrap, typeof WebAssembly, typeof SharedArrayBuffer, typeof Atomics, \
+         typeof require, typeof process, typeof setTimeout]",
+    );
+    assert_eq!(
+        f.result.value_json.as_deref(),
+        Some(
+            r#"["undefined","undefined","undefined","undefined","undefined","undefined","undefined","undefined"]"#
+        )
+    );
+    let f = run("try { eval('1') } catch (e) { return e.constructor.name }");
+    assert_eq!(f.result.value_json.as_deref(), Some(r#""EvalError""#));
+    let f = run("try { await import('fs') } catch (e) { return e.message }");
+    assert_eq!(f.result.value_json.as_deref(), Some(r#""import() is not available in the sandbox""#));
+}
+
+#[test]
+fn custom_globals_are_frozen_copies() {
+    let sandbox = enclave_broker_core::engine::SandboxOptions {
+        globals_json: Some(r#"{"ctx":{"userId":"u1","tags":["a"]}}"#.into()),
+        ..Default::default()
+    };
+    let s = enclave_broker_core::session::Session::new(
+        enclave_broker_core::session::SessionConfig { sandbox, ..Default::default() },
+        TestHost::new(),
+    );
+    s.execute(
+        "'use strict'; try { ctx.userId = 'x' } catch {} return [ctx.userId, Object.isFrozen(ctx.tags)]"
+            .into(),
+    )
+    .unwrap();
+    assert_eq!(wait(&s).result.value_json.as_deref(), Some(r#"["u1",true]"#));
+}
