@@ -13,6 +13,36 @@
 
 'use strict';
 
+// Error texts per crossing; the tool-result texts are the original's.
+const MESSAGES = {
+  tool: {
+    subject: 'Tool handler return value',
+    fn: 'Tool handler returned a function. Functions cannot be returned to sandbox code as they could be used for code injection or host scope access.',
+    symbol: 'Tool handler returned a symbol. Symbols cannot be returned to sandbox code.',
+  },
+  result: {
+    subject: 'Return value',
+    fn: 'Return value contains a function. Functions cannot leave the sandbox.',
+    symbol: 'Return value contains a symbol. Symbols cannot leave the sandbox.',
+  },
+  global: {
+    subject: 'Custom globals',
+    fn: 'Custom globals contain a function. Globals are copied into the sandbox as plain data, so functions cannot be given.',
+    symbol: 'Custom globals contain a symbol. Globals are copied into the sandbox as plain data.',
+  },
+};
+
+// True when `fn` accepts `value` as its receiver: a brand check that prototype tricks
+// (Symbol.toStringTag, a patched instanceof) cannot fool.
+function brand(fn, value) {
+  try {
+    fn(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function createValueCodec() {
   const call = Function.prototype.call;
   const uncurry = (fn) => call.bind(fn);
@@ -44,22 +74,14 @@ function createValueCodec() {
   const RangeErrorCtor = RangeError;
   const DANGEROUS_KEYS = ['__proto__', 'constructor', 'prototype'];
 
-  function brand(fn, value) {
-    try {
-      fn(value);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   function isError(value) {
     if (ErrorIsError !== null) return ErrorIsError(value);
     return ObjectPrototypeToString(value) === '[object Error]';
   }
 
-  // `label` names the value in error messages ("Tool handler return value", "Return value").
-  function toPlain(value, maxDepth, label) {
+  // `kind` ('tool', 'result' or 'global') picks the error texts.
+  function toPlain(value, maxDepth, kind) {
+    const messages = MESSAGES[kind];
     const ancestors = [];
 
     function convert(v, depth) {
@@ -74,18 +96,16 @@ function createValueCodec() {
         case 'bigint':
           return BigIntPrototypeToString(v);
         case 'function':
-          throw new TypeErrorCtor(
-            `${label} contains a function. Functions cannot cross the sandbox boundary as they could be used for code injection or host scope access.`,
-          );
+          throw new TypeErrorCtor(messages.fn);
         case 'symbol':
-          throw new TypeErrorCtor(`${label} contains a symbol, which cannot cross the sandbox boundary.`);
+          throw new TypeErrorCtor(messages.symbol);
         default:
           break;
       }
       if (v === null) return null;
       if (depth > maxDepth) {
         throw new RangeErrorCtor(
-          `${label} exceeds maximum depth (${maxDepth}). This limit prevents deeply nested objects that could cause stack overflow.`,
+          `${messages.subject} exceeds maximum depth (${maxDepth}). This limit prevents deeply nested objects that could cause stack overflow.`,
         );
       }
       if (ArrayPrototypeIncludes(ancestors, v)) return '[Circular]';
@@ -149,8 +169,8 @@ function createValueCodec() {
   }
 
   // JSON text of the plain copy, or undefined when the value is undefined.
-  function toJson(value, maxDepth, label) {
-    const plain = toPlain(value, maxDepth, label);
+  function toJson(value, maxDepth, kind) {
+    const plain = toPlain(value, maxDepth, kind);
     return plain === undefined ? undefined : JSONStringify(plain);
   }
 

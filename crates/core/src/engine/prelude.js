@@ -149,7 +149,7 @@ function configure(options) {
 }
 
 function encodeResult(value) {
-  return codec.toJson(value, maxDepth, 'Return value');
+  return codec.toJson(value, maxDepth, 'result');
 }
 
 function describeError(error) {

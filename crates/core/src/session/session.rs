@@ -296,32 +296,38 @@ impl Session {
     }
 
     /// Console output from the sandbox: `stdout` chunks for `console.log`, `log` events for
-    /// the levelled methods, all counted against `maxStdoutBytes`. Past the limit, output is
-    /// truncated once (with a warning event) and then dropped.
+    /// the levelled methods, all counted against `maxStdoutBytes`.
     pub fn emit_console(&self, level: ConsoleLevel, text: &str) {
+        match level {
+            ConsoleLevel::Log => self.emit_output(None, &format!("{text}\n")),
+            _ => self.emit_output(Some(level.as_str()), text),
+        }
+    }
+
+    /// `events.emitStdout(chunk)`: a raw stdout chunk, counted like console output.
+    pub fn emit_stdout(&self, chunk: &str) {
+        self.emit_output(None, chunk);
+    }
+
+    /// Emits output as `stdout` (`level` = None) or `log`. Past `maxStdoutBytes` the text is
+    /// truncated once, a warning `log` event says so, and later output is dropped.
+    fn emit_output(&self, level: Option<&str>, text: &str) {
         let mut inner = self.lock();
         if inner.state.is_terminal() || inner.disposed || inner.stdout_truncated {
             return;
         }
         let limit = self.limits.max_stdout_bytes;
-        let line = match level {
-            ConsoleLevel::Log => format!("{text}\n"),
-            _ => text.to_string(),
-        };
         let remaining = limit.saturating_sub(inner.stdout_bytes) as usize;
-        let (chunk, truncated) = if line.len() > remaining {
-            (truncate_utf8(&line, remaining), true)
-        } else {
-            (line.as_str(), false)
-        };
+        let (chunk, truncated) =
+            if text.len() > remaining { (truncate_utf8(text, remaining), true) } else { (text, false) };
         inner.stdout_bytes += chunk.len() as u64;
         if !chunk.is_empty() {
-            let p = match level {
-                ConsoleLevel::Log => payload::stdout(chunk),
-                _ => payload::log(level.as_str(), chunk, None),
+            match level {
+                None => self.emit_locked(&mut inner, EventType::Stdout, &payload::stdout(chunk)),
+                Some(level) => {
+                    self.emit_locked(&mut inner, EventType::Log, &payload::log(level, chunk, None))
+                }
             };
-            let kind = if level == ConsoleLevel::Log { EventType::Stdout } else { EventType::Log };
-            self.emit_locked(&mut inner, kind, &p);
         }
         if truncated {
             inner.stdout_truncated = true;
@@ -721,7 +727,7 @@ impl SandboxBridge for Session {
             }
             Some(reply) => reply,
             None => {
-                self.host.abort(info.call_key);
+                self.host.abandon(info.call_key);
                 ToolReply::Err(ErrorInfo::new(ErrorCode::SESSION_CANCELLED, "Session cancelled"))
             }
         };

@@ -34,7 +34,13 @@ pub trait ToolHost: Send + Sync {
     /// failed call). Must not block: it is called on an engine thread.
     fn call(&self, call: ToolCall, reply: ToolReplySender);
 
-    /// Asks the host to abort the handler's `signal` (per-tool deadline, cancel).
-    /// The reply, if any still comes, is ignored by the core only when the call was abandoned.
+    /// Asks the host to abort the handler's `signal` (per-tool deadline, cancel). The call
+    /// stays open: a value the handler still returns is delivered (as the original).
     fn abort(&self, call_key: u64);
+
+    /// The core no longer waits for this call (its run ended): abort the signal and forget
+    /// the reply channel, which may never be answered.
+    fn abandon(&self, call_key: u64) {
+        self.abort(call_key);
+    }
 }

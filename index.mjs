@@ -1,0 +1,15 @@
+// ESM entry: the same objects as the CommonJS entry (one addon instance per process).
+import cjs from './index.js';
+
+export const {
+  Broker,
+  createBroker,
+  ToolRegistry,
+  createToolRegistry,
+  BrokerSession,
+  createBrokerSession,
+  SessionManager,
+  createSessionManager,
+} = cjs;
+
+export default cjs;

@@ -1,0 +1,292 @@
+// BrokerSession: the original's session API (b/broker-session.ts) over a native session.
+//
+// Listener semantics follow the original: handlers run for every event, in seq order,
+// exactly once, and events emitted during a call on this object (execute, cancel, emit*)
+// reach them before that call returns. Batches forwarded from engine threads are merged
+// with events pulled synchronously by seq, so neither path can reorder or repeat events.
+'use strict';
+
+const native = require('./native');
+const host = require('./host');
+const { parseEventLines } = require('./events');
+const { resolveSessionConfig } = require('./config');
+const { createValueCodec } = require('./value-codec');
+
+const codec = createValueCodec();
+// Module-private token: only the facade can wrap an existing native session.
+const FROM_HANDLE = Symbol('fromHandle');
+const PHASES = ['connecting', 'sending', 'receiving', 'processing'];
+
+function optionalNumber(value) {
+  return value === undefined || value === null ? undefined : Number(value);
+}
+
+function optionalJson(value) {
+  return value === undefined ? undefined : JSON.stringify(value);
+}
+
+class BrokerSession {
+  #handle;
+  #registry;
+  #maxDepth;
+  #listeners = [];
+  #delivered = 0;
+  #promise;
+  #resolve;
+  #emitter;
+
+  constructor(registry, config = {}, internal = undefined) {
+    if (internal !== undefined && internal.token === FROM_HANDLE) {
+      this.#init(internal.handle, registry, internal.maxDepth);
+      return;
+    }
+    // The docs' object form: createBrokerSession({toolRegistry, sessionId, limits, enclave}).
+    if (registry !== null && typeof registry === 'object' && 'toolRegistry' in registry && arguments.length === 1) {
+      const { toolRegistry, enclave, enclaveConfig, ...rest } = registry;
+      registry = toolRegistry;
+      config = { ...rest, enclaveConfig: enclaveConfig ?? enclave };
+    }
+    if (registry === null || typeof registry !== 'object' || typeof registry.execute !== 'function') {
+      throw new TypeError('BrokerSession needs a ToolRegistry');
+    }
+    const resolved = resolveSessionConfig(config);
+    this.#init(native.BindingSession.create(resolved.binding), registry, resolved.maxDepth);
+  }
+
+  // Wraps a session created by a native manager.
+  static _fromHandle(handle, registry, maxDepth) {
+    return new BrokerSession(registry, undefined, { token: FROM_HANDLE, handle, maxDepth });
+  }
+
+  #init(handle, registry, maxDepth) {
+    this.#handle = handle;
+    this.#registry = registry;
+    this.#maxDepth = maxDepth;
+    this.#listeners = [];
+    this.#delivered = 0;
+    Object.defineProperty(this, 'sessionId', { value: handle.sessionId, enumerable: true });
+    Object.defineProperty(this, 'createdAt', { value: handle.createdAt, enumerable: true });
+    Object.defineProperty(this, 'expiresAt', { value: handle.expiresAt, enumerable: true });
+  }
+
+  get state() {
+    return this.#handle.state;
+  }
+
+  get seq() {
+    return this.#handle.seq;
+  }
+
+  get _key() {
+    return this.#handle.key;
+  }
+
+  get _handle() {
+    return this.#handle;
+  }
+
+  // The core SessionEmitter surface of the original (`session.events`).
+  get events() {
+    if (this.#emitter === undefined) {
+      const session = this;
+      this.#emitter = Object.freeze({
+        emitStdout: (chunk) => session.#emit(() => session.#handle.emitStdout(String(chunk))),
+        emitLog: (level, message, data) =>
+          session.#emit(() => session.#handle.emitLog(String(level), String(message), optionalJson(data))),
+        emitToolProgress: (...args) => session.emitToolProgress(...args),
+        emitPartialResult: (...args) => session.emitPartialResult(...args),
+        onEvent: (handler) => session.onEvent(handler),
+        getEvents: () => session.getEvents(),
+        get seq() {
+          return session.seq;
+        },
+      });
+    }
+    return this.#emitter;
+  }
+
+  onEvent(handler) {
+    if (typeof handler !== 'function') throw new TypeError('onEvent handler must be a function');
+    if (this.#listeners.length === 0) this.#delivered = this.#handle.setForwarding(true);
+    const entry = { handler };
+    this.#listeners.push(entry);
+    return () => {
+      const index = this.#listeners.indexOf(entry);
+      if (index === -1) return;
+      this.#listeners.splice(index, 1);
+      if (this.#listeners.length === 0) this.#handle.setForwarding(false);
+    };
+  }
+
+  getEvents() {
+    return parseEventLines(this.#handle.eventsAfter(0));
+  }
+
+  #dispatch(event) {
+    this.#delivered = event.seq;
+    // A snapshot: a listener may unsubscribe while the event is being delivered.
+    for (const { handler } of this.#listeners.slice()) {
+      try {
+        handler(event);
+      } catch {
+        // The original swallows listener exceptions; one bad listener must not stop the stream.
+      }
+    }
+  }
+
+  // Delivers every event after the last delivered one, pulled synchronously.
+  _catchUp() {
+    if (this.#listeners.length === 0) return;
+    for (const event of parseEventLines(this.#handle.eventsAfter(this.#delivered))) {
+      if (event.seq > this.#delivered) this.#dispatch(event);
+    }
+  }
+
+  _receiveEvents(lines) {
+    if (this.#listeners.length === 0) return;
+    for (const event of parseEventLines(lines)) {
+      if (event.seq <= this.#delivered) continue;
+      if (event.seq !== this.#delivered + 1) {
+        this._catchUp();
+        continue;
+      }
+      this.#dispatch(event);
+    }
+  }
+
+  _receiveDone(resultJson) {
+    this._catchUp();
+    host.unregister(this.#handle.key);
+    host.runEnded();
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    if (resolve !== undefined) resolve(JSON.parse(resultJson));
+  }
+
+  _runToolCall(callKey, meta, argsJson) {
+    const [sessionId, callId, name] = JSON.parse(meta);
+    const controller = new AbortController();
+    host.toolSignals.set(callKey, controller);
+    const reply = (ok, json, code, message) => {
+      host.toolSignals.delete(callKey);
+      native.resolveToolCall(callKey, ok, json, code, message, 'Error');
+    };
+    let args;
+    try {
+      args = JSON.parse(argsJson);
+    } catch {
+      args = undefined;
+    }
+    let pending;
+    try {
+      pending = Promise.resolve(this.#registry.execute(name, args, { sessionId, callId, signal: controller.signal }));
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (result) => {
+        if (!result || !result.success) {
+          const error = (result && result.error) || {};
+          reply(false, undefined, String(error.code ?? 'EXECUTION_ERROR'), String(error.message ?? 'Tool failed'));
+          return;
+        }
+        let json;
+        try {
+          json = codec.toJson(result.value, this.#maxDepth, 'tool');
+        } catch (error) {
+          reply(false, undefined, 'TOOL_ERROR', error.message);
+          return;
+        }
+        reply(true, json);
+      },
+      (error) => reply(false, undefined, 'EXECUTION_ERROR', String(error && error.message ? error.message : error)),
+    );
+  }
+
+  #emit(fn) {
+    fn();
+    this._catchUp();
+  }
+
+  execute(code) {
+    if (this.#promise !== undefined) return Promise.reject(new Error('Session is already executing'));
+    if (typeof code !== 'string') {
+      return Promise.reject(new TypeError(`Script code must be a string, got ${code === null ? 'null' : typeof code}`));
+    }
+    let resolve;
+    const promise = new Promise((r) => {
+      resolve = r;
+    });
+    host.register(this.#handle.key, this);
+    try {
+      this.#handle.execute(code);
+    } catch (error) {
+      host.unregister(this.#handle.key);
+      return Promise.reject(error);
+    }
+    this.#promise = promise;
+    this.#resolve = resolve;
+    host.runStarted();
+    this._catchUp();
+    return promise;
+  }
+
+  async wait() {
+    if (this.#promise === undefined) throw new Error('Session has not started execution');
+    return this.#promise;
+  }
+
+  async cancel(reason) {
+    const result = this.#handle.cancel(reason === undefined || reason === null ? undefined : String(reason));
+    if (result !== null && this.#promise === undefined) this.#promise = Promise.resolve(JSON.parse(result));
+    this._catchUp();
+  }
+
+  emitToolProgress(callId, phase, elapsedMs, bytesReceived, totalBytes) {
+    if (!PHASES.includes(phase)) {
+      throw new TypeError(`Tool progress phase must be one of ${PHASES.join(', ')}, got ${String(phase)}`);
+    }
+    this.#emit(() =>
+      this.#handle.emitToolProgress(String(callId), phase, Number(elapsedMs), optionalNumber(bytesReceived), optionalNumber(totalBytes)),
+    );
+  }
+
+  emitPartialResult(path, data, error, hasNext = true) {
+    if (!Array.isArray(path)) throw new TypeError('Partial result path must be an array of strings');
+    this.#emit(() =>
+      this.#handle.emitPartialResult(
+        JSON.stringify(path.map(String)),
+        optionalJson(data),
+        optionalJson(error),
+        Boolean(hasNext),
+      ),
+    );
+  }
+
+  getPartialErrors() {
+    return JSON.parse(this.#handle.partialErrorsJson());
+  }
+
+  isExpired() {
+    return this.#handle.isExpired();
+  }
+
+  isTerminal() {
+    return this.#handle.isTerminal();
+  }
+
+  getStats() {
+    return JSON.parse(this.#handle.statsJson());
+  }
+
+  dispose() {
+    this.#handle.dispose();
+    this._catchUp();
+  }
+}
+
+function createBrokerSession(registry, config) {
+  return arguments.length === 1 ? new BrokerSession(registry) : new BrokerSession(registry, config);
+}
+
+module.exports = { BrokerSession, createBrokerSession };

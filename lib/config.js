@@ -1,0 +1,126 @@
+// Turns the original's session configuration (`BrokerSessionConfig`, already merged the
+// original's shallow way) into what the native layer takes, with clear errors for bad input.
+'use strict';
+
+const { SECURITY_LEVEL_MAX_DEPTH } = require('./constants');
+const { createValueCodec } = require('./value-codec');
+
+const codec = createValueCodec();
+
+const LIMIT_TYPES = {
+  sessionTtlMs: 'number',
+  maxToolCalls: 'number',
+  maxStdoutBytes: 'number',
+  maxToolResultBytes: 'number',
+  toolTimeoutMs: 'number',
+  heartbeatIntervalMs: 'number',
+  deadlineMs: 'number',
+  perToolDeadlineMs: 'number',
+  cancelOnFirstError: 'boolean',
+  // Accepted aliases: `timeout` (of toolTimeoutMs) and `memoryLimit` (of enclave.memoryLimit).
+  timeout: 'number',
+  memoryLimit: 'number',
+};
+
+const DANGEROUS_KEYS = ['__proto__', 'constructor', 'prototype'];
+const MAX_GLOBALS_DEPTH = 10;
+
+function show(value) {
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}
+
+function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function resolveLimits(limits) {
+  if (limits === undefined || limits === null) return undefined;
+  if (!isObject(limits)) throw new TypeError('Session limits must be an object');
+  const out = {};
+  for (const [key, type] of Object.entries(LIMIT_TYPES)) {
+    const value = limits[key];
+    if (value === undefined) continue;
+    if (typeof value !== type) {
+      const expected = type === 'number' ? 'a non-negative number' : 'a boolean';
+      throw new TypeError(`Invalid session limit "${key}": expected ${expected}, got ${show(value)}`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function checkGlobal(key, value, depth) {
+  if (depth > MAX_GLOBALS_DEPTH) {
+    throw new Error(`Custom global "${key}" exceeds maximum depth (${MAX_GLOBALS_DEPTH})`);
+  }
+  if (typeof value === 'function') {
+    throw new Error(`Custom global "${key}" contains a function. Globals are copied into the sandbox as plain data.`);
+  }
+  if (typeof value === 'symbol') throw new Error(`Custom global "${key}" contains a symbol`);
+  if (value === null || typeof value !== 'object') return;
+  for (const name of Reflect.ownKeys(value)) {
+    if (typeof name === 'symbol') throw new Error(`Custom global "${key}" has a symbol key`);
+    const descriptor = Object.getOwnPropertyDescriptor(value, name);
+    if (descriptor.get || descriptor.set) throw new Error(`Custom global "${key}" has a getter or setter`);
+    if (DANGEROUS_KEYS.includes(name)) throw new Error(`Custom global "${key}" has a forbidden key "${name}"`);
+    checkGlobal(key, descriptor.value, depth + 1);
+  }
+}
+
+function resolveGlobals(globals, maxDepth) {
+  if (globals === undefined || globals === null) return undefined;
+  if (!isObject(globals)) throw new TypeError('enclave.globals must be an object');
+  for (const key of Object.keys(globals)) {
+    if (DANGEROUS_KEYS.includes(key)) throw new Error(`Custom global "${key}" is not allowed`);
+    checkGlobal(key, globals[key], 0);
+  }
+  return codec.toJson(globals, Math.max(maxDepth, MAX_GLOBALS_DEPTH + 1), 'global');
+}
+
+function resolveEnclave(enclave) {
+  if (enclave === undefined || enclave === null) enclave = {};
+  if (!isObject(enclave)) throw new TypeError('enclaveConfig must be an object');
+  const level = enclave.securityLevel ?? 'STANDARD';
+  const maxDepth = enclave.maxSanitizeDepth ?? SECURITY_LEVEL_MAX_DEPTH[level] ?? SECURITY_LEVEL_MAX_DEPTH.STANDARD;
+  if (typeof maxDepth !== 'number' || !(maxDepth >= 0)) {
+    throw new TypeError(`enclave.maxSanitizeDepth must be a non-negative number, got ${show(maxDepth)}`);
+  }
+  const out = { maxDepth: Math.floor(maxDepth) };
+  if (enclave.memoryLimit !== undefined) {
+    if (typeof enclave.memoryLimit !== 'number' || !(enclave.memoryLimit >= 0)) {
+      throw new TypeError(`enclave.memoryLimit must be a non-negative number of bytes, got ${show(enclave.memoryLimit)}`);
+    }
+    // 0 turned the original's memory tracking off; here it means the default heap limit.
+    if (enclave.memoryLimit > 0) out.memoryLimit = enclave.memoryLimit;
+  }
+  if (enclave.maxResultBytes !== undefined) {
+    if (typeof enclave.maxResultBytes !== 'number' || !(enclave.maxResultBytes > 0)) {
+      throw new TypeError(`enclave.maxResultBytes must be a positive number, got ${show(enclave.maxResultBytes)}`);
+    }
+    out.maxResultBytes = enclave.maxResultBytes;
+  }
+  const globalsJson = resolveGlobals(enclave.globals, out.maxDepth);
+  if (globalsJson !== undefined) out.globalsJson = globalsJson;
+  return out;
+}
+
+// Returns `{binding, maxDepth}`: the native config and the depth limit for tool results.
+function resolveSessionConfig(config) {
+  if (config === undefined || config === null) config = {};
+  if (!isObject(config)) throw new TypeError('Session config must be an object');
+  const binding = {};
+  if (config.sessionId !== undefined) {
+    if (typeof config.sessionId !== 'string') {
+      throw new TypeError(`sessionId must be a string, got ${show(config.sessionId)}`);
+    }
+    binding.sessionId = config.sessionId;
+  }
+  const limits = resolveLimits(config.limits);
+  if (limits !== undefined) binding.limits = limits;
+  const enclave = resolveEnclave(config.enclaveConfig);
+  Object.assign(binding, enclave);
+  return { binding, maxDepth: enclave.maxDepth };
+}
+
+module.exports = { resolveSessionConfig, resolveLimits };

@@ -1,0 +1,59 @@
+// Protocol constants of @enclave-vm/types that broker users see (limits, states, events).
+'use strict';
+
+const PROTOCOL_VERSION = 2;
+const SESSION_ID_PREFIX = 's_';
+const CALL_ID_PREFIX = 'c_';
+
+const DEFAULT_SESSION_LIMITS = Object.freeze({
+  sessionTtlMs: 60000,
+  maxToolCalls: 50,
+  maxStdoutBytes: 262144,
+  maxToolResultBytes: 5242880,
+  toolTimeoutMs: 30000,
+  heartbeatIntervalMs: 15000,
+  deadlineMs: 0,
+  perToolDeadlineMs: 30000,
+  cancelOnFirstError: false,
+});
+
+const SessionState = Object.freeze({
+  Starting: 'starting',
+  Running: 'running',
+  WaitingForTool: 'waiting_for_tool',
+  Completed: 'completed',
+  Cancelled: 'cancelled',
+  Failed: 'failed',
+});
+
+const TERMINAL_STATES = new Set(['completed', 'cancelled', 'failed']);
+
+const EventType = Object.freeze({
+  SessionInit: 'session_init',
+  Stdout: 'stdout',
+  Log: 'log',
+  ToolCall: 'tool_call',
+  ToolResultApplied: 'tool_result_applied',
+  Final: 'final',
+  Heartbeat: 'heartbeat',
+  Error: 'error',
+  Encrypted: 'enc',
+  PartialResult: 'partial_result',
+  ToolProgress: 'tool_progress',
+  DeadlineExceeded: 'deadline_exceeded',
+  CatalogChanged: 'catalog_changed',
+});
+
+// Depth limits per security level (the original's maxSanitizeDepth).
+const SECURITY_LEVEL_MAX_DEPTH = Object.freeze({ STRICT: 5, SECURE: 10, STANDARD: 20, PERMISSIVE: 50 });
+
+module.exports = {
+  PROTOCOL_VERSION,
+  SESSION_ID_PREFIX,
+  CALL_ID_PREFIX,
+  DEFAULT_SESSION_LIMITS,
+  SessionState,
+  TERMINAL_STATES,
+  EventType,
+  SECURITY_LEVEL_MAX_DEPTH,
+};

@@ -1,0 +1,146 @@
+// SessionManager: the original's session registry (b/session-manager.ts) over the native
+// manager, which owns the sessions (so the Rust HTTP server sees the same ones).
+'use strict';
+
+const native = require('./native');
+const { BrokerSession } = require('./broker-session');
+const { resolveSessionConfig } = require('./config');
+
+function isRegistry(value) {
+  return value !== null && typeof value === 'object' && typeof value.execute === 'function';
+}
+
+class SessionManager {
+  #registry;
+  #native;
+  #defaults;
+  #maxSessions;
+  #wrappers = new Map();
+  #timer;
+
+  constructor(toolRegistry, config = {}) {
+    if (!isRegistry(toolRegistry)) throw new TypeError('SessionManager needs a ToolRegistry');
+    if (config === null || typeof config !== 'object') throw new TypeError('SessionManager config must be an object');
+    const maxSessions = config.maxSessions ?? 100;
+    const cleanupIntervalMs = config.cleanupIntervalMs ?? 60000;
+    if (typeof maxSessions !== 'number' || !(maxSessions >= 0)) {
+      throw new TypeError(`maxSessions must be a non-negative number, got ${String(maxSessions)}`);
+    }
+    if (typeof cleanupIntervalMs !== 'number' || !(cleanupIntervalMs > 0)) {
+      throw new TypeError(`cleanupIntervalMs must be a positive number, got ${String(cleanupIntervalMs)}`);
+    }
+    this.#registry = toolRegistry;
+    this.#maxSessions = maxSessions;
+    this.#defaults = config.defaultSessionConfig ?? {};
+    this.#native = new native.BindingSessionManager(maxSessions);
+    // The original's interval kept Node alive until dispose(); this one never does.
+    this.#timer = setInterval(() => this.cleanup(), Math.min(cleanupIntervalMs, 2 ** 31 - 1));
+    this.#timer.unref();
+  }
+
+  get _registry() {
+    return this.#registry;
+  }
+
+  create(config = {}) {
+    if (this.#native.isDisposed) throw new Error('Session manager is disposed');
+    if (this.#native.totalCount >= this.#maxSessions) {
+      throw new Error(
+        `Maximum sessions reached (${this.#maxSessions}). Wait for existing sessions to complete or increase maxSessions.`,
+      );
+    }
+    // Shallow merge, as the original: a given `limits` replaces the defaults' limits (Q1).
+    const merged = { ...this.#defaults, ...config };
+    const resolved = resolveSessionConfig(merged);
+    const handle = this.#native.create(resolved.binding);
+    const session = BrokerSession._fromHandle(handle, this.#registry, resolved.maxDepth);
+    for (const [key, existing] of this.#wrappers) {
+      if (existing.sessionId === session.sessionId) this.#wrappers.delete(key);
+    }
+    this.#wrappers.set(handle.key, session);
+    return { session, sessionId: session.sessionId };
+  }
+
+  get(sessionId) {
+    const handle = this.#native.get(String(sessionId));
+    return handle === null ? undefined : this.#wrappers.get(handle.key);
+  }
+
+  has(sessionId) {
+    return this.#native.has(String(sessionId));
+  }
+
+  list() {
+    return JSON.parse(this.#native.listJson());
+  }
+
+  listActive() {
+    return JSON.parse(this.#native.listActiveJson());
+  }
+
+  async terminate(sessionId, reason) {
+    const session = this.get(sessionId);
+    const terminated = this.#native.terminate(String(sessionId), reason === undefined ? undefined : String(reason));
+    if (session !== undefined) {
+      session._catchUp();
+      this.#wrappers.delete(session._key);
+    }
+    return terminated;
+  }
+
+  // Seed alias (S001 `destroy(id)`).
+  destroy(sessionId) {
+    return this.terminate(sessionId);
+  }
+
+  async executeAndWait(code, config, eventHandler) {
+    const { session } = this.create(config);
+    if (eventHandler !== undefined) session.onEvent(eventHandler);
+    try {
+      return await session.execute(code);
+    } finally {
+      session.dispose();
+      this._remove(session);
+    }
+  }
+
+  _remove(session) {
+    this.#native.remove(session._handle);
+    this.#wrappers.delete(session._key);
+  }
+
+  get activeCount() {
+    return this.#native.activeCount;
+  }
+
+  get totalCount() {
+    return this.#native.totalCount;
+  }
+
+  cleanup() {
+    const removed = this.#native.cleanup();
+    if (removed > 0) {
+      const live = new Set(this.#native.keys());
+      for (const [key, session] of this.#wrappers) {
+        if (!live.has(key)) {
+          session._catchUp();
+          this.#wrappers.delete(key);
+        }
+      }
+    }
+    return removed;
+  }
+
+  async dispose() {
+    clearInterval(this.#timer);
+    this.#native.dispose();
+    for (const session of this.#wrappers.values()) session._catchUp();
+    this.#wrappers.clear();
+  }
+}
+
+function createSessionManager(toolRegistry, config) {
+  return new SessionManager(toolRegistry, config);
+}
+
+module.exports = { SessionManager, createSessionManager };

@@ -1,0 +1,81 @@
+//! Session configuration as the facade passes it (already merged the original's way).
+
+use enclave_broker_core::engine::{
+    DEFAULT_MAX_DEPTH, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, SandboxOptions,
+};
+use enclave_broker_core::protocol::{PartialLimits, SessionLimits};
+use enclave_broker_core::session::SessionConfig;
+use napi::Status;
+use napi_derive::napi;
+
+#[napi(object)]
+#[derive(Default)]
+pub struct BindingLimits {
+    pub session_ttl_ms: Option<f64>,
+    pub max_tool_calls: Option<f64>,
+    pub max_stdout_bytes: Option<f64>,
+    pub max_tool_result_bytes: Option<f64>,
+    pub tool_timeout_ms: Option<f64>,
+    pub heartbeat_interval_ms: Option<f64>,
+    pub deadline_ms: Option<f64>,
+    pub per_tool_deadline_ms: Option<f64>,
+    pub cancel_on_first_error: Option<bool>,
+    pub timeout: Option<f64>,
+    pub memory_limit: Option<f64>,
+}
+
+#[napi(object)]
+#[derive(Default)]
+pub struct BindingSessionConfig {
+    pub session_id: Option<String>,
+    pub limits: Option<BindingLimits>,
+    /// `enclave.memoryLimit` (bytes); `limits.memoryLimit` wins when both are given.
+    pub memory_limit: Option<f64>,
+    pub max_result_bytes: Option<f64>,
+    pub max_depth: Option<u32>,
+    /// `enclave.globals` as JSON (the facade has already checked and copied it).
+    pub globals_json: Option<String>,
+}
+
+fn bytes(value: Option<f64>, default: usize) -> usize {
+    match value {
+        Some(v) if v.is_finite() && v > 0.0 => v as usize,
+        Some(v) if v == f64::INFINITY => usize::MAX,
+        _ => default,
+    }
+}
+
+impl BindingSessionConfig {
+    pub fn into_core(self) -> napi::Result<SessionConfig> {
+        let l = self.limits.unwrap_or_default();
+        let partial = PartialLimits {
+            session_ttl_ms: l.session_ttl_ms,
+            max_tool_calls: l.max_tool_calls,
+            max_stdout_bytes: l.max_stdout_bytes,
+            max_tool_result_bytes: l.max_tool_result_bytes,
+            tool_timeout_ms: l.tool_timeout_ms,
+            heartbeat_interval_ms: l.heartbeat_interval_ms,
+            deadline_ms: l.deadline_ms,
+            per_tool_deadline_ms: l.per_tool_deadline_ms,
+            cancel_on_first_error: l.cancel_on_first_error,
+            timeout: l.timeout,
+            memory_limit: l.memory_limit,
+        };
+        let limits = SessionLimits::resolve(&partial)
+            .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
+        let memory = limits
+            .memory_limit_bytes
+            .map(|b| b as usize)
+            .unwrap_or_else(|| bytes(self.memory_limit, DEFAULT_MEMORY_LIMIT));
+        Ok(SessionConfig {
+            session_id: self.session_id,
+            limits,
+            sandbox: SandboxOptions {
+                memory_limit_bytes: memory,
+                max_result_bytes: bytes(self.max_result_bytes, DEFAULT_MAX_RESULT_BYTES),
+                max_depth: self.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
+                globals_json: self.globals_json,
+            },
+        })
+    }
+}

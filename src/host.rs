@@ -1,0 +1,197 @@
+//! The one channel from the core to Node's main thread. Engine threads post messages
+//! (event batches, tool calls, aborts, completions) through a threadsafe function; the JS
+//! facade's dispatcher receives them in order. The function is unref'd unless an
+//! execution is in flight, so an idle broker never keeps Node's process alive.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use enclave_broker_core::protocol::{ErrorCode, ErrorInfo, StreamEvent};
+use enclave_broker_core::tools::{ToolCall, ToolHost, ToolReply, ToolReplySender};
+use napi::bindgen_prelude::{FnArgs, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status};
+use napi_derive::napi;
+
+type DispatchArgs = FnArgs<(u32, f64, f64, String, String, String)>;
+type Dispatch = ThreadsafeFunction<HostMessage, (), DispatchArgs, Status, false, true>;
+
+const KIND_EVENTS: u32 = 0;
+const KIND_TOOL_CALL: u32 = 1;
+const KIND_TOOL_ABORT: u32 = 2;
+const KIND_DONE: u32 = 3;
+
+pub(crate) enum HostMessage {
+    Events(Arc<Forwarder>),
+    ToolCall(ToolCall),
+    ToolAbort(u64),
+    Done { session_key: u64, result_json: String },
+}
+
+fn dispatch() -> &'static Mutex<Option<Arc<Dispatch>>> {
+    static DISPATCH: OnceLock<Mutex<Option<Arc<Dispatch>>>> = OnceLock::new();
+    DISPATCH.get_or_init(|| Mutex::new(None))
+}
+
+pub(crate) fn send(message: HostMessage) -> bool {
+    let tsfn = dispatch().lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match tsfn {
+        Some(tsfn) => tsfn.call(message, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok,
+        None => false,
+    }
+}
+
+fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
+    match message {
+        HostMessage::Events(forwarder) => {
+            let events = std::mem::take(&mut *forwarder.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            // JSON never contains a raw newline, so one joined string carries the batch.
+            let lines: Vec<&str> = events.iter().map(|e| e.json()).collect();
+            (KIND_EVENTS, forwarder.session_key as f64, 0.0, lines.join("\n"), String::new(), String::new())
+        }
+        HostMessage::ToolCall(call) => {
+            let meta = serde_json::json!([call.session_id, call.call_id, call.name]).to_string();
+            (
+                KIND_TOOL_CALL,
+                call.call_key as f64,
+                call.session_key as f64,
+                meta,
+                call.args_json,
+                String::new(),
+            )
+        }
+        HostMessage::ToolAbort(call_key) => {
+            (KIND_TOOL_ABORT, call_key as f64, 0.0, String::new(), String::new(), String::new())
+        }
+        HostMessage::Done { session_key, result_json } => {
+            (KIND_DONE, session_key as f64, 0.0, result_json, String::new(), String::new())
+        }
+    }
+}
+
+/// Registers the facade's dispatcher `(kind, a, b, s1, s2, s3) => void`.
+#[napi]
+pub fn set_host(dispatcher: Function<DispatchArgs, ()>) -> napi::Result<()> {
+    let tsfn: Dispatch = dispatcher
+        .build_threadsafe_function::<HostMessage>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(|ctx| Ok(FnArgs::from(to_args(ctx.value))))?;
+    *dispatch().lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(tsfn));
+    Ok(())
+}
+
+/// Keeps Node's event loop alive (`true`) while executions are in flight.
+#[napi]
+pub fn keep_alive(env: Env, alive: bool) -> napi::Result<()> {
+    let tsfn = dispatch().lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(tsfn) = tsfn {
+        let raw = tsfn.handle.get_raw();
+        // SAFETY: called on the main thread with the env that owns the function.
+        let status = unsafe {
+            if alive {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), raw)
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), raw)
+            }
+        };
+        if status != napi::sys::Status::napi_ok {
+            return Err(napi::Error::new(Status::GenericFailure, "Could not change the host keep-alive"));
+        }
+    }
+    Ok(())
+}
+
+/// Collects a session's events for the facade while it has listeners. Batches: the first
+/// event after a delivery schedules one message, which drains everything queued by then.
+pub(crate) struct Forwarder {
+    pub session_key: u64,
+    pub enabled: AtomicBool,
+    pending: Mutex<Vec<Arc<StreamEvent>>>,
+}
+
+impl Forwarder {
+    pub fn new(session_key: u64) -> Arc<Forwarder> {
+        Arc::new(Forwarder { session_key, enabled: AtomicBool::new(false), pending: Mutex::new(Vec::new()) })
+    }
+
+    pub fn push(self: &Arc<Self>, event: &Arc<StreamEvent>) {
+        if !self.enabled.load(Ordering::Acquire) {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let schedule = pending.is_empty();
+        pending.push(event.clone());
+        drop(pending);
+        if schedule {
+            send(HostMessage::Events(self.clone()));
+        }
+    }
+}
+
+/// Tool calls go to the facade, which validates, runs the handler and answers through
+/// `resolveToolCall`.
+#[derive(Default)]
+pub(crate) struct JsToolHost {
+    waiting: Mutex<HashMap<u64, ToolReplySender>>,
+}
+
+pub(crate) fn tool_host() -> Arc<JsToolHost> {
+    static HOST: OnceLock<Arc<JsToolHost>> = OnceLock::new();
+    HOST.get_or_init(|| Arc::new(JsToolHost::default())).clone()
+}
+
+impl ToolHost for JsToolHost {
+    fn call(&self, call: ToolCall, reply: ToolReplySender) {
+        let call_key = call.call_key;
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(call_key, reply);
+        if !send(HostMessage::ToolCall(call)) {
+            let reply = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key);
+            if let Some(reply) = reply {
+                let _ = reply.send(ToolReply::Err(ErrorInfo::new(
+                    ErrorCode::EXECUTION_ERROR,
+                    "No tool host is available",
+                )));
+            }
+        }
+    }
+
+    fn abort(&self, call_key: u64) {
+        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&call_key);
+        if waiting {
+            send(HostMessage::ToolAbort(call_key));
+        }
+    }
+
+    fn abandon(&self, call_key: u64) {
+        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key);
+        if waiting.is_some() {
+            send(HostMessage::ToolAbort(call_key));
+        }
+    }
+}
+
+/// The facade's answer to a tool call. Unknown keys (calls already abandoned) are ignored.
+#[napi]
+pub fn resolve_tool_call(
+    call_key: f64,
+    ok: bool,
+    json: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+    name: Option<String>,
+) {
+    let sender = tool_host().waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&(call_key as u64));
+    let Some(sender) = sender else { return };
+    let reply = if ok {
+        ToolReply::Ok(json)
+    } else {
+        ToolReply::Err(ErrorInfo::named(
+            code.as_deref().unwrap_or(ErrorCode::EXECUTION_ERROR),
+            name.as_deref().unwrap_or("Error"),
+            message.unwrap_or_default(),
+        ))
+    };
+    let _ = sender.send(reply);
+}

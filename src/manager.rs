@@ -1,0 +1,126 @@
+//! `BindingSessionManager`: a JS handle on a core `SessionManager`.
+
+use std::sync::Arc;
+
+use enclave_broker_core::session::SessionManager;
+use napi::Status;
+use napi_derive::napi;
+
+use crate::config::BindingSessionConfig;
+use crate::host;
+use crate::session::{BindingSession, info_json};
+
+#[napi]
+pub struct BindingSessionManager {
+    manager: Arc<SessionManager>,
+}
+
+fn list_json(infos: &[enclave_broker_core::session::SessionInfo]) -> String {
+    format!("[{}]", infos.iter().map(info_json).collect::<Vec<_>>().join(","))
+}
+
+#[napi]
+impl BindingSessionManager {
+    #[napi(constructor)]
+    pub fn new(max_sessions: f64) -> BindingSessionManager {
+        let max =
+            if max_sessions.is_finite() && max_sessions >= 0.0 { max_sessions as usize } else { usize::MAX };
+        BindingSessionManager { manager: Arc::new(SessionManager::new(max, host::tool_host())) }
+    }
+
+    #[napi]
+    pub fn create(&self, config: BindingSessionConfig) -> napi::Result<BindingSession> {
+        let config = config.into_core()?;
+        let session = self
+            .manager
+            .create(config)
+            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
+        Ok(BindingSession::wrap(session))
+    }
+
+    #[napi]
+    pub fn get(&self, session_id: String) -> Option<BindingSession> {
+        self.manager.get(&session_id).map(BindingSession::wrap)
+    }
+
+    #[napi]
+    pub fn has(&self, session_id: String) -> bool {
+        self.manager.has(&session_id)
+    }
+
+    #[napi]
+    pub fn list_json(&self) -> String {
+        list_json(&self.manager.list())
+    }
+
+    #[napi]
+    pub fn list_active_json(&self) -> String {
+        list_json(&self.manager.list_active())
+    }
+
+    /// Keys of the sessions currently held, in insertion order.
+    #[napi]
+    pub fn keys(&self) -> Vec<f64> {
+        self.manager.sessions().iter().map(|s| s.key() as f64).collect()
+    }
+
+    #[napi]
+    pub fn terminate(&self, session_id: String, reason: Option<String>) -> bool {
+        self.manager.terminate(&session_id, reason.as_deref())
+    }
+
+    #[napi]
+    pub fn remove(&self, session: &BindingSession) -> bool {
+        self.manager.remove(&session.session)
+    }
+
+    #[napi]
+    pub fn cleanup(&self) -> u32 {
+        self.manager.cleanup() as u32
+    }
+
+    #[napi]
+    pub fn dispose(&self) {
+        self.manager.dispose();
+    }
+
+    #[napi(getter)]
+    pub fn is_disposed(&self) -> bool {
+        self.manager.is_disposed()
+    }
+
+    #[napi(getter)]
+    pub fn active_count(&self) -> u32 {
+        self.manager.active_count() as u32
+    }
+
+    #[napi(getter)]
+    pub fn total_count(&self) -> u32 {
+        self.manager.total_count() as u32
+    }
+}
+
+/// Starts engine threads ahead of demand (each with an isolate and a prepared context).
+#[napi]
+pub fn prewarm_engine(threads: u32) {
+    enclave_broker_core::engine::prewarm(threads as usize);
+}
+
+#[napi(object)]
+pub struct EngineStats {
+    pub threads: u32,
+    pub idle: u32,
+    pub queued: u32,
+    pub executions: f64,
+}
+
+#[napi]
+pub fn engine_stats() -> EngineStats {
+    let s = enclave_broker_core::engine::pool_stats();
+    EngineStats {
+        threads: s.workers as u32,
+        idle: s.idle as u32,
+        queued: s.queued as u32,
+        executions: s.executions as f64,
+    }
+}

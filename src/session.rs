@@ -1,0 +1,208 @@
+//! `BindingSession`: a JS handle on a core session. Several handles may point at one
+//! session; they share its forwarder, so events reach the facade once.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use enclave_broker_core::protocol::json::JsonObject;
+use enclave_broker_core::session::{Session, SessionInfo};
+use napi::Status;
+use napi_derive::napi;
+
+use crate::config::BindingSessionConfig;
+use crate::host::{self, Forwarder, HostMessage};
+
+fn forwarders() -> &'static Mutex<HashMap<u64, Weak<Forwarder>>> {
+    static FORWARDERS: OnceLock<Mutex<HashMap<u64, Weak<Forwarder>>>> = OnceLock::new();
+    FORWARDERS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn forwarder_for(session: &Arc<Session>) -> Arc<Forwarder> {
+    let mut map = forwarders().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(existing) = map.get(&session.key()).and_then(Weak::upgrade) {
+        return existing;
+    }
+    map.retain(|_, f| f.strong_count() > 0);
+    let forwarder = Forwarder::new(session.key());
+    map.insert(session.key(), Arc::downgrade(&forwarder));
+    let subscribed = forwarder.clone();
+    // The session owns the subscriber (and so the forwarder) for as long as it lives.
+    session.subscribe(Arc::new(move |event| subscribed.push(event)));
+    forwarder
+}
+
+pub(crate) fn info_json(info: &SessionInfo) -> String {
+    JsonObject::new()
+        .field("sessionId", &info.session_id)
+        .field("state", info.state.as_str())
+        .num("createdAt", info.created_at)
+        .num("expiresAt", info.expires_at)
+        .field("isExpired", &info.is_expired)
+        .finish()
+}
+
+fn lines(events: &[Arc<enclave_broker_core::protocol::StreamEvent>]) -> String {
+    events.iter().map(|e| e.json()).collect::<Vec<_>>().join("\n")
+}
+
+#[napi]
+pub struct BindingSession {
+    pub(crate) session: Arc<Session>,
+    forwarder: Arc<Forwarder>,
+}
+
+impl BindingSession {
+    pub(crate) fn wrap(session: Arc<Session>) -> BindingSession {
+        let forwarder = forwarder_for(&session);
+        BindingSession { session, forwarder }
+    }
+}
+
+#[napi]
+impl BindingSession {
+    /// A session outside any manager (`new BrokerSession(registry, config)`).
+    #[napi(factory)]
+    pub fn create(config: BindingSessionConfig) -> napi::Result<BindingSession> {
+        let session = Session::new(config.into_core()?, host::tool_host());
+        Ok(BindingSession::wrap(session))
+    }
+
+    #[napi(getter)]
+    pub fn key(&self) -> f64 {
+        self.session.key() as f64
+    }
+
+    #[napi(getter)]
+    pub fn session_id(&self) -> String {
+        self.session.id().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn created_at(&self) -> f64 {
+        self.session.created_at()
+    }
+
+    #[napi(getter)]
+    pub fn expires_at(&self) -> f64 {
+        self.session.expires_at()
+    }
+
+    #[napi(getter)]
+    pub fn state(&self) -> String {
+        self.session.state().as_str().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn seq(&self) -> f64 {
+        self.session.seq() as f64
+    }
+
+    #[napi(getter)]
+    pub fn has_started(&self) -> bool {
+        self.session.has_started()
+    }
+
+    #[napi]
+    pub fn is_expired(&self) -> bool {
+        self.session.is_expired()
+    }
+
+    #[napi]
+    pub fn is_terminal(&self) -> bool {
+        self.session.is_terminal()
+    }
+
+    /// Starts the run; the facade hears `done` through the host channel.
+    #[napi]
+    pub fn execute(&self, code: String) -> napi::Result<()> {
+        self.session.execute(code).map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
+        let key = self.session.key();
+        self.session.on_finished(move |result| {
+            host::send(HostMessage::Done { session_key: key, result_json: result.to_json() });
+        });
+        Ok(())
+    }
+
+    /// Returns the final result JSON when the cancel finished the session at once.
+    #[napi]
+    pub fn cancel(&self, reason: Option<String>) -> Option<String> {
+        let started = self.session.has_started();
+        self.session.cancel(reason.as_deref());
+        if started {
+            return None;
+        }
+        self.session.final_result().map(|r| r.to_json())
+    }
+
+    #[napi]
+    pub fn dispose(&self) {
+        self.session.dispose();
+    }
+
+    /// Events with `seq > after`, one JSON line each, joined by `\n`.
+    #[napi]
+    pub fn events_after(&self, after: f64) -> String {
+        lines(&self.session.events_after(after.max(0.0) as u64))
+    }
+
+    /// Turns event forwarding on or off; returns the seq at that moment.
+    #[napi]
+    pub fn set_forwarding(&self, enabled: bool) -> f64 {
+        self.forwarder.enabled.store(enabled, Ordering::Release);
+        self.session.seq() as f64
+    }
+
+    #[napi]
+    pub fn emit_tool_progress(
+        &self,
+        call_id: String,
+        phase: String,
+        elapsed_ms: f64,
+        bytes_received: Option<f64>,
+        total_bytes: Option<f64>,
+    ) {
+        self.session.emit_tool_progress(&call_id, &phase, elapsed_ms, bytes_received, total_bytes);
+    }
+
+    #[napi]
+    pub fn emit_partial_result(
+        &self,
+        path_json: String,
+        data_json: Option<String>,
+        error_json: Option<String>,
+        has_next: bool,
+    ) {
+        self.session.emit_partial_result(&path_json, data_json.as_deref(), error_json.as_deref(), has_next);
+    }
+
+    #[napi]
+    pub fn emit_log(&self, level: String, message: String, data_json: Option<String>) {
+        self.session.emit_log(&level, &message, data_json.as_deref());
+    }
+
+    #[napi]
+    pub fn emit_stdout(&self, chunk: String) {
+        self.session.emit_stdout(&chunk);
+    }
+
+    #[napi]
+    pub fn partial_errors_json(&self) -> String {
+        format!("[{}]", self.session.partial_errors().join(","))
+    }
+
+    #[napi]
+    pub fn stats_json(&self) -> String {
+        self.session.stats().to_json()
+    }
+
+    #[napi]
+    pub fn final_result_json(&self) -> Option<String> {
+        self.session.final_result().map(|r| r.to_json())
+    }
+
+    #[napi]
+    pub fn info_json(&self) -> String {
+        info_json(&enclave_broker_core::session::manager::info(&self.session))
+    }
+}
