@@ -291,3 +291,21 @@ fn custom_globals_are_frozen_copies() {
     .unwrap();
     assert_eq!(wait(&s).result.value_json.as_deref(), Some(r#"["u1",true]"#));
 }
+
+#[test]
+fn per_tool_deadline_abandons_the_call_and_aborts_its_signal() {
+    let host = TestHost::new().tool("hang", |_| None);
+    let limits = SessionLimits { per_tool_deadline_ms: 100, ..Default::default() };
+    let f = run_with(
+        &host,
+        limits,
+        "try { await callTool('hang', {}) } catch (e) { return [e.code, e.message] }",
+    );
+    assert_eq!(
+        f.result.value_json.as_deref(),
+        Some(r#"["DEADLINE_EXCEEDED","Tool call exceeded perToolDeadlineMs (100ms)"]"#)
+    );
+    assert_eq!(host.aborted.lock().unwrap().len(), 1);
+    let types = f.types();
+    assert_eq!(types.iter().filter(|t| **t == "tool_result_applied").count(), 1);
+}

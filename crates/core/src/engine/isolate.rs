@@ -5,19 +5,20 @@
 //! all replaced here with callbacks that are safe for any context.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use deno_core::v8;
 use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions};
 
+use super::buffer_budget::BufferBudget;
 use super::platform;
 
 /// State shared with the near-heap-limit callback (which only gets a raw pointer).
 struct HeapGuard {
     handle: v8::IsolateHandle,
     hit: AtomicBool,
-    used: AtomicUsize,
 }
 
 pub(crate) struct IsolateHost {
@@ -25,18 +26,32 @@ pub(crate) struct IsolateHost {
     // whose address the isolate's heap-limit callback holds.
     runtime: JsRuntime,
     heap: Box<HeapGuard>,
+    buffers: Arc<BufferBudget>,
     tainted: bool,
+}
+
+/// The heap V8 may use while a stopped script unwinds. `memoryLimit` is enforced as a soft
+/// limit: reaching it terminates the script. Some builtins (a `fill` over a huge sparse
+/// array, `JSON.stringify` of one) do not look at the termination request until they
+/// finish, and V8 aborts the whole process if its heap limit is reached meanwhile, so the
+/// limit is raised to this, once, at the moment the script is stopped.
+fn hard_heap_limit() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("ENCLAVE_BROKER_HARD_HEAP_LIMIT_MB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map(|mb| mb << 20)
+            .unwrap_or(4 << 30)
+    })
 }
 
 unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
     // SAFETY: `data` is the `HeapGuard` owned by the `IsolateHost` that owns this isolate.
     let guard = unsafe { &*(data as *const HeapGuard) };
-    if !guard.hit.swap(true, Ordering::AcqRel) {
-        guard.used.store(current, Ordering::Release);
-    }
+    guard.hit.store(true, Ordering::Release);
     guard.handle.terminate_execution();
-    // Room for V8 to unwind the terminated script; the isolate is discarded afterwards.
-    current.saturating_mul(2)
+    current.saturating_mul(2).max(hard_heap_limit())
 }
 
 unsafe extern "C" fn ignore_promise_rejection(_message: v8::PromiseRejectMessage) {
@@ -125,22 +140,22 @@ impl IsolateHost {
     /// Must be called inside a tokio runtime context (V8 posts delayed tasks to it).
     pub fn new(memory_limit: usize) -> IsolateHost {
         platform::ensure_initialized();
-        let create_params = v8::CreateParams::default().heap_limits(0, memory_limit);
+        let buffers = BufferBudget::new(memory_limit);
+        let create_params = v8::CreateParams::default()
+            .heap_limits(0, memory_limit)
+            .array_buffer_allocator(buffers.allocator());
         let mut runtime =
             JsRuntime::new(RuntimeOptions { create_params: Some(create_params), ..Default::default() });
         let isolate = runtime.v8_isolate();
-        let heap = Box::new(HeapGuard {
-            handle: isolate.thread_safe_handle(),
-            hit: AtomicBool::new(false),
-            used: AtomicUsize::new(0),
-        });
+        buffers.set_isolate(isolate.thread_safe_handle());
+        let heap = Box::new(HeapGuard { handle: isolate.thread_safe_handle(), hit: AtomicBool::new(false) });
         isolate.add_near_heap_limit_callback(near_heap_limit, &*heap as *const HeapGuard as *mut c_void);
         isolate.set_promise_reject_callback(ignore_promise_rejection);
         isolate.set_prepare_stack_trace_callback(prepare_stack_trace);
         isolate.set_host_import_module_dynamically_callback(reject_dynamic_import);
         isolate.set_host_import_module_with_phase_dynamically_callback(reject_dynamic_import_with_phase);
         isolate.set_allow_wasm_code_generation_callback(deny_wasm_code_generation);
-        IsolateHost { runtime, heap, tainted: false }
+        IsolateHost { runtime, heap, buffers, tainted: false }
     }
 
     pub fn isolate(&mut self) -> &mut v8::OwnedIsolate {
@@ -151,9 +166,21 @@ impl IsolateHost {
         self.heap.handle.clone()
     }
 
-    /// Heap bytes in use when the heap limit was hit, if it was.
-    pub fn heap_limit_hit(&self) -> Option<usize> {
-        self.heap.hit.load(Ordering::Acquire).then(|| self.heap.used.load(Ordering::Acquire))
+    /// Heap plus ArrayBuffer bytes in use, if the script ran out of memory.
+    pub fn memory_limit_hit(&mut self) -> Option<usize> {
+        if !self.heap.hit.load(Ordering::Acquire) && !self.buffers.hit() {
+            return None;
+        }
+        let heap = self.runtime.v8_isolate().get_heap_statistics().used_heap_size();
+        Some(heap + self.buffers.used() + self.buffers.refused())
+    }
+
+    /// Collects garbage left by earlier executions when it would eat into the next
+    /// script's ArrayBuffer budget (dead contexts' buffers stay charged until collected).
+    pub fn reclaim_buffers(&mut self) {
+        if self.buffers.used() > self.buffers.limit() / 4 {
+            self.runtime.v8_isolate().low_memory_notification();
+        }
     }
 
     /// An isolate that hit a limit is never given another script.
@@ -162,7 +189,7 @@ impl IsolateHost {
     }
 
     pub fn is_tainted(&self) -> bool {
-        self.tainted || self.heap.hit.load(Ordering::Acquire)
+        self.tainted || self.heap.hit.load(Ordering::Acquire) || self.buffers.hit()
     }
 
     /// Runs V8's queued foreground tasks (GC work) without waiting.

@@ -3,6 +3,7 @@
 //! demand. A context is never reused; an isolate that hit a limit is discarded.
 
 mod bridge;
+mod buffer_budget;
 mod control;
 mod isolate;
 mod outcome;

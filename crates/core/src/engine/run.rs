@@ -369,8 +369,8 @@ impl Run<'_> {
     }
 }
 
-fn interrupted(host: &IsolateHost, control: &ExecutionControl) -> ExecutionOutcome {
-    if let Some(heap_used) = host.heap_limit_hit() {
+fn interrupted(host: &mut IsolateHost, control: &ExecutionControl) -> ExecutionOutcome {
+    if let Some(heap_used) = host.memory_limit_hit() {
         return ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, heap_used };
     }
     let reason = control.reason().unwrap_or(InterruptReason::Stopped);
@@ -385,6 +385,7 @@ pub(crate) async fn execute(
     request: ExecutionRequest,
     control: Arc<ExecutionControl>,
 ) -> ExecutionOutcome {
+    host.reclaim_buffers();
     control.attach(host.handle());
     let _timeout = request.timeout.map(|t| watchdog::arm(Instant::now() + t, control.clone()));
 

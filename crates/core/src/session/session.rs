@@ -679,32 +679,29 @@ impl SandboxBridge for Session {
             tx,
         );
 
-        // The handler is not raced: at the per-tool deadline only its `signal` aborts and
-        // its value is still delivered if it comes (as the original).
-        let per_tool = Duration::from_millis(self.limits.per_tool_deadline_ms.min(u64::MAX >> 11));
-        let remaining_deadline = match self.limits.deadline_ms {
-            0 => None,
-            ms => Some(Duration::from_millis(ms.min(u64::MAX >> 11)).saturating_sub(self.created.elapsed())),
-        };
-        let abort_after = remaining_deadline.map_or(per_tool, |d| d.min(per_tool));
+        // At `perToolDeadlineMs` the call is abandoned: the handler's signal aborts and the
+        // script gets an error it can catch, instead of waiting on a handler that may never
+        // answer (the session deadline, if sooner, stops the whole run on its own).
+        let per_tool_ms = self.limits.per_tool_deadline_ms;
         let host = self.host.clone();
         let reply = Box::pin(async move {
-            let mut rx = rx;
-            let timer = tokio::time::sleep(abort_after);
-            tokio::pin!(timer);
-            let mut aborted = false;
-            loop {
-                tokio::select! {
-                    reply = &mut rx => {
-                        return reply.unwrap_or_else(|_| ToolReply::Err(ErrorInfo::new(
-                            ErrorCode::EXECUTION_ERROR,
-                            "Tool call was dropped by the host",
-                        )));
-                    }
-                    _ = &mut timer, if !aborted => {
-                        aborted = true;
-                        host.abort(call_key);
-                    }
+            let deadline = async {
+                match per_tool_ms {
+                    0 | u64::MAX => std::future::pending::<()>().await,
+                    ms => tokio::time::sleep(Duration::from_millis(ms)).await,
+                }
+            };
+            tokio::select! {
+                reply = rx => reply.unwrap_or_else(|_| ToolReply::Err(ErrorInfo::new(
+                    ErrorCode::EXECUTION_ERROR,
+                    "Tool call was dropped by the host",
+                ))),
+                _ = deadline => {
+                    host.abandon(call_key);
+                    ToolReply::Err(ErrorInfo::new(
+                        ErrorCode::DEADLINE_EXCEEDED,
+                        format!("Tool call exceeded perToolDeadlineMs ({per_tool_ms}ms)"),
+                    ))
                 }
             }
         });
