@@ -4,6 +4,7 @@
 //! their event streams, and asks a [`tools::ToolHost`] to run tool handlers.
 
 pub mod engine;
+pub mod http;
 pub mod protocol;
 pub mod runtime;
 pub mod session;

@@ -1,5 +1,5 @@
-//! The shared service runtime: session timers (heartbeats, deadlines) run here, never on
-//! Node's main thread or on an engine thread that may be busy running a script.
+//! The shared service runtime: session timers (heartbeats, deadlines) and the HTTP server
+//! run here, never on Node's main thread or on an engine thread busy running a script.
 
 use std::sync::OnceLock;
 
@@ -8,7 +8,7 @@ pub fn service() -> &'static tokio::runtime::Handle {
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+                .worker_threads(2)
                 .thread_name("enclave-broker-service")
                 .enable_all()
                 .build()

@@ -309,3 +309,35 @@ fn per_tool_deadline_abandons_the_call_and_aborts_its_signal() {
     let types = f.types();
     assert_eq!(types.iter().filter(|t| **t == "tool_result_applied").count(), 1);
 }
+
+#[test]
+fn external_tools_wait_for_a_submitted_result() {
+    use enclave_broker_core::session::{ExternalTools, Session, SessionConfig, SubmitError};
+    let s = Session::new(
+        SessionConfig { external_tools: ExternalTools::All, ..Default::default() },
+        TestHost::new(),
+    );
+    assert_eq!(
+        s.submit_tool_result("c_x", ToolReply::Ok(None)),
+        Err(SubmitError::WrongState(SessionState::Starting))
+    );
+    s.execute("const r = await callTool('client:ask', {q: 1}); return r.answer * 2".into()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let call_id = loop {
+        if let Some(id) = s.waiting_call_ids().into_iter().next() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the call never started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(s.state(), SessionState::WaitingForTool);
+    let err = s.submit_tool_result("c_wrong", ToolReply::Ok(None)).unwrap_err();
+    assert_eq!(err.to_string(), format!("Tool result callId mismatch: expected {call_id}, got c_wrong"));
+    s.submit_tool_result(&call_id, ToolReply::Ok(Some(r#"{"answer":21}"#.into()))).unwrap();
+    let f = wait(&s);
+    assert_eq!(f.result.value_json.as_deref(), Some("42"));
+    assert_eq!(
+        s.submit_tool_result(&call_id, ToolReply::Ok(None)).unwrap_err().to_string(),
+        "Cannot submit tool result in state: completed"
+    );
+}

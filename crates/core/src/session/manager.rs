@@ -43,6 +43,7 @@ struct Inner {
 }
 
 pub struct SessionManager {
+    key: u64,
     max_sessions: usize,
     host: Arc<dyn ToolHost>,
     inner: Mutex<Inner>,
@@ -50,11 +51,21 @@ pub struct SessionManager {
 
 impl SessionManager {
     pub fn new(max_sessions: usize, host: Arc<dyn ToolHost>) -> Self {
-        Self { max_sessions, host, inner: Mutex::new(Inner { sessions: Vec::new(), disposed: false }) }
+        Self {
+            key: super::session::next_key(),
+            max_sessions,
+            host,
+            inner: Mutex::new(Inner { sessions: Vec::new(), disposed: false }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Process-unique key; sessions created here carry it as their owner key.
+    pub fn key(&self) -> u64 {
+        self.key
     }
 
     pub fn max_sessions(&self) -> usize {
@@ -65,7 +76,8 @@ impl SessionManager {
         self.lock().disposed
     }
 
-    pub fn create(&self, config: SessionConfig) -> Result<Arc<Session>, ManagerError> {
+    pub fn create(&self, mut config: SessionConfig) -> Result<Arc<Session>, ManagerError> {
+        config.owner_key = self.key;
         let mut inner = self.lock();
         if inner.disposed {
             return Err(ManagerError::Disposed);

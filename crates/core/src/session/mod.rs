@@ -8,5 +8,5 @@ pub mod state;
 
 pub use manager::{ManagerError, SessionInfo, SessionManager};
 pub use result::{ExecutionStats, FinalResult};
-pub use session::{LifecycleError, Session, SessionConfig, Subscriber};
+pub use session::{ExternalTools, LifecycleError, Session, SessionConfig, SubmitError, Subscriber};
 pub use state::SessionState;

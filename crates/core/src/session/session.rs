@@ -33,12 +33,58 @@ pub(crate) fn next_key() -> u64 {
 pub type Subscriber = Arc<dyn Fn(&Arc<StreamEvent>) + Send + Sync>;
 type FinishCallback = Box<dyn FnOnce(&Arc<FinalResult>) + Send>;
 
+/// Which tools the session's client runs itself: their calls wait for
+/// `submit_tool_result` (or `POST /sessions/:id/tool-result`) instead of a host handler.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ExternalTools {
+    #[default]
+    None,
+    All,
+    Named(HashSet<String>),
+}
+
+impl ExternalTools {
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            ExternalTools::None => false,
+            ExternalTools::All => true,
+            ExternalTools::Named(names) => names.contains(name),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct SessionConfig {
     pub session_id: Option<String>,
     pub limits: SessionLimits,
     pub sandbox: SandboxOptions,
+    pub external_tools: ExternalTools,
+    /// Key of the owning manager (set by `SessionManager::create`).
+    pub owner_key: u64,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    WrongState(SessionState),
+    NoPendingCall,
+    CallIdMismatch { expected: String, got: String },
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::WrongState(state) => {
+                write!(f, "Cannot submit tool result in state: {}", state.as_str())
+            }
+            SubmitError::NoPendingCall => f.write_str("No pending tool call"),
+            SubmitError::CallIdMismatch { expected, got } => {
+                write!(f, "Tool result callId mismatch: expected {expected}, got {got}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LifecycleError {
@@ -77,6 +123,8 @@ struct Inner {
     deadline_exceeded: bool,
     tool_failed: bool,
     pending_calls: HashSet<u64>,
+    /// External calls waiting for their client's result, in call order.
+    external_waiting: Vec<(String, oneshot::Sender<ToolReply>)>,
     control: Option<Arc<ExecutionControl>>,
     timers: Vec<tokio::task::AbortHandle>,
     finished: Option<Arc<FinalResult>>,
@@ -91,6 +139,8 @@ pub struct Session {
     created: Instant,
     limits: SessionLimits,
     sandbox: SandboxOptions,
+    external_tools: ExternalTools,
+    owner_key: u64,
     host: Arc<dyn ToolHost>,
     weak_self: Weak<Session>,
     inner: Mutex<Inner>,
@@ -106,6 +156,8 @@ impl Session {
             created: Instant::now(),
             limits: config.limits,
             sandbox: config.sandbox,
+            external_tools: config.external_tools,
+            owner_key: config.owner_key,
             host,
             weak_self: weak_self.clone(),
             inner: Mutex::new(Inner {
@@ -123,6 +175,7 @@ impl Session {
                 deadline_exceeded: false,
                 tool_failed: false,
                 pending_calls: HashSet::new(),
+                external_waiting: Vec::new(),
                 control: None,
                 timers: Vec::new(),
                 finished: None,
@@ -150,6 +203,39 @@ impl Session {
 
     pub fn limits(&self) -> &SessionLimits {
         &self.limits
+    }
+
+    pub fn owner_key(&self) -> u64 {
+        self.owner_key
+    }
+
+    /// Call ids of external tool calls waiting for a submitted result.
+    pub fn waiting_call_ids(&self) -> Vec<String> {
+        self.lock().external_waiting.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Delivers a client's result for an external tool call (`submitToolResult`).
+    pub fn submit_tool_result(&self, call_id: &str, reply: ToolReply) -> Result<(), SubmitError> {
+        let mut inner = self.lock();
+        if inner.state != SessionState::WaitingForTool {
+            return Err(SubmitError::WrongState(inner.state));
+        }
+        let Some(index) = inner.external_waiting.iter().position(|(id, _)| id == call_id) else {
+            return match inner.external_waiting.first() {
+                None => Err(SubmitError::NoPendingCall),
+                Some((expected, _)) => {
+                    Err(SubmitError::CallIdMismatch { expected: expected.clone(), got: call_id.to_string() })
+                }
+            };
+        };
+        let (_, sender) = inner.external_waiting.remove(index);
+        if inner.external_waiting.is_empty() {
+            inner.state = SessionState::Running;
+        }
+        drop(inner);
+        // The receiver is gone only if the call was abandoned meanwhile; nothing to deliver then.
+        let _ = sender.send(reply);
+        Ok(())
     }
 
     /// `Date.now()` at creation.
@@ -667,17 +753,26 @@ impl SandboxBridge for Session {
         drop(inner);
 
         let (tx, rx) = oneshot::channel();
-        self.host.call(
-            ToolCall {
-                call_key,
-                session_key: self.key,
-                session_id: self.id.clone(),
-                call_id: call_id.clone(),
-                name: name.to_string(),
-                args_json,
-            },
-            tx,
-        );
+        if self.external_tools.contains(name) {
+            let mut inner = self.lock();
+            inner.external_waiting.push((call_id.clone(), tx));
+            if inner.state == SessionState::Running {
+                inner.state = SessionState::WaitingForTool;
+            }
+        } else {
+            self.host.call(
+                ToolCall {
+                    call_key,
+                    session_key: self.key,
+                    owner_key: self.owner_key,
+                    session_id: self.id.clone(),
+                    call_id: call_id.clone(),
+                    name: name.to_string(),
+                    args_json,
+                },
+                tx,
+            );
+        }
 
         // At `perToolDeadlineMs` the call is abandoned: the handler's signal aborts and the
         // script gets an error it can catch, instead of waiting on a handler that may never
@@ -714,6 +809,10 @@ impl SandboxBridge for Session {
     fn finish_tool_call(&self, info: &ToolCallInfo, reply: Option<ToolReply>) -> ToolReply {
         let mut inner = self.lock();
         inner.pending_calls.remove(&info.call_key);
+        inner.external_waiting.retain(|(id, _)| *id != info.call_id);
+        if inner.external_waiting.is_empty() && inner.state == SessionState::WaitingForTool {
+            inner.state = SessionState::Running;
+        }
         let reply = match reply {
             Some(ToolReply::Ok(Some(json))) if json.len() as u64 > self.limits.max_tool_result_bytes => {
                 ToolReply::Err(too_large(

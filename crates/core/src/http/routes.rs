@@ -1,0 +1,468 @@
+//! Routes of the `listen()` server: the seeds' `/execute`, `/health` and tool-result routes,
+//! and the original SessionHandler's session routes with its bodies and status codes
+//! (contract 1.J), plus the cancel route and replay aliases its own client uses (C36).
+
+// A finished error response is the natural error value of a request step.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use super::body::read_json_object;
+use super::callbacks::{AuthResult, RequestInfo};
+use super::filter::EventFilter;
+use super::rate_limit::Decision;
+use super::response::{Body, empty, error, json};
+use super::server::{AuthKind, ServerState};
+use super::stream::{StreamOptions, ndjson_response};
+use crate::protocol::json::JsonObject;
+use crate::protocol::{ErrorInfo, EventType};
+use crate::session::{ManagerError, Session, SessionConfig};
+use crate::tools::ToolReply;
+
+pub(super) async fn handle(
+    state: Arc<ServerState>,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let origin = request.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut response = route(&state, peer, request).await;
+    state.config.cors.apply(origin.as_deref(), response.headers_mut());
+    response
+}
+
+fn hex(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|d| d as u8)
+}
+
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| hex(bytes[i + 1]).zip(hex(bytes[i + 2])))
+            .flatten();
+        if let Some((hi, lo)) = escaped {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key) == name).then(|| percent_decode(&value.replace('+', " ")))
+    })
+}
+
+fn request_info(request: &Request<Incoming>, peer: SocketAddr) -> RequestInfo {
+    RequestInfo {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+        headers: request
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_string(), v.to_string())))
+            .collect(),
+        ip: peer.ip().to_string(),
+    }
+}
+
+async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
+    let method = request.method().clone();
+    let path = request.uri().path().trim_end_matches('/').to_string();
+    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+
+    if method == Method::OPTIONS {
+        return empty(StatusCode::NO_CONTENT);
+    }
+    if segments == ["health"] && method == Method::GET {
+        return health(state);
+    }
+
+    let info = request_info(&request, peer);
+    let identity = match authenticate(state, &info).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    if let Some(response) = rate_limit(state, &info, identity.as_ref()).await {
+        return response;
+    }
+
+    match (&method, segments.as_slice()) {
+        (&Method::POST, ["execute"]) => execute(state, request).await,
+        (&Method::GET, ["sessions"]) => list_sessions(state),
+        (&Method::POST, ["sessions"]) => create_session(state, request).await,
+        (&Method::GET, ["sessions", id]) => get_session(state, id),
+        (&Method::DELETE, ["sessions", id]) => terminate_session(state, id),
+        (&Method::GET, ["sessions", id, "stream"]) => stream_session(state, id, request),
+        (&Method::POST, ["sessions", id, "cancel"]) => cancel_session(state, id, request).await,
+        (&Method::POST, ["sessions", id, "tool-result"]) => submit_tool_result(state, id, request).await,
+        (_, ["execute"] | ["health"] | ["sessions"] | ["sessions", _])
+        | (_, ["sessions", _, "stream" | "cancel" | "tool-result"]) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            &format!("{method} is not supported on {path}"),
+        ),
+        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Route not found: {method} {path}")),
+    }
+}
+
+fn health(state: &ServerState) -> Response<Body> {
+    let sessions = JsonObject::new()
+        .field("active", &state.manager.active_count())
+        .field("total", &state.manager.total_count())
+        .finish();
+    json(
+        StatusCode::OK,
+        JsonObject::new()
+            .field("status", "ok")
+            .num("uptime", state.started.elapsed().as_secs_f64())
+            .raw("sessions", &sessions)
+            .finish(),
+    )
+}
+
+fn unauthorized(message: &str) -> Response<Body> {
+    error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+}
+
+/// `Ok(None)` when no authentication is configured.
+async fn authenticate(state: &ServerState, info: &RequestInfo) -> Result<Option<AuthResult>, Response<Body>> {
+    let Some(auth) = &state.config.auth else { return Ok(None) };
+    let authorization = info.header("authorization");
+    let api_key = info.header("x-api-key");
+    let token = match auth.kind {
+        AuthKind::Bearer => match authorization {
+            None => return Err(unauthorized("Missing bearer token")),
+            Some(value) => match value.split_once(' ') {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    token.trim().to_string()
+                }
+                _ => return Err(unauthorized("Authorization header must be 'Bearer <token>'")),
+            },
+        },
+        AuthKind::ApiKey => match api_key {
+            Some(key) if !key.is_empty() => key.to_string(),
+            _ => return Err(unauthorized("Missing X-API-Key header")),
+        },
+        AuthKind::Custom => match (authorization, api_key) {
+            (Some(value), _) => match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim().to_string(),
+                _ => value.to_string(),
+            },
+            (None, Some(key)) => key.to_string(),
+            (None, None) => String::new(),
+        },
+    };
+    let validation = auth.validator.validate(token, info);
+    match tokio::time::timeout(state.config.callback_timeout, validation).await {
+        Err(_) => Err(unauthorized("Authentication timed out")),
+        Ok(Err(_)) => Err(unauthorized("Authentication failed")),
+        Ok(Ok(result)) if !result.valid => Err(unauthorized("Invalid credentials")),
+        Ok(Ok(result)) => Ok(Some(result)),
+    }
+}
+
+async fn rate_limit(
+    state: &ServerState,
+    info: &RequestInfo,
+    identity: Option<&AuthResult>,
+) -> Option<Response<Body>> {
+    let (Some(limiter), Some(config)) = (&state.limiter, &state.config.rate_limit) else { return None };
+    let fallback = identity
+        .and_then(|i| i.user_id.clone())
+        .or_else(|| info.header("x-api-key").map(str::to_string))
+        .or_else(|| info.header("authorization").map(str::to_string))
+        .unwrap_or_else(|| info.ip.clone());
+    let key = match &config.key_generator {
+        None => fallback,
+        Some(generator) => {
+            match tokio::time::timeout(state.config.callback_timeout, generator.key(info)).await {
+                Ok(Ok(key)) => key,
+                _ => fallback,
+            }
+        }
+    };
+    match limiter.check(&key, std::time::Instant::now()) {
+        Decision::Allowed => None,
+        Decision::Limited(retry_after) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                &format!(
+                    "Rate limit exceeded: {} requests per {}ms",
+                    limiter.max_requests(),
+                    limiter.window().as_millis()
+                ),
+            );
+            let seconds = retry_after.as_millis().div_ceil(1000).max(1);
+            if let Ok(value) = seconds.to_string().parse() {
+                response.headers_mut().insert("retry-after", value);
+            }
+            Some(response)
+        }
+    }
+}
+
+fn invalid(message: &str) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
+}
+
+fn code_field(body: &Map<String, Value>) -> Result<String, Response<Body>> {
+    match body.get("code") {
+        Some(Value::String(code)) => Ok(code.clone()),
+        _ => Err(invalid("Missing or invalid \"code\" field")),
+    }
+}
+
+fn type_list(value: &Value, key: &str) -> Result<Option<Vec<EventType>>, String> {
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .and_then(EventType::parse)
+                    .ok_or_else(|| format!("filter.{key} has an unknown event type: {t}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("filter.{key} must be an array of event types")),
+    }
+}
+
+/// Creates the session (honouring maxSessions) and starts it, streaming from the first event.
+fn start_streaming(
+    state: &Arc<ServerState>,
+    config: SessionConfig,
+    code: String,
+    filters: Vec<EventFilter>,
+    capacity_status: StatusCode,
+) -> Response<Body> {
+    let session = match state.manager.create(config) {
+        Ok(session) => session,
+        Err(ManagerError::Disposed) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Broker is disposed");
+        }
+        Err(e) => return error(capacity_status, "SESSION_CREATE_ERROR", &e.to_string()),
+    };
+    if let Err(e) = session.execute(code) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "SESSION_CREATE_ERROR", &e.to_string());
+    }
+    let on_disconnect: Option<Box<dyn FnOnce() + Send>> = if state.config.cancel_on_disconnect {
+        let session = session.clone();
+        Some(Box::new(move || session.cancel(Some("Client disconnected"))))
+    } else {
+        None
+    };
+    let on_end = state.stream_opened(&session);
+    ndjson_response(session, StreamOptions { after_seq: 0, filters, on_disconnect, on_end: Some(on_end) })
+}
+
+async fn read_body(
+    state: &ServerState,
+    request: Request<Incoming>,
+) -> Result<Map<String, Value>, Response<Body>> {
+    read_json_object(request, state.config.max_body_bytes, state.config.body_timeout).await
+}
+
+/// `POST /execute {code, timeout?, maxToolCalls?, context?, filter?: {types?, blockedTypes?}}`
+async fn execute(state: &Arc<ServerState>, request: Request<Incoming>) -> Response<Body> {
+    let body = match read_body(state, request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let code = match code_field(&body) {
+        Ok(code) => code,
+        Err(response) => return response,
+    };
+    let filters = match body.get("filter") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(filter @ Value::Object(_)) => {
+            match (type_list(filter, "types"), type_list(filter, "blockedTypes")) {
+                (Ok(types), Ok(blocked)) => EventFilter::from_type_lists(types, blocked),
+                (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &e),
+            }
+        }
+        Some(_) => return error(StatusCode::BAD_REQUEST, "INVALID_FILTER", "filter must be an object"),
+    };
+    let config = match state.config.template.for_execute(&body) {
+        Ok(config) => config,
+        Err(message) => return invalid(&message),
+    };
+    start_streaming(state, config, code, filters, StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// `POST /sessions {code, sessionId?, config?, filter?}` (the original's create + stream).
+async fn create_session(state: &Arc<ServerState>, request: Request<Incoming>) -> Response<Body> {
+    let body = match read_body(state, request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let code = match code_field(&body) {
+        Ok(code) => code,
+        Err(response) => return response,
+    };
+    if state.manager.is_disposed() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Broker is disposed");
+    }
+    let filters = match body.get("filter") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(config) => match EventFilter::from_config(config) {
+            Ok(filter) => vec![filter],
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "SESSION_CREATE_ERROR", &e),
+        },
+    };
+    let config = match state.config.template.for_create(&body) {
+        Ok(config) => config,
+        Err(message) => return invalid(&message),
+    };
+    start_streaming(state, config, code, filters, StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn session_json(session: &Session, tool_call_count: u64) -> String {
+    let stats = JsonObject::new()
+        .num("duration", crate::protocol::json::now_epoch_ms() - session.created_at())
+        .field("toolCallCount", &tool_call_count)
+        .finish();
+    JsonObject::new()
+        .field("sessionId", session.id())
+        .field("state", session.state().as_str())
+        .num("createdAt", session.created_at())
+        .num("expiresAt", session.expires_at())
+        .raw("stats", &stats)
+        .finish()
+}
+
+fn not_found(id: &str) -> Response<Body> {
+    error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Session {id} not found"))
+}
+
+fn list_sessions(state: &ServerState) -> Response<Body> {
+    let sessions = state.manager.sessions();
+    // As the original, the list reports toolCallCount 0 (quirk Q11).
+    let items: Vec<String> = sessions.iter().map(|s| session_json(s, 0)).collect();
+    json(
+        StatusCode::OK,
+        JsonObject::new()
+            .raw("sessions", &format!("[{}]", items.join(",")))
+            .field("total", &items.len())
+            .finish(),
+    )
+}
+
+fn get_session(state: &ServerState, id: &str) -> Response<Body> {
+    match state.manager.get(id) {
+        Some(session) => json(StatusCode::OK, session_json(&session, session.tool_call_count())),
+        None => not_found(id),
+    }
+}
+
+fn terminate_session(state: &ServerState, id: &str) -> Response<Body> {
+    if !state.manager.terminate(id, None) {
+        return not_found(id);
+    }
+    json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish())
+}
+
+/// Where a replay starts: `fromSeq` (inclusive); else `from` (inclusive) or `Last-Event-ID`
+/// (the last seq the client has). Anything unparsable means "from the start", as the original.
+fn replay_start(request: &Request<Incoming>) -> u64 {
+    let query = request.uri().query();
+    let parse = |v: Option<String>| v.and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+    if let Some(from_seq) = query_param(query, "fromSeq") {
+        return parse(Some(from_seq)).map_or(0, |v| v.max(0.0) as u64);
+    }
+    if let Some(from) = parse(query_param(query, "from")) {
+        return from.max(0.0) as u64;
+    }
+    let last = request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    parse(last).map_or(0, |v| v.max(0.0) as u64 + 1)
+}
+
+fn stream_session(state: &Arc<ServerState>, id: &str, request: Request<Incoming>) -> Response<Body> {
+    let Some(session) = state.manager.get(id) else { return not_found(id) };
+    let filters = match query_param(request.uri().query(), "filter") {
+        None => Vec::new(),
+        Some(text) => match serde_json::from_str::<Value>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|c| EventFilter::from_config(&c))
+        {
+            Ok(filter) => vec![filter],
+            Err(_) => {
+                return error(StatusCode::BAD_REQUEST, "INVALID_FILTER", "Invalid filter configuration");
+            }
+        },
+    };
+    let from = replay_start(&request);
+    let on_end = state.stream_opened(&session);
+    ndjson_response(
+        session,
+        StreamOptions {
+            after_seq: from.saturating_sub(1),
+            filters,
+            on_disconnect: None,
+            on_end: Some(on_end),
+        },
+    )
+}
+
+async fn cancel_session(state: &ServerState, id: &str, request: Request<Incoming>) -> Response<Body> {
+    let body = match read_body(state, request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let Some(session) = state.manager.get(id) else { return not_found(id) };
+    let reason = match body.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(reason)) => Some(reason.clone()),
+        Some(_) => return invalid("\"reason\" must be a string"),
+    };
+    session.cancel(reason.as_deref());
+    json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish())
+}
+
+/// `POST /sessions/:id/tool-result {callId, result?, error?: {message, code?}}`
+async fn submit_tool_result(state: &ServerState, id: &str, request: Request<Incoming>) -> Response<Body> {
+    let body = match read_body(state, request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let Some(session) = state.manager.get(id) else { return not_found(id) };
+    let Some(Value::String(call_id)) = body.get("callId") else {
+        return invalid("Missing or invalid \"callId\" field");
+    };
+    let reply = match body.get("error") {
+        None | Some(Value::Null) => ToolReply::Ok(body.get("result").map(|value| value.to_string())),
+        Some(Value::Object(e)) => {
+            let Some(Value::String(message)) = e.get("message") else {
+                return invalid("\"error.message\" must be a string");
+            };
+            let code = match e.get("code") {
+                None | Some(Value::Null) => "TOOL_ERROR".to_string(),
+                Some(Value::String(code)) => code.clone(),
+                Some(_) => return invalid("\"error.code\" must be a string"),
+            };
+            ToolReply::Err(ErrorInfo::new(&code, message.clone()))
+        }
+        Some(_) => return invalid("\"error\" must be an object"),
+    };
+    match session.submit_tool_result(call_id, reply) {
+        Ok(()) => json(StatusCode::OK, JsonObject::new().field("success", &true).finish()),
+        Err(e) => error(StatusCode::CONFLICT, "INVALID_STATE", &e.to_string()),
+    }
+}
