@@ -9,6 +9,15 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class BindingHttpServer {
+  /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
+  static listen(manager: BindingSessionManager, config: BindingHttpConfig): BindingHttpServer
+  get key(): number
+  get port(): number
+  /** Starts closing; the facade hears `server closed` through the host channel. */
+  close(graceMs: number): void
+}
+
 export declare class BindingSession {
   /** A session outside any manager (`new BrokerSession(registry, config)`). */
   static create(config: BindingSessionConfig): BindingSession
@@ -54,9 +63,33 @@ export declare class BindingSessionManager {
   remove(session: BindingSession): boolean
   cleanup(): number
   dispose(): void
+  /** Key carried by this manager's sessions in tool-call messages. */
+  get key(): number
   get isDisposed(): boolean
   get activeCount(): number
   get totalCount(): number
+}
+
+export interface BindingHttpConfig {
+  host?: string
+  port: number
+  maxBodyBytes?: number
+  bodyTimeoutMs?: number
+  callbackTimeoutMs?: number
+  cors?: boolean
+  allowedOrigins?: Array<string>
+  cancelOnDisconnect?: boolean
+  /** `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks. */
+  auth?: string
+  rateLimitWindowMs?: number
+  rateLimitMaxRequests?: number
+  /** Whether the facade answers `keyGenerator` callbacks. */
+  rateLimitKeyGenerator?: boolean
+  /** The broker's session defaults (its `limits` only when it gave some). */
+  defaults: BindingSessionConfig
+  hasLimits: boolean
+  /** Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all. */
+  externalTools?: Array<string>
 }
 
 export interface BindingLimits {
@@ -82,6 +115,8 @@ export interface BindingSessionConfig {
   maxDepth?: number
   /** `enclave.globals` as JSON (the facade has already checked and copied it). */
   globalsJson?: string
+  /** Tools the client runs itself (results come through `submitToolResult`); `["*"]` for all. */
+  externalTools?: Array<string>
 }
 
 export declare function engineStats(): EngineStats
@@ -98,6 +133,9 @@ export declare function keepAlive(alive: boolean): void
 
 /** Starts engine threads ahead of demand (each with an isolate and a prepared context). */
 export declare function prewarmEngine(threads: number): void
+
+/** The facade's answer to a `call_js` request. */
+export declare function resolveCallback(requestKey: number, ok: boolean, value: string): void
 
 /** The facade's answer to a tool call. Unknown keys (calls already abandoned) are ignored. */
 export declare function resolveToolCall(callKey: number, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null, name?: string | undefined | null): void

@@ -835,10 +835,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.BindingHttpServer = nativeBinding.BindingHttpServer
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive
 module.exports.prewarmEngine = nativeBinding.prewarmEngine
+module.exports.resolveCallback = nativeBinding.resolveCallback
 module.exports.resolveToolCall = nativeBinding.resolveToolCall
 module.exports.setHost = nativeBinding.setHost

@@ -21,6 +21,15 @@ function optionalNumber(value) {
   return value === undefined || value === null ? undefined : Number(value);
 }
 
+function describeRejection(error) {
+  try {
+    const message = error !== null && typeof error === 'object' ? error.message : undefined;
+    return String(message !== undefined && message !== null && message !== '' ? message : error);
+  } catch {
+    return 'Tool execution failed';
+  }
+}
+
 function optionalJson(value) {
   return value === undefined ? undefined : JSON.stringify(value);
 }
@@ -31,6 +40,8 @@ class BrokerSession {
   #maxDepth;
   #listeners = [];
   #delivered = 0;
+  #dispatching = false;
+  #again = false;
   #promise;
   #resolve;
   #emitter;
@@ -134,24 +145,52 @@ class BrokerSession {
     }
   }
 
-  // Delivers every event after the last delivered one, pulled synchronously.
-  _catchUp() {
-    if (this.#listeners.length === 0) return;
-    for (const event of parseEventLines(this.#handle.eventsAfter(this.#delivered))) {
-      if (event.seq > this.#delivered) this.#dispatch(event);
+  // Delivers `events` (parsed, in seq order) and then anything emitted meanwhile. Not
+  // re-entrant: a listener that emits (emitPartialResult, cancel, ...) only flags that more
+  // events exist, and the running loop delivers them after the current event has reached
+  // every listener, so all listeners see one order.
+  #pump(events) {
+    this.#dispatching = true;
+    try {
+      for (;;) {
+        this.#again = false;
+        let gap = false;
+        for (const event of events) {
+          if (this.#listeners.length === 0) return;
+          if (event.seq <= this.#delivered) continue;
+          if (event.seq !== this.#delivered + 1) {
+            gap = true;
+            break;
+          }
+          this.#dispatch(event);
+        }
+        if ((!gap && !this.#again) || this.#listeners.length === 0) return;
+        events = parseEventLines(this.#handle.eventsAfter(this.#delivered));
+      }
+    } finally {
+      this.#dispatching = false;
     }
   }
 
+  // Delivers every event after the last delivered one, pulled synchronously.
+  _catchUp() {
+    if (this.#listeners.length === 0) return;
+    if (this.#dispatching) {
+      this.#again = true;
+      return;
+    }
+    this.#pump(parseEventLines(this.#handle.eventsAfter(this.#delivered)));
+  }
+
+  // A batch forwarded from an engine thread; a gap (events emitted on this thread while
+  // the batch was in flight) is filled from the history.
   _receiveEvents(lines) {
     if (this.#listeners.length === 0) return;
-    for (const event of parseEventLines(lines)) {
-      if (event.seq <= this.#delivered) continue;
-      if (event.seq !== this.#delivered + 1) {
-        this._catchUp();
-        continue;
-      }
-      this.#dispatch(event);
+    if (this.#dispatching) {
+      this.#again = true;
+      return;
     }
+    this.#pump(parseEventLines(lines));
   }
 
   _receiveDone(resultJson) {
@@ -199,7 +238,8 @@ class BrokerSession {
         }
         reply(true, json);
       },
-      (error) => reply(false, undefined, 'EXECUTION_ERROR', String(error && error.message ? error.message : error)),
+      // Only a custom registry's execute() can reject; its error is read defensively.
+      (error) => reply(false, undefined, 'EXECUTION_ERROR', describeRejection(error)),
     );
   }
 
@@ -232,7 +272,13 @@ class BrokerSession {
   }
 
   async wait() {
-    if (this.#promise === undefined) throw new Error('Session has not started execution');
+    if (this.#promise === undefined) {
+      // Cancelled before execute by its manager (terminate, dispose): the original's
+      // cancel() left an execution promise behind, so wait() gives that final result.
+      const result = this.#handle.finalResultJson();
+      if (result === null) throw new Error('Session has not started execution');
+      this.#promise = Promise.resolve(JSON.parse(result));
+    }
     return this.#promise;
   }
 

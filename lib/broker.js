@@ -26,6 +26,7 @@ class Broker {
   }
 
   tools(defs) {
+    if (defs === null || typeof defs !== 'object') throw new TypeError('Tool definitions must be an object of name → definition');
     for (const [name, def] of Object.entries(defs)) this.tool(name, def);
     return this;
   }
@@ -48,6 +49,7 @@ class Broker {
   }
 
   secrets(record) {
+    if (record === null || typeof record !== 'object') throw new TypeError('Secrets must be an object of key → value');
     for (const [key, value] of Object.entries(record)) this.#registry.setSecret(key, value);
     return this;
   }
@@ -91,6 +93,10 @@ class Broker {
       throw new TypeError(`Script code must be a string, got ${code === null ? 'null' : typeof code}`);
     }
     if (options === null || typeof options !== 'object') throw new TypeError('execute options must be an object');
+    // Checked before the session exists, so a bad listener cannot leak a session.
+    if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
+      throw new TypeError('onEvent handler must be a function');
+    }
     const { session } = this.#sessions.create(options.session);
     if (options.onEvent !== undefined) session.onEvent(options.onEvent);
     try {

@@ -27,7 +27,12 @@ const MAX_GLOBALS_DEPTH = 10;
 
 function show(value) {
   if (typeof value === 'string') return JSON.stringify(value);
-  return String(value);
+  if (Array.isArray(value)) return 'an array';
+  try {
+    return String(value);
+  } catch {
+    return typeof value;
+  }
 }
 
 function isObject(value) {
@@ -41,7 +46,9 @@ function resolveLimits(limits) {
   for (const [key, type] of Object.entries(LIMIT_TYPES)) {
     const value = limits[key];
     if (value === undefined) continue;
-    if (typeof value !== type) {
+    // NaN and negative numbers are rejected here too, so every bad limit is a TypeError
+    // raised before anything is created.
+    if (typeof value !== type || (type === 'number' && !(value >= 0))) {
       const expected = type === 'number' ? 'a non-negative number' : 'a boolean';
       throw new TypeError(`Invalid session limit "${key}": expected ${expected}, got ${show(value)}`);
     }
@@ -123,4 +130,4 @@ function resolveSessionConfig(config) {
   return { binding, maxDepth: enclave.maxDepth };
 }
 
-module.exports = { resolveSessionConfig, resolveLimits };
+module.exports = { resolveSessionConfig, resolveLimits, show };

@@ -76,4 +76,10 @@ function runEnded() {
   if (--runsInFlight === 0) native.keepAlive(false);
 }
 
-module.exports = { register, unregister, runStarted, runEnded, toolSignals };
+// Counts for leak checks in tests: sessions awaiting completion, tool calls whose handler
+// is running, executions keeping Node alive.
+function _counts() {
+  return { sessions: sessions.size, toolSignals: toolSignals.size, runsInFlight };
+}
+
+module.exports = { register, unregister, runStarted, runEnded, toolSignals, _counts };

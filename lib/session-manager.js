@@ -4,7 +4,7 @@
 
 const native = require('./native');
 const { BrokerSession } = require('./broker-session');
-const { resolveSessionConfig } = require('./config');
+const { resolveSessionConfig, show } = require('./config');
 
 function isRegistry(value) {
   return value !== null && typeof value === 'object' && typeof value.execute === 'function';
@@ -24,14 +24,21 @@ class SessionManager {
     const maxSessions = config.maxSessions ?? 100;
     const cleanupIntervalMs = config.cleanupIntervalMs ?? 60000;
     if (typeof maxSessions !== 'number' || !(maxSessions >= 0)) {
-      throw new TypeError(`maxSessions must be a non-negative number, got ${String(maxSessions)}`);
+      throw new TypeError(`maxSessions must be a non-negative number, got ${show(maxSessions)}`);
     }
     if (typeof cleanupIntervalMs !== 'number' || !(cleanupIntervalMs > 0)) {
-      throw new TypeError(`cleanupIntervalMs must be a positive number, got ${String(cleanupIntervalMs)}`);
+      throw new TypeError(`cleanupIntervalMs must be a positive number, got ${show(cleanupIntervalMs)}`);
     }
+    const defaults = config.defaultSessionConfig ?? {};
+    if (typeof defaults !== 'object' || Array.isArray(defaults)) {
+      throw new TypeError('defaultSessionConfig must be an object');
+    }
+    // Bad default limits or enclave options fail here, with the same TypeError a session
+    // would give, instead of at every later create().
+    resolveSessionConfig(defaults);
     this.#registry = toolRegistry;
     this.#maxSessions = maxSessions;
-    this.#defaults = config.defaultSessionConfig ?? {};
+    this.#defaults = defaults;
     this.#native = new native.BindingSessionManager(maxSessions);
     // The original's interval kept Node alive until dispose(); this one never does.
     this.#timer = setInterval(() => this.cleanup(), Math.min(cleanupIntervalMs, 2 ** 31 - 1));
@@ -44,6 +51,8 @@ class SessionManager {
 
   create(config = {}) {
     if (this.#native.isDisposed) throw new Error('Session manager is disposed');
+    if (config === null) config = {};
+    if (typeof config !== 'object' || Array.isArray(config)) throw new TypeError('Session config must be an object');
     if (this.#native.totalCount >= this.#maxSessions) {
       throw new Error(
         `Maximum sessions reached (${this.#maxSessions}). Wait for existing sessions to complete or increase maxSessions.`,
@@ -94,6 +103,13 @@ class SessionManager {
   }
 
   async executeAndWait(code, config, eventHandler) {
+    // Checked before a session exists, so a bad call leaves nothing behind.
+    if (typeof code !== 'string') {
+      throw new TypeError(`Script code must be a string, got ${code === null ? 'null' : typeof code}`);
+    }
+    if (eventHandler !== undefined && typeof eventHandler !== 'function') {
+      throw new TypeError('onEvent handler must be a function');
+    }
     const { session } = this.create(config);
     if (eventHandler !== undefined) session.onEvent(eventHandler);
     try {

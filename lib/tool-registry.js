@@ -87,13 +87,46 @@ function parametersSchema(name, parameters) {
   };
 }
 
+// A schema that throws (a refine or transform that throws, a broken custom schema) is a
+// validation failure, never an exception out of validate()/execute().
 function runSchema(schema, value) {
-  if (typeof schema.safeParse === 'function') return schema.safeParse(value);
   try {
+    if (typeof schema.safeParse === 'function') return schema.safeParse(value);
     return { success: true, data: schema.parse(value) };
   } catch (error) {
     return { success: false, error };
   }
+}
+
+function safeString(value) {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+// Reads a property of a thrown value; getters that throw count as absent.
+function readProperty(value, key) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
+  try {
+    return value[key];
+  } catch {
+    return undefined;
+  }
+}
+
+// `{code, message, data?}` of whatever a handler threw: its own `code`, else EXECUTION_ERROR.
+function handlerFailure(error) {
+  const code = readProperty(error, 'code');
+  const message = readProperty(error, 'message');
+  const data = readProperty(error, 'data');
+  const failure = {
+    code: code !== undefined && code !== null ? safeString(code) : 'EXECUTION_ERROR',
+    message: message !== undefined ? safeString(message) : safeString(error),
+  };
+  if (data !== undefined) failure.data = data;
+  return failure;
 }
 
 function describeZodType(schema) {
@@ -184,8 +217,8 @@ class ToolRegistry {
     if (tool === undefined) return { success: false, error: `Unknown tool: ${name}` };
     const result = runSchema(this._validators.get(name), args);
     if (result.success) return { success: true, validatedArgs: result.data };
-    const message = result.error && result.error.message !== undefined ? result.error.message : String(result.error);
-    return { success: false, error: `Invalid arguments: ${message}` };
+    const message = readProperty(result.error, 'message');
+    return { success: false, error: `Invalid arguments: ${message !== undefined ? safeString(message) : safeString(result.error)}` };
   }
 
   setSecret(key, value) {
@@ -237,12 +270,7 @@ class ToolRegistry {
       const value = await tool.handler(validation.validatedArgs, context);
       return done({ success: true, value });
     } catch (error) {
-      const isObject = error !== null && typeof error === 'object';
-      const code = isObject && error.code !== undefined && error.code !== null ? String(error.code) : 'EXECUTION_ERROR';
-      const message = isObject && error.message !== undefined ? String(error.message) : String(error);
-      const failure = { code, message };
-      if (isObject && error.data !== undefined) failure.data = error.data;
-      return done({ success: false, error: failure });
+      return done({ success: false, error: handlerFailure(error) });
     }
   }
 

@@ -4,7 +4,7 @@ use enclave_broker_core::engine::{
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, SandboxOptions,
 };
 use enclave_broker_core::protocol::{PartialLimits, SessionLimits};
-use enclave_broker_core::session::SessionConfig;
+use enclave_broker_core::session::{ExternalTools, SessionConfig};
 use napi::Status;
 use napi_derive::napi;
 
@@ -35,6 +35,16 @@ pub struct BindingSessionConfig {
     pub max_depth: Option<u32>,
     /// `enclave.globals` as JSON (the facade has already checked and copied it).
     pub globals_json: Option<String>,
+    /// Tools the client runs itself (results come through `submitToolResult`); `["*"]` for all.
+    pub external_tools: Option<Vec<String>>,
+}
+
+pub(crate) fn external_tools(names: Option<Vec<String>>) -> ExternalTools {
+    match names {
+        None => ExternalTools::None,
+        Some(names) if names.iter().any(|n| n == "*") => ExternalTools::All,
+        Some(names) => ExternalTools::Named(names.into_iter().collect()),
+    }
 }
 
 fn bytes(value: Option<f64>, default: usize) -> usize {
@@ -76,6 +86,8 @@ impl BindingSessionConfig {
                 max_depth: self.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
                 globals_json: self.globals_json,
             },
+            external_tools: external_tools(self.external_tools),
+            owner_key: 0,
         })
     }
 }

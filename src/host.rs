@@ -21,12 +21,26 @@ const KIND_EVENTS: u32 = 0;
 const KIND_TOOL_CALL: u32 = 1;
 const KIND_TOOL_ABORT: u32 = 2;
 const KIND_DONE: u32 = 3;
+const KIND_CALLBACK: u32 = 4;
+const KIND_SERVER_CLOSED: u32 = 5;
 
 pub(crate) enum HostMessage {
     Events(Arc<Forwarder>),
     ToolCall(ToolCall),
     ToolAbort(u64),
-    Done { session_key: u64, result_json: String },
+    Done {
+        session_key: u64,
+        result_json: String,
+    },
+    /// Asks the facade to run a user callback (`validate`, `keyGenerator`) for a server.
+    Callback {
+        request_key: u64,
+        server_key: u64,
+        name: &'static str,
+        argument: String,
+        request_json: String,
+    },
+    ServerClosed(u64),
 }
 
 fn dispatch() -> &'static Mutex<Option<Arc<Dispatch>>> {
@@ -51,7 +65,8 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
             (KIND_EVENTS, forwarder.session_key as f64, 0.0, lines.join("\n"), String::new(), String::new())
         }
         HostMessage::ToolCall(call) => {
-            let meta = serde_json::json!([call.session_id, call.call_id, call.name]).to_string();
+            let meta =
+                serde_json::json!([call.session_id, call.call_id, call.name, call.owner_key]).to_string();
             (
                 KIND_TOOL_CALL,
                 call.call_key as f64,
@@ -66,6 +81,12 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
         }
         HostMessage::Done { session_key, result_json } => {
             (KIND_DONE, session_key as f64, 0.0, result_json, String::new(), String::new())
+        }
+        HostMessage::Callback { request_key, server_key, name, argument, request_json } => {
+            (KIND_CALLBACK, request_key as f64, server_key as f64, name.to_string(), argument, request_json)
+        }
+        HostMessage::ServerClosed(server_key) => {
+            (KIND_SERVER_CLOSED, server_key as f64, 0.0, String::new(), String::new(), String::new())
         }
     }
 }
@@ -194,4 +215,48 @@ pub fn resolve_tool_call(
         ))
     };
     let _ = sender.send(reply);
+}
+
+type CallbackReply = Result<String, String>;
+
+fn pending_callbacks() -> &'static Mutex<HashMap<u64, tokio::sync::oneshot::Sender<CallbackReply>>> {
+    static PENDING: OnceLock<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<CallbackReply>>>> =
+        OnceLock::new();
+    PENDING.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Forgets a pending callback when its waiter goes away (answered, timed out or dropped).
+struct PendingCallback(u64);
+
+impl Drop for PendingCallback {
+    fn drop(&mut self) {
+        pending_callbacks().lock().unwrap_or_else(|p| p.into_inner()).remove(&self.0);
+    }
+}
+
+/// Runs a facade callback and waits for its answer (an `Err` if no facade is listening).
+pub(crate) async fn call_js(
+    server_key: u64,
+    name: &'static str,
+    argument: String,
+    request_json: String,
+) -> CallbackReply {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let request_key = NEXT.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    pending_callbacks().lock().unwrap_or_else(|p| p.into_inner()).insert(request_key, tx);
+    let _pending = PendingCallback(request_key);
+    if !send(HostMessage::Callback { request_key, server_key, name, argument, request_json }) {
+        return Err("No JavaScript host is available".into());
+    }
+    rx.await.unwrap_or_else(|_| Err("The JavaScript callback was dropped".into()))
+}
+
+/// The facade's answer to a `call_js` request.
+#[napi]
+pub fn resolve_callback(request_key: f64, ok: bool, value: String) {
+    let sender = pending_callbacks().lock().unwrap_or_else(|p| p.into_inner()).remove(&(request_key as u64));
+    if let Some(sender) = sender {
+        let _ = sender.send(if ok { Ok(value) } else { Err(value) });
+    }
 }

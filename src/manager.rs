@@ -19,6 +19,12 @@ fn list_json(infos: &[enclave_broker_core::session::SessionInfo]) -> String {
     format!("[{}]", infos.iter().map(info_json).collect::<Vec<_>>().join(","))
 }
 
+impl BindingSessionManager {
+    pub(crate) fn core(&self) -> Arc<SessionManager> {
+        self.manager.clone()
+    }
+}
+
 #[napi]
 impl BindingSessionManager {
     #[napi(constructor)]
@@ -82,6 +88,12 @@ impl BindingSessionManager {
     #[napi]
     pub fn dispose(&self) {
         self.manager.dispose();
+    }
+
+    /// Key carried by this manager's sessions in tool-call messages.
+    #[napi(getter)]
+    pub fn key(&self) -> f64 {
+        self.manager.key() as f64
     }
 
     #[napi(getter)]

@@ -17,11 +17,15 @@ struct Attachment {
     finished: bool,
 }
 
+type Hook = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 pub struct ExecutionControl {
     reason: AtomicU8,
     attachment: Mutex<Attachment>,
     wake: Notify,
+    /// Runs on interrupt while the execution is still queued (it settles it at once).
+    queued_hook: Mutex<Option<Hook>>,
 }
 
 impl ExecutionControl {
@@ -33,6 +37,10 @@ impl ExecutionControl {
     pub fn interrupt(&self, reason: InterruptReason) {
         if self.reason.compare_exchange(0, reason.to_u8(), Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
+        }
+        let hook = self.queued_hook.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(hook) = hook {
+            hook();
         }
         let attachment = self.attachment.lock().unwrap_or_else(|p| p.into_inner());
         if attachment.finished {
@@ -61,6 +69,21 @@ impl ExecutionControl {
             }
             notified.await;
         }
+    }
+
+    /// Set while the execution waits in the pool's queue.
+    pub(crate) fn set_queued_hook(&self, hook: Hook) {
+        *self.queued_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+        if self.reason().is_some() {
+            // Interrupted between queueing and now: settle it right away.
+            if let Some(hook) = self.queued_hook.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                hook();
+            }
+        }
+    }
+
+    pub(crate) fn clear_queued_hook(&self) {
+        self.queued_hook.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     pub(crate) fn attach(&self, isolate: v8::IsolateHandle) {

@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use deno_core::v8;
@@ -18,7 +18,10 @@ use super::platform;
 /// State shared with the near-heap-limit callback (which only gets a raw pointer).
 struct HeapGuard {
     handle: v8::IsolateHandle,
+    isolate: v8::UnsafeRawIsolatePtr,
     hit: AtomicBool,
+    /// Heap in use when the limit was reached (read then: after the stop, GC may shrink it).
+    used_at_hit: AtomicUsize,
 }
 
 pub(crate) struct IsolateHost {
@@ -27,6 +30,7 @@ pub(crate) struct IsolateHost {
     runtime: JsRuntime,
     heap: Box<HeapGuard>,
     buffers: Arc<BufferBudget>,
+    memory_limit: usize,
     tainted: bool,
 }
 
@@ -49,7 +53,12 @@ fn hard_heap_limit() -> usize {
 unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
     // SAFETY: `data` is the `HeapGuard` owned by the `IsolateHost` that owns this isolate.
     let guard = unsafe { &*(data as *const HeapGuard) };
-    guard.hit.store(true, Ordering::Release);
+    if !guard.hit.swap(true, Ordering::AcqRel) {
+        // SAFETY: the callback runs on the isolate's own thread while the isolate is alive;
+        // reading heap statistics here is allowed (embedders take heap snapshots here).
+        let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(guard.isolate) };
+        guard.used_at_hit.store(isolate.get_heap_statistics().used_heap_size(), Ordering::Release);
+    }
     guard.handle.terminate_execution();
     current.saturating_mul(2).max(hard_heap_limit())
 }
@@ -148,14 +157,20 @@ impl IsolateHost {
             JsRuntime::new(RuntimeOptions { create_params: Some(create_params), ..Default::default() });
         let isolate = runtime.v8_isolate();
         buffers.set_isolate(isolate.thread_safe_handle());
-        let heap = Box::new(HeapGuard { handle: isolate.thread_safe_handle(), hit: AtomicBool::new(false) });
+        let heap = Box::new(HeapGuard {
+            handle: isolate.thread_safe_handle(),
+            // SAFETY: only dereferenced in the heap-limit callback, while the isolate lives.
+            isolate: unsafe { isolate.as_raw_isolate_ptr() },
+            hit: AtomicBool::new(false),
+            used_at_hit: AtomicUsize::new(0),
+        });
         isolate.add_near_heap_limit_callback(near_heap_limit, &*heap as *const HeapGuard as *mut c_void);
         isolate.set_promise_reject_callback(ignore_promise_rejection);
         isolate.set_prepare_stack_trace_callback(prepare_stack_trace);
         isolate.set_host_import_module_dynamically_callback(reject_dynamic_import);
         isolate.set_host_import_module_with_phase_dynamically_callback(reject_dynamic_import_with_phase);
         isolate.set_allow_wasm_code_generation_callback(deny_wasm_code_generation);
-        IsolateHost { runtime, heap, buffers, tainted: false }
+        IsolateHost { runtime, heap, buffers, memory_limit, tainted: false }
     }
 
     pub fn isolate(&mut self) -> &mut v8::OwnedIsolate {
@@ -166,13 +181,34 @@ impl IsolateHost {
         self.heap.handle.clone()
     }
 
-    /// Heap plus ArrayBuffer bytes in use, if the script ran out of memory.
-    pub fn memory_limit_hit(&mut self) -> Option<usize> {
-        if !self.heap.hit.load(Ordering::Acquire) && !self.buffers.hit() {
-            return None;
+    /// Why the script ran out of memory, if it did, as the error message reports it.
+    pub fn memory_limit_hit(&mut self) -> Option<String> {
+        let mb = |bytes: usize| bytes as f64 / 1_048_576.0;
+        if self.buffers.hit() {
+            return Some(format!(
+                "Memory limit exceeded: an ArrayBuffer of {:.2}MB would exceed the {:.2}MB limit ({:.2}MB of ArrayBuffers in use)",
+                mb(self.buffers.refused()),
+                mb(self.buffers.limit()),
+                mb(self.buffers.used())
+            ));
         }
-        let heap = self.runtime.v8_isolate().get_heap_statistics().used_heap_size();
-        Some(heap + self.buffers.used() + self.buffers.refused())
+        let used = if self.heap.hit.load(Ordering::Acquire) {
+            self.heap.used_at_hit.load(Ordering::Acquire)
+        } else {
+            // V8 grants a single allocation past the limit without calling back (a huge
+            // string flattened at once), so a heap above the limit counts as reaching it.
+            let used = self.runtime.v8_isolate().get_heap_statistics().used_heap_size();
+            if used <= self.memory_limit {
+                return None;
+            }
+            self.heap.hit.store(true, Ordering::Release);
+            used
+        };
+        Some(format!(
+            "Memory limit exceeded: the script's heap reached the {:.2}MB limit ({:.2}MB in use)",
+            mb(self.memory_limit),
+            mb(used)
+        ))
     }
 
     /// Collects garbage left by earlier executions when it would eat into the next

@@ -39,7 +39,7 @@ pub enum ExecutionOutcome {
     Threw(ErrorInfo),
     Interrupted {
         reason: InterruptReason,
-        /// Heap bytes in use when a memory limit hit (0 otherwise).
-        heap_used: usize,
+        /// What the engine knows about the stop (the memory limit's report).
+        detail: Option<String>,
     },
 }

@@ -30,6 +30,45 @@ for (const name of ['WebAssembly', 'SharedArrayBuffer', 'Atomics', 'Finalization
   delete global[name];
 }
 
+// Resizable ArrayBuffers reserve and commit memory outside the engine's ArrayBuffer budget,
+// so `ArrayBuffer` is replaced by a constructor that refuses `maxByteLength` and never
+// hands options to the real one (which is unreachable afterwards: the prototype's
+// `constructor` and `Symbol.species` lead to the replacement).
+const RealArrayBuffer = ArrayBuffer;
+const ReflectConstruct = Reflect.construct;
+function ArrayBufferConstructor(length, options) {
+  if (new.target === undefined) throw new TypeErrorCtor("Constructor ArrayBuffer requires 'new'");
+  if (options !== null && (typeof options === 'object' || typeof options === 'function')) {
+    if (options.maxByteLength !== undefined) {
+      throw new TypeErrorCtor('Resizable ArrayBuffers are not available in the sandbox');
+    }
+  }
+  return ReflectConstruct(RealArrayBuffer, [length], new.target === ArrayBufferConstructor ? RealArrayBuffer : new.target);
+}
+ObjectDefineProperty(ArrayBufferConstructor, 'name', { value: 'ArrayBuffer' });
+ObjectDefineProperty(ArrayBufferConstructor, 'prototype', { value: RealArrayBuffer.prototype, writable: false });
+ObjectDefineProperty(ArrayBufferConstructor, 'isView', { value: RealArrayBuffer.isView, writable: true, configurable: true });
+ObjectDefineProperty(ArrayBufferConstructor, Symbol.species, {
+  get() {
+    return this;
+  },
+  configurable: true,
+});
+ObjectDefineProperty(RealArrayBuffer.prototype, 'constructor', {
+  value: ArrayBufferConstructor,
+  writable: true,
+  configurable: true,
+});
+ObjectDefineProperty(global, 'ArrayBuffer', {
+  value: ArrayBufferConstructor,
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
+
+// Segmenter results hold ICU memory the engine cannot count.
+if (typeof Intl === 'object' && Intl !== null) delete Intl.Segmenter;
+
 function defineGlobal(name, value) {
   ObjectDefineProperty(global, name, { value, writable: false, enumerable: false, configurable: false });
 }
@@ -169,7 +208,9 @@ function describeError(error) {
   } catch {
     message = 'Uncaught exception (its message could not be read)';
   }
-  return JSONStringify({ name, message });
+  // An array, read string by string by the engine: JSON text would lose a message
+  // containing a lone surrogate.
+  return [name, message];
 }
 
 return { configure, encodeResult, describeError };

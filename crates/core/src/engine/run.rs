@@ -148,6 +148,21 @@ fn syntax_error(message: String) -> ExecutionOutcome {
     ))
 }
 
+/// The message and `(line:column)` of a syntax error in the user's code. An error V8 finds
+/// in the wrapper's closing line means the code ended early; positions V8 does not know
+/// (a parser stack overflow) are left out.
+fn syntax_position(code: &str, message: String, line: usize, column: usize) -> (String, String) {
+    let user_lines = code.split('\n').count();
+    if line == 0 || column > (1 << 30) {
+        return (message, String::new());
+    }
+    if line > user_lines {
+        let last = code.rsplit('\n').next().unwrap_or("");
+        return ("Unexpected end of input".into(), format!(" ({user_lines}:{})", last.chars().count()));
+    }
+    (message, format!(" ({line}:{column})"))
+}
+
 fn string_prop(scope: &mut v8::PinScope, object: v8::Local<v8::Value>, name: &str) -> Option<String> {
     let object = object.to_object(scope)?;
     let key = v8::String::new(scope, name)?;
@@ -217,10 +232,12 @@ impl Run<'_> {
                 return Step::Terminated;
             }
             let (message, position) = match (tc.exception(), tc.message()) {
-                (Some(exception), Some(message)) => (
-                    string_prop(tc, exception, "message").unwrap_or_else(|| "Invalid script".into()),
-                    format!(" ({}:{})", message.get_line_number(tc).unwrap_or(0), message.get_start_column()),
-                ),
+                (Some(exception), Some(message)) => {
+                    let text =
+                        string_prop(tc, exception, "message").unwrap_or_else(|| "Invalid script".into());
+                    let line = message.get_line_number(tc).unwrap_or(0);
+                    syntax_position(&request.code, text, line, message.get_start_column())
+                }
                 _ => ("Invalid script".to_string(), String::new()),
             };
             return Step::Done(syntax_error(format!("{message}{position}")));
@@ -316,13 +333,19 @@ impl Run<'_> {
                 )))
             };
         };
-        let described: serde_json::Value =
-            serde_json::from_str(&described.to_rust_string_lossy(tc)).unwrap_or_default();
-        let text = |key: &str, default: &str| described[key].as_str().unwrap_or(default).to_string();
+        let part = |tc: &mut v8::PinScope, index: u32| {
+            v8::Local::<v8::Array>::try_from(described)
+                .ok()
+                .and_then(|pair| pair.get_index(tc, index))
+                .filter(|v| v.is_string())
+                .map(|v| v.to_rust_string_lossy(tc))
+        };
+        let name = part(tc, 0).unwrap_or_else(|| "Error".into());
+        let message = part(tc, 1).unwrap_or_else(|| "Uncaught exception".into());
         Step::Done(ExecutionOutcome::Threw(ErrorInfo::named(
             code.as_deref().unwrap_or(ErrorCode::EXECUTION_ERROR),
-            &text("name", "Error"),
-            text("message", "Uncaught exception"),
+            &name,
+            message,
         )))
     }
 
@@ -370,11 +393,11 @@ impl Run<'_> {
 }
 
 fn interrupted(host: &mut IsolateHost, control: &ExecutionControl) -> ExecutionOutcome {
-    if let Some(heap_used) = host.memory_limit_hit() {
-        return ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, heap_used };
+    if let Some(report) = host.memory_limit_hit() {
+        return ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) };
     }
     let reason = control.reason().unwrap_or(InterruptReason::Stopped);
-    ExecutionOutcome::Interrupted { reason, heap_used: 0 }
+    ExecutionOutcome::Interrupted { reason, detail: None }
 }
 
 /// Runs `request` in `prepared` to completion. The context is retired afterwards.
@@ -424,6 +447,15 @@ pub(crate) async fn execute(
                 };
             }
         }
+    };
+
+    // A builtin that does not look at termination can finish after the memory limit was
+    // reached; the script still ran out of memory.
+    let outcome = match (host.memory_limit_hit(), outcome) {
+        (Some(report), ExecutionOutcome::Returned(_) | ExecutionOutcome::Threw(_)) => {
+            ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) }
+        }
+        (_, outcome) => outcome,
     };
 
     // Calls still in flight are abandoned: their handlers' signals abort and each gets its

@@ -14,8 +14,9 @@ use super::pool::{Job, Pool};
 use super::{run, sandbox};
 use crate::protocol::{ErrorCode, ErrorInfo};
 
-/// Big enough that V8's own stack limit (about 1 MiB) is always hit first.
-pub(crate) const STACK_SIZE: usize = 8 * 1024 * 1024;
+/// V8 keeps to about 1 MiB of it; the rest is for the recursive parser that finds the
+/// trailing expression (see `wrap::MAX_TRANSFORM_BYTES`). Only touched pages cost memory.
+pub(crate) const STACK_SIZE: usize = 512 * 1024 * 1024;
 
 struct Engine {
     // Declared first so it drops before the isolate it belongs to.
@@ -31,60 +32,44 @@ impl Engine {
     }
 }
 
-pub(crate) fn spawn(pool: &'static Pool, id: u64, memory_limit: usize, first: Option<Job>) {
-    // The job travels through a slot so it can be failed if the thread never starts.
-    let slot = std::sync::Arc::new(std::sync::Mutex::new(first));
-    let thread_slot = slot.clone();
+pub(crate) fn spawn(pool: &'static Pool, id: u64, memory_limit: usize) {
     let spawned = std::thread::Builder::new()
         .name(format!("enclave-engine-{id}"))
         .stack_size(STACK_SIZE)
-        .spawn(move || {
-            let first = thread_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-            main(pool, id, memory_limit, first)
-        });
+        .spawn(move || main(pool, id, memory_limit));
     if spawned.is_err() {
-        let orphan = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        pool.worker_failed(orphan);
+        pool.worker_failed();
     }
 }
 
-fn main(pool: &'static Pool, id: u64, mut memory_limit: usize, first: Option<Job>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(_) => return pool.worker_failed(first),
+fn main(pool: &'static Pool, id: u64, mut memory_limit: usize) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return pool.worker_failed();
     };
     // deno_core requires isolates to be created inside a runtime context.
     let _entered = rt.enter();
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
     let mut engine = Engine::new(memory_limit);
-    let mut next = first;
-    let mut prepared = None;
+    let mut prepared = Some(sandbox::prepare(&mut engine.host));
+    pool.worker_started();
 
     loop {
-        let mut job = match next.take() {
+        if prepared.is_none() {
+            prepared = Some(sandbox::prepare(&mut engine.host));
+        }
+        engine.host.pump_platform_tasks();
+        let mut job = match pool.worker_idle(id, memory_limit, &tx) {
             Some(job) => job,
-            None => {
-                if prepared.is_none() {
-                    prepared = Some(sandbox::prepare(&mut engine.host));
-                }
-                engine.host.pump_platform_tasks();
-                match pool.worker_idle(id, memory_limit, &tx) {
-                    Some(job) => job,
-                    None => {
-                        let idle_for = pool.idle_timeout();
-                        match rt.block_on(async { tokio::time::timeout(idle_for, rx.recv()).await }) {
-                            Ok(Some(job)) => job,
-                            Ok(None) => break,
-                            Err(_) => {
-                                if pool.try_retire(id) {
-                                    break;
-                                }
-                                continue;
-                            }
-                        }
+            None => match rt.block_on(async { tokio::time::timeout(pool.idle_timeout(), rx.recv()).await }) {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
+                    if pool.try_retire(id) {
+                        break;
                     }
+                    continue;
                 }
-            }
+            },
         };
 
         let wanted = job.request.sandbox.effective_memory_limit();

@@ -24,8 +24,17 @@ pub enum Wrapped {
     EscapesWrapper,
 }
 
+/// Largest script parsed with oxc. oxc parses recursively, using up to ~700 bytes of stack
+/// per byte of input in the worst shapes (`()=>()=>…`, `!!!…`); engine threads have a
+/// stack large enough for this bound. Larger scripts still run, without the
+/// trailing-expression rule.
+pub const MAX_TRANSFORM_BYTES: usize = 256 * 1024;
+
 pub fn wrap(code: &str) -> Wrapped {
     let plain = format!("{WRAPPER_HEAD}{code}{WRAPPER_TAIL}");
+    if code.len() > MAX_TRANSFORM_BYTES {
+        return Wrapped::Source(plain);
+    }
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, &plain, SourceType::script()).parse();
     if parsed.panicked || parsed.diagnostics.has_errors() {
@@ -106,6 +115,27 @@ mod tests {
     fn breaking_out_of_the_wrapper_is_refused() {
         assert_eq!(wrap("}); globalThis.x = 1; (async function () {"), Wrapped::EscapesWrapper);
         assert_eq!(wrap("})\n(async function () {"), Wrapped::EscapesWrapper);
+    }
+
+    #[test]
+    fn the_deepest_shapes_fit_the_engine_stack() {
+        // The engine thread's stack size, with inputs at the transform's size limit.
+        let n = MAX_TRANSFORM_BYTES;
+        let cases = [
+            "()=>".repeat(n / 4) + "1",
+            "!".repeat(n - 1) + "x",
+            "a?b:".repeat(n / 4) + "c",
+            format!("{}1{}", "(".repeat(n / 2 - 1), ")".repeat(n / 2 - 1)),
+        ];
+        let parsed = std::thread::Builder::new()
+            .stack_size(super::super::worker::STACK_SIZE)
+            .spawn(move || cases.iter().all(|c| matches!(wrap(c), Wrapped::Source(_))))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(parsed);
+        let huge = "1;".repeat(MAX_TRANSFORM_BYTES);
+        assert_eq!(source(&huge), format!("{WRAPPER_HEAD}{huge}{WRAPPER_TAIL}"));
     }
 
     #[test]

@@ -75,14 +75,21 @@ impl fmt::Display for LimitsError {
 
 impl std::error::Error for LimitsError {}
 
+/// A count: fractions round down (`maxToolCalls: 2.5` allows two calls, as `count > 2.5`
+/// did in the original).
 fn to_u64(key: &'static str, value: Option<f64>, default: u64) -> Result<u64, LimitsError> {
     match value {
         None => Ok(default),
         Some(v) if v.is_nan() || v < 0.0 => Err(LimitsError { key, value: v }),
-        // `Infinity` means "no limit"; fractions are truncated like an integer limit.
+        // `Infinity` means "no limit".
         Some(v) if v >= u64::MAX as f64 => Ok(u64::MAX),
         Some(v) => Ok(v as u64),
     }
+}
+
+/// A duration in ms: fractions round up, so a tiny positive value never becomes 0 ("off").
+fn to_ms(key: &'static str, value: Option<f64>, default: u64) -> Result<u64, LimitsError> {
+    to_u64(key, value.map(f64::ceil), default)
 }
 
 impl SessionLimits {
@@ -90,7 +97,7 @@ impl SessionLimits {
         let d = SessionLimits::default();
         let timeout = partial.tool_timeout_ms.or(partial.timeout);
         Ok(SessionLimits {
-            session_ttl_ms: to_u64("sessionTtlMs", partial.session_ttl_ms, d.session_ttl_ms)?,
+            session_ttl_ms: to_ms("sessionTtlMs", partial.session_ttl_ms, d.session_ttl_ms)?,
             max_tool_calls: to_u64("maxToolCalls", partial.max_tool_calls, d.max_tool_calls)?,
             max_stdout_bytes: to_u64("maxStdoutBytes", partial.max_stdout_bytes, d.max_stdout_bytes)?,
             max_tool_result_bytes: to_u64(
@@ -98,14 +105,14 @@ impl SessionLimits {
                 partial.max_tool_result_bytes,
                 d.max_tool_result_bytes,
             )?,
-            tool_timeout_ms: to_u64("toolTimeoutMs", timeout, d.tool_timeout_ms)?,
-            heartbeat_interval_ms: to_u64(
+            tool_timeout_ms: to_ms("toolTimeoutMs", timeout, d.tool_timeout_ms)?,
+            heartbeat_interval_ms: to_ms(
                 "heartbeatIntervalMs",
                 partial.heartbeat_interval_ms,
                 d.heartbeat_interval_ms,
             )?,
-            deadline_ms: to_u64("deadlineMs", partial.deadline_ms, d.deadline_ms)?,
-            per_tool_deadline_ms: to_u64(
+            deadline_ms: to_ms("deadlineMs", partial.deadline_ms, d.deadline_ms)?,
+            per_tool_deadline_ms: to_ms(
                 "perToolDeadlineMs",
                 partial.per_tool_deadline_ms,
                 d.per_tool_deadline_ms,
@@ -152,6 +159,13 @@ mod tests {
         assert_eq!(l.tool_timeout_ms, 300);
         assert_eq!(l.deadline_ms, u64::MAX);
         assert_eq!(l.memory_limit_bytes, Some(64 * 1024 * 1024));
+        let l = SessionLimits::resolve(&PartialLimits {
+            tool_timeout_ms: Some(0.5),
+            max_tool_calls: Some(2.5),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((l.tool_timeout_ms, l.max_tool_calls), (1, 2));
         // The real key wins over the seed alias.
         let l = SessionLimits::resolve(&PartialLimits {
             tool_timeout_ms: Some(10.0),

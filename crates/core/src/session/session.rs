@@ -89,12 +89,14 @@ impl std::error::Error for SubmitError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LifecycleError {
     AlreadyExecuting,
+    Disposed,
 }
 
 impl std::fmt::Display for LifecycleError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LifecycleError::AlreadyExecuting => f.write_str("Session is already executing"),
+            LifecycleError::Disposed => f.write_str("Session is disposed"),
         }
     }
 }
@@ -243,8 +245,10 @@ impl Session {
         self.created_at
     }
 
+    /// `createdAt + sessionTtlMs`, kept within JavaScript's Date range.
     pub fn expires_at(&self) -> f64 {
-        self.created_at + self.limits.session_ttl_ms.min(u64::MAX >> 11) as f64
+        const MAX_DATE_MS: f64 = 8.64e15;
+        (self.created_at + self.limits.session_ttl_ms as f64).min(MAX_DATE_MS)
     }
 
     pub fn is_expired(&self) -> bool {
@@ -446,6 +450,9 @@ impl Session {
         if inner.phase != Phase::NotStarted {
             return Err(LifecycleError::AlreadyExecuting);
         }
+        if inner.disposed {
+            return Err(LifecycleError::Disposed);
+        }
         inner.phase = Phase::Running;
         inner.run_started = Some((Instant::now(), now_epoch_ms()));
 
@@ -609,7 +616,7 @@ impl Session {
             ExecutionOutcome::Threw(error) => {
                 self.finish_locked(inner, Err(error), SessionState::Failed, SessionState::Failed)
             }
-            ExecutionOutcome::Interrupted { reason, heap_used } => {
+            ExecutionOutcome::Interrupted { reason, detail } => {
                 let error = match reason {
                     InterruptReason::Timeout => ErrorInfo::new(
                         ErrorCode::TIMEOUT,
@@ -618,11 +625,7 @@ impl Session {
                     InterruptReason::MemoryLimit => ErrorInfo::named(
                         ErrorCode::MEMORY_LIMIT_EXCEEDED,
                         "MemoryLimitError",
-                        format!(
-                            "Memory limit exceeded: {:.2}MB used > {:.2}MB limit",
-                            heap_used as f64 / 1_048_576.0,
-                            self.sandbox.memory_limit_bytes as f64 / 1_048_576.0
-                        ),
+                        detail.unwrap_or_else(|| "Memory limit exceeded".to_string()),
                     ),
                     // Stopped without a cancel/deadline recorded: treat as a cancel.
                     InterruptReason::Stopped => {

@@ -1,0 +1,105 @@
+// Shared helpers for the JS suites: timing, ID formats, event collection, leak counters and
+// child processes.
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+// The facade's host channel (same module instance as the one index.mjs loads).
+const host = require('../../lib/host.js');
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const INDEX_URL = pathToFileURL(path.join(ROOT, 'index.mjs')).href;
+
+export const UUID_V4 = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
+export const SESSION_ID_RE = new RegExp(`^s_${UUID_V4}$`);
+export const CALL_ID_RE = new RegExp(`^c_${UUID_V4}$`);
+export const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export const ENVELOPE_KEYS = ['protocolVersion', 'sessionId', 'seq', 'type', 'payload'];
+export const RESULT_STATS_KEYS = ['duration', 'toolCallCount', 'iterationCount', 'startTime', 'endTime'];
+export const INFO_KEYS = ['sessionId', 'state', 'createdAt', 'expiresAt', 'isExpired'];
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Polls `predicate` until it holds (or fails the test after `timeoutMs`).
+export async function waitFor(predicate, timeoutMs = 5000, label = 'condition') {
+  const started = Date.now();
+  while (!predicate()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`Timed out waiting for ${label}`);
+    await sleep(5);
+  }
+}
+
+// Resolves with `promise`'s value, or with the string 'PENDING' after `ms`.
+export function settleWithin(promise, ms) {
+  return Promise.race([promise, sleep(ms).then(() => 'PENDING')]);
+}
+
+// A listener that records events.
+export function collector() {
+  const events = [];
+  const onEvent = (event) => events.push(event);
+  return { events, onEvent, types: () => events.map((e) => e.type) };
+}
+
+// Leak counters of the facade: sessions awaiting completion, running tool handlers,
+// executions keeping Node alive.
+export function hostCounts() {
+  return host._counts();
+}
+
+// A handler that never settles; records its call and whether its signal aborted.
+export function hangingTool() {
+  const calls = [];
+  return {
+    calls,
+    def: {
+      handler: (args, ctx) => {
+        const call = { ctx, aborted: false };
+        calls.push(call);
+        ctx.signal.addEventListener('abort', () => {
+          call.aborted = true;
+        });
+        return new Promise(() => {});
+      },
+    },
+  };
+}
+
+// Runs an ES module script in a child Node process. `source` may use `INDEX` for the
+// package entry URL; `env` adds environment variables. Resolves {code, signal, stdout,
+// stderr, ms, killed}; a child still running after `timeoutMs` is killed (killed: true).
+export function runNode(source, { timeoutMs = 10000, env = {} } = {}) {
+  const code = source.replaceAll('INDEX', JSON.stringify(INDEX_URL));
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      resolve({ code: exitCode, signal, stdout, stderr, ms: Date.now() - started, killed });
+    });
+  });
+}
