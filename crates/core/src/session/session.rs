@@ -539,7 +539,9 @@ impl Session {
         inner.deadline_exceeded = true;
         // As the original: the deadline cancels the session (state `cancelled`), and the
         // final result later reports DEADLINE_EXCEEDED with finalState `failed` (Q9).
-        self.stop_running_locked(&mut inner);
+        let control = self.stop_running_locked(&mut inner);
+        drop(inner);
+        interrupt(control);
     }
 
     /// `cancel(reason?)`. Before `execute`: emits `error` + `final` with the reason.
@@ -560,12 +562,18 @@ impl Session {
                 let error = ErrorInfo::new(ErrorCode::SESSION_CANCELLED, message);
                 self.finish_locked(inner, Err(error), SessionState::Cancelled, SessionState::Cancelled);
             }
-            Phase::Running => self.stop_running_locked(&mut inner),
+            Phase::Running => {
+                let control = self.stop_running_locked(&mut inner);
+                drop(inner);
+                interrupt(control);
+            }
             Phase::Finished => {}
         }
     }
 
-    fn stop_running_locked(&self, inner: &mut Inner) {
+    /// Marks the run cancelled and returns its control, to be interrupted once the lock is
+    /// released (an interrupt may settle the run at once, which re-enters the session).
+    fn stop_running_locked(&self, inner: &mut Inner) -> Option<Arc<ExecutionControl>> {
         inner.state = SessionState::Cancelled;
         for timer in inner.timers.drain(..) {
             timer.abort();
@@ -573,22 +581,24 @@ impl Session {
         for call_key in inner.pending_calls.iter() {
             self.host.abort(*call_key);
         }
-        if let Some(control) = &inner.control {
-            control.interrupt(InterruptReason::Stopped);
-        }
+        inner.control.clone()
     }
 
     /// `dispose()`: stops timers and any running script. A running execution still settles
     /// (as cancelled), so nobody waits forever; nothing is emitted after that.
     pub fn dispose(&self) {
         let mut inner = self.lock();
-        if inner.phase == Phase::Running && !inner.state.is_terminal() {
-            self.stop_running_locked(&mut inner);
-        }
+        let control = if inner.phase == Phase::Running && !inner.state.is_terminal() {
+            self.stop_running_locked(&mut inner)
+        } else {
+            None
+        };
         for timer in inner.timers.drain(..) {
             timer.abort();
         }
         inner.disposed = true;
+        drop(inner);
+        interrupt(control);
     }
 
     /// Engine callback: the run ended.
@@ -690,6 +700,12 @@ impl Session {
         for callback in callbacks {
             callback(&result);
         }
+    }
+}
+
+fn interrupt(control: Option<Arc<ExecutionControl>>) {
+    if let Some(control) = control {
+        control.interrupt(InterruptReason::Stopped);
     }
 }
 
