@@ -5,6 +5,9 @@ const { Broker, createBroker } = require('./lib/broker');
 const { ToolRegistry, createToolRegistry } = require('./lib/tool-registry');
 const { BrokerSession, createBrokerSession } = require('./lib/broker-session');
 const { SessionManager, createSessionManager } = require('./lib/session-manager');
+const { SessionHandler, createSessionHandler } = require('./lib/http/session-handler');
+const { registerExpressRoutes, createExpressRouter } = require('./lib/http/express-adapter');
+const { EventFilter, createEventFilter, createTypeFilter, createContentFilter } = require('./lib/event-filter');
 
 module.exports = {
   Broker,
@@ -15,4 +18,12 @@ module.exports = {
   createBrokerSession,
   SessionManager,
   createSessionManager,
+  SessionHandler,
+  createSessionHandler,
+  registerExpressRoutes,
+  createExpressRouter,
+  EventFilter,
+  createEventFilter,
+  createTypeFilter,
+  createContentFilter,
 };

@@ -10,6 +10,14 @@ export const {
   createBrokerSession,
   SessionManager,
   createSessionManager,
+  SessionHandler,
+  createSessionHandler,
+  registerExpressRoutes,
+  createExpressRouter,
+  EventFilter,
+  createEventFilter,
+  createTypeFilter,
+  createContentFilter,
 } = cjs;
 
 export default cjs;

@@ -1,0 +1,364 @@
+// SessionHandler: the original's framework-agnostic HTTP API (b/http/session-handler.ts).
+//
+// Requests and responses are duck-typed: BrokerRequest {method, path, params, query, body,
+// headers, signal?} and BrokerResponse {status(c) → this, json(d), setHeader(n, v) → this,
+// write(s), end(), flush?()}. Routes, status codes, JSON bodies and headers are the
+// original's. Added on top (contract C36), because the original's own client relies on
+// them: POST /sessions/:sessionId/cancel, and the replay aliases `?from=` and
+// `Last-Event-ID` (used only when `fromSeq` is absent). getRoutes() lists the cancel route
+// only when the handler is built with `extraRoutes: true`, so the route list stays the
+// original's by default.
+'use strict';
+
+const { createEventFilter } = require('../event-filter');
+
+const CORS_METHODS = 'GET, POST, DELETE, OPTIONS';
+const CORS_HEADERS = 'Content-Type, Accept, Last-Event-ID';
+
+// `?fromSeq=` parsing as the original: decimal prefix, NaN or negative → 0.
+function parseSeq(raw) {
+  const parsed = parseInt(raw, 10);
+  return Number.isFinite(parsed) && parsed >= 0 ? parsed : 0;
+}
+
+function headerValue(headers, name) {
+  if (headers === null || typeof headers !== 'object') return undefined;
+  if (headers[name] !== undefined) return headers[name];
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() === name) return headers[key];
+  }
+  return undefined;
+}
+
+class SessionHandler {
+  #extraRoutes;
+
+  constructor(config) {
+    this.broker = config.broker;
+    this.cors = config.cors ?? true;
+    this.allowedOrigins = config.allowedOrigins ?? ['*'];
+    this.#extraRoutes = config.extraRoutes === true;
+  }
+
+  getRoutes() {
+    const routes = [
+      { method: 'GET', path: '/sessions', handler: this.listSessions.bind(this) },
+      { method: 'POST', path: '/sessions', handler: this.createSession.bind(this) },
+      { method: 'GET', path: '/sessions/:sessionId', handler: this.getSession.bind(this) },
+      { method: 'GET', path: '/sessions/:sessionId/stream', handler: this.streamSession.bind(this) },
+      { method: 'DELETE', path: '/sessions/:sessionId', handler: this.terminateSession.bind(this) },
+      { method: 'OPTIONS', path: '/sessions', handler: this.handleCors.bind(this) },
+      { method: 'OPTIONS', path: '/sessions/:sessionId', handler: this.handleCors.bind(this) },
+      { method: 'OPTIONS', path: '/sessions/:sessionId/stream', handler: this.handleCors.bind(this) },
+    ];
+    return this.#extraRoutes ? routes.concat(this.getExtraRoutes()) : routes;
+  }
+
+  // The routes the original lacks (C36); the Express helpers always register them.
+  getExtraRoutes() {
+    return [
+      { method: 'POST', path: '/sessions/:sessionId/cancel', handler: this.cancelSession.bind(this) },
+      { method: 'OPTIONS', path: '/sessions/:sessionId/cancel', handler: this.handleCors.bind(this) },
+    ];
+  }
+
+  addCorsHeaders(req, res) {
+    if (!this.cors) return;
+    const origin = req.headers['origin'];
+    if (this.allowedOrigins.includes('*')) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+    } else if (origin && this.allowedOrigins.includes(origin)) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+    } else {
+      // A disallowed origin gets no CORS headers at all.
+      return;
+    }
+    res.setHeader('Access-Control-Allow-Methods', CORS_METHODS);
+    res.setHeader('Access-Control-Allow-Headers', CORS_HEADERS);
+    res.setHeader('Access-Control-Max-Age', '86400');
+  }
+
+  async handleCors(req, res) {
+    this.addCorsHeaders(req, res);
+    res.status(204).end();
+  }
+
+  async listSessions(req, res) {
+    this.addCorsHeaders(req, res);
+    try {
+      const sessions = this.broker.listSessions();
+      res.status(200).json({
+        sessions: sessions.map((info) => this.sessionInfoToResponse(info)),
+        total: sessions.length,
+      });
+    } catch {
+      this.sendError(res, 500, 'INTERNAL_ERROR', 'Failed to list sessions');
+    }
+  }
+
+  async createSession(req, res) {
+    this.addCorsHeaders(req, res);
+    const body = req.body;
+    if (!body || typeof body.code !== 'string') {
+      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing or invalid "code" field');
+      return;
+    }
+    if (this.broker.isDisposed) {
+      this.sendError(res, 503, 'SERVICE_UNAVAILABLE', 'Broker is disposed');
+      return;
+    }
+    try {
+      // Only the keys the client gave; none at all means `limits: undefined`, which
+      // replaces the broker's limits with the defaults (Q1).
+      const limits = {};
+      if (body.config?.maxExecutionMs !== undefined) limits['sessionTtlMs'] = body.config.maxExecutionMs;
+      if (body.config?.maxToolCalls !== undefined) limits['maxToolCalls'] = body.config.maxToolCalls;
+      if (body.config?.heartbeatIntervalMs !== undefined) limits['heartbeatIntervalMs'] = body.config.heartbeatIntervalMs;
+
+      let eventFilter;
+      if (body.filter) eventFilter = createEventFilter({ config: body.filter });
+
+      const session = this.broker.createSession({
+        sessionId: body.sessionId,
+        limits: Object.keys(limits).length > 0 ? limits : undefined,
+      });
+
+      res.setHeader('Content-Type', 'application/x-ndjson');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.setHeader('Connection', 'keep-alive');
+      res.setHeader('X-Session-ID', session.sessionId);
+
+      const unsubscribe = session.onEvent((event) => {
+        if (eventFilter && !eventFilter.shouldSend(event)) return;
+        this.writeEvent(res, event);
+      });
+
+      let cleanedUp = false;
+      const cleanup = () => {
+        if (cleanedUp) return;
+        cleanedUp = true;
+        unsubscribe();
+        if (!session.isTerminal()) {
+          session.cancel('Client disconnected').catch(() => {});
+        }
+      };
+      if (req.signal) req.signal.addEventListener('abort', cleanup, { once: true });
+
+      try {
+        await session.execute(body.code);
+      } catch {
+        // Failures are reported through the stream's final event.
+      } finally {
+        cleanup();
+        res.end();
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : 'Unknown error';
+      this.sendError(res, 500, 'SESSION_CREATE_ERROR', message);
+    }
+  }
+
+  async getSession(req, res) {
+    this.addCorsHeaders(req, res);
+    const sessionId = req.params['sessionId'];
+    if (!sessionId) {
+      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
+      return;
+    }
+    const session = this.broker.getSession(sessionId);
+    if (!session) {
+      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+      return;
+    }
+    res.status(200).json(this.sessionToInfo(session));
+  }
+
+  // First seq to send: `fromSeq` as the original; otherwise the client's `from` (C36), or
+  // an EventSource-style Last-Event-ID (the last seq the client has, so the next one).
+  resolveFromSeq(req) {
+    const query = req.query ?? {};
+    if (query['fromSeq'] !== undefined && query['fromSeq'] !== null) return parseSeq(query['fromSeq']);
+    if (query['from'] !== undefined && query['from'] !== null) return parseSeq(query['from']);
+    const lastEventId = headerValue(req.headers, 'last-event-id');
+    if (lastEventId !== undefined && lastEventId !== null) {
+      const last = parseInt(lastEventId, 10);
+      if (Number.isFinite(last) && last >= 0) return last + 1;
+    }
+    return 0;
+  }
+
+  async streamSession(req, res) {
+    this.addCorsHeaders(req, res);
+    const sessionId = req.params['sessionId'];
+    if (!sessionId) {
+      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
+      return;
+    }
+    const session = this.broker.getSession(sessionId);
+    if (!session) {
+      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+      return;
+    }
+
+    const fromSeq = this.resolveFromSeq(req);
+
+    let eventFilter;
+    if (req.query['filter']) {
+      try {
+        const filterConfig = JSON.parse(req.query['filter']);
+        eventFilter = createEventFilter({ config: filterConfig });
+      } catch {
+        this.sendError(res, 400, 'INVALID_FILTER', 'Invalid filter configuration');
+        return;
+      }
+    }
+
+    res.setHeader('Content-Type', 'application/x-ndjson');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Connection', 'keep-alive');
+    res.setHeader('X-Session-ID', session.sessionId);
+
+    // Subscribing before reading the history leaves no window in which an event could be
+    // in neither; anything both return is dropped by seq.
+    let lastSeq = 0;
+    let wroteAny = false;
+    let ended = false;
+    let unsubscribe;
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      unsubscribe();
+      res.end();
+    };
+    const deliver = (event) => {
+      if (ended || event.seq <= lastSeq) return;
+      lastSeq = event.seq;
+      if (event.seq >= fromSeq && !(eventFilter && !eventFilter.shouldSend(event))) {
+        this.writeEvent(res, event);
+        wroteAny = true;
+      }
+      // The stream ends at `final` even when the filter dropped it.
+      if (event.type === 'final') finish();
+    };
+    const early = [];
+    let replaying = true;
+    unsubscribe = session.onEvent((event) => {
+      if (replaying) {
+        early.push(event);
+        return;
+      }
+      try {
+        deliver(event);
+      } finally {
+        // A filter that throws must not keep the stream open past the session's end.
+        if (event.type === 'final') finish();
+      }
+    });
+
+    try {
+      for (const event of session.getEvents()) deliver(event);
+      replaying = false;
+      for (const event of early) deliver(event);
+    } catch (error) {
+      // As the original, a failing replay rejects (the adapter answers 500); the
+      // subscription must not outlive it.
+      ended = true;
+      unsubscribe();
+      throw error;
+    }
+    if (ended) return;
+
+    if (session.isTerminal()) {
+      finish();
+      return;
+    }
+    // Nothing replayed (a client resuming at the newest seq): send the headers now, so it
+    // is not left waiting for them until the next event, up to a heartbeat away.
+    if (!wroteAny && res.flush) res.flush();
+
+    if (req.signal) {
+      req.signal.addEventListener(
+        'abort',
+        () => {
+          ended = true;
+          unsubscribe();
+        },
+        { once: true },
+      );
+    }
+  }
+
+  async terminateSession(req, res) {
+    this.addCorsHeaders(req, res);
+    const sessionId = req.params['sessionId'];
+    if (!sessionId) {
+      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
+      return;
+    }
+    const success = await this.broker.terminateSession(sessionId);
+    if (!success) {
+      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+      return;
+    }
+    res.status(200).json({ success: true, sessionId });
+  }
+
+  // POST /sessions/:sessionId/cancel {reason?}: unlike DELETE, the session stays in the
+  // broker, so its stream can still be replayed to the end.
+  async cancelSession(req, res) {
+    this.addCorsHeaders(req, res);
+    const sessionId = req.params['sessionId'];
+    if (!sessionId) {
+      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
+      return;
+    }
+    const session = this.broker.getSession(sessionId);
+    if (!session) {
+      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+      return;
+    }
+    const reason = req.body && typeof req.body.reason === 'string' ? req.body.reason : undefined;
+    await session.cancel(reason);
+    res.status(200).json({ success: true, sessionId });
+  }
+
+  sessionToInfo(session) {
+    const stats = session.getStats();
+    return {
+      sessionId: session.sessionId,
+      state: session.state,
+      createdAt: session.createdAt,
+      expiresAt: session.expiresAt,
+      stats: { duration: stats.duration, toolCallCount: stats.toolCallCount },
+    };
+  }
+
+  sessionInfoToResponse(info) {
+    return {
+      sessionId: info.sessionId,
+      state: info.state,
+      createdAt: info.createdAt,
+      expiresAt: info.expiresAt,
+      // SessionInfo has no tool call count; the original reports 0 (Q11).
+      stats: { duration: Date.now() - info.createdAt, toolCallCount: 0 },
+    };
+  }
+
+  // One event per line, flushed at once; write() is never awaited, so a slow client only
+  // buffers in its own response and never holds up the session.
+  writeEvent(res, event) {
+    res.write(JSON.stringify(event) + '\n');
+    if (res.flush) res.flush();
+  }
+
+  sendError(res, status, code, message) {
+    res.status(status).json({ code, message });
+  }
+}
+
+function createSessionHandler(config) {
+  return new SessionHandler(config);
+}
+
+module.exports = { SessionHandler, createSessionHandler };
