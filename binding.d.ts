@@ -122,7 +122,7 @@ export interface BindingSessionConfig {
 export declare function engineStats(): EngineStats
 
 export interface EngineStats {
-  threads: number
+  processes: number
   idle: number
   queued: number
   executions: number
@@ -131,14 +131,17 @@ export interface EngineStats {
 /** Keeps Node's event loop alive (`true`) while executions are in flight. */
 export declare function keepAlive(alive: boolean): void
 
-/** Starts engine threads ahead of demand (each with an isolate and a prepared context). */
-export declare function prewarmEngine(threads: number): void
+/** Starts engine processes ahead of demand (each with an isolate and a prepared context). */
+export declare function prewarmEngine(processes: number): void
 
 /** The facade's answer to a `call_js` request. */
 export declare function resolveCallback(requestKey: number, ok: boolean, value: string): void
 
 /** The facade's answer to a tool call. Unknown keys (calls already abandoned) are ignored. */
 export declare function resolveToolCall(callKey: number, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null, name?: string | undefined | null): void
+
+/** Where the `enclave-engine` binary is; the facade finds it next to the addon. */
+export declare function setEngineExecutable(path: string): void
 
 /** Registers the facade's dispatcher `(kind, a, b, s1, s2, s3) => void`. */
 export declare function setHost(dispatcher: (arg: DispatchArgs) => void): void

@@ -843,4 +843,5 @@ module.exports.keepAlive = nativeBinding.keepAlive
 module.exports.prewarmEngine = nativeBinding.prewarmEngine
 module.exports.resolveCallback = nativeBinding.resolveCallback
 module.exports.resolveToolCall = nativeBinding.resolveToolCall
+module.exports.setEngineExecutable = nativeBinding.setEngineExecutable
 module.exports.setHost = nativeBinding.setHost

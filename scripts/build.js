@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Builds the native addon with the napi-rs CLI. `--if-missing` skips the build when the
-// addon already exists; `--debug` builds without optimisations.
+// Builds the native addon (napi-rs CLI) and the engine binary that runs scripts.
+// `--if-missing` skips the build when both exist; `--debug` builds without optimisations.
 //
-// The build writes into a scratch directory and then renames each output into place:
-// a process that already loaded the old addon keeps its (now unlinked) file intact.
+// Outputs are written elsewhere and renamed into place: a process that already loaded
+// the old addon, or is running the old engine, keeps its (now unlinked) file intact.
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -13,21 +13,34 @@ const { cargoEnv } = require('./v8-archive');
 
 const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
+const debug = args.includes('--debug');
 const ADDON = 'enclave-broker.linux-x64-gnu.node';
+const ENGINE = 'enclave-engine';
 
-if (args.includes('--if-missing') && fs.existsSync(path.join(root, ADDON))) process.exit(0);
+if (args.includes('--if-missing') && [ADDON, ENGINE].every((f) => fs.existsSync(path.join(root, f)))) {
+  process.exit(0);
+}
+
+function run(command, commandArgs) {
+  const result = spawnSync(command, commandArgs, { cwd: root, env: cargoEnv(root), stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
 
 const out = path.join(root, 'target', 'napi-out');
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
-
 const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
 const napiArgs = ['build', '--platform', '--output-dir', out, '--js', 'binding.js', '--dts', 'binding.d.ts'];
 napiArgs.push('--no-const-enum');
-if (!args.includes('--debug')) napiArgs.push('--release');
+if (!debug) napiArgs.push('--release');
+run(process.execPath, [napi, ...napiArgs]);
 
-const result = spawnSync(process.execPath, [napi, ...napiArgs], { cwd: root, env: cargoEnv(root), stdio: 'inherit' });
-if (result.status !== 0) process.exit(result.status ?? 1);
+const cargoArgs = ['build', '-p', 'enclave-broker-core', '--bin', ENGINE];
+if (!debug) cargoArgs.push('--release');
+run('cargo', cargoArgs);
+const engineStaging = path.join(out, ENGINE);
+fs.copyFileSync(path.join(root, 'target', debug ? 'debug' : 'release', ENGINE), engineStaging);
+fs.chmodSync(engineStaging, 0o755);
 
 for (const name of fs.readdirSync(out)) {
   fs.renameSync(path.join(out, name), path.join(root, name));

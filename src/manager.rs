@@ -112,15 +112,21 @@ impl BindingSessionManager {
     }
 }
 
-/// Starts engine threads ahead of demand (each with an isolate and a prepared context).
+/// Where the `enclave-engine` binary is; the facade finds it next to the addon.
 #[napi]
-pub fn prewarm_engine(threads: u32) {
-    enclave_broker_core::engine::prewarm(threads as usize);
+pub fn set_engine_executable(path: String) {
+    enclave_broker_core::engine::set_executable(path);
+}
+
+/// Starts engine processes ahead of demand (each with an isolate and a prepared context).
+#[napi]
+pub fn prewarm_engine(processes: u32) {
+    enclave_broker_core::engine::prewarm(processes as usize);
 }
 
 #[napi(object)]
 pub struct EngineStats {
-    pub threads: u32,
+    pub processes: u32,
     pub idle: u32,
     pub queued: u32,
     pub executions: f64,
@@ -130,7 +136,7 @@ pub struct EngineStats {
 pub fn engine_stats() -> EngineStats {
     let s = enclave_broker_core::engine::pool_stats();
     EngineStats {
-        threads: s.workers as u32,
+        processes: s.processes as u32,
         idle: s.idle as u32,
         queued: s.queued as u32,
         executions: s.executions as f64,

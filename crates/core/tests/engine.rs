@@ -239,6 +239,7 @@ fn memory_limit_ends_the_script_not_the_process() {
         memory_limit_bytes: 32 * 1024 * 1024,
         ..Default::default()
     };
+    use_test_engine();
     let session = enclave_broker_core::session::Session::new(
         enclave_broker_core::session::SessionConfig { sandbox: s, ..Default::default() },
         TestHost::new(),
@@ -280,6 +281,7 @@ fn custom_globals_are_frozen_copies() {
         globals_json: Some(r#"{"ctx":{"userId":"u1","tags":["a"]}}"#.into()),
         ..Default::default()
     };
+    use_test_engine();
     let s = enclave_broker_core::session::Session::new(
         enclave_broker_core::session::SessionConfig { sandbox, ..Default::default() },
         TestHost::new(),
@@ -313,6 +315,7 @@ fn per_tool_deadline_abandons_the_call_and_aborts_its_signal() {
 #[test]
 fn external_tools_wait_for_a_submitted_result() {
     use enclave_broker_core::session::{ExternalTools, Session, SessionConfig, SubmitError};
+    use_test_engine();
     let s = Session::new(
         SessionConfig { external_tools: ExternalTools::All, ..Default::default() },
         TestHost::new(),
@@ -340,4 +343,53 @@ fn external_tools_wait_for_a_submitted_result() {
         s.submit_tool_result(&call_id, ToolReply::Ok(None)).unwrap_err().to_string(),
         "Cannot submit tool result in state: completed"
     );
+}
+
+#[test]
+fn a_v8_fatal_error_ends_only_its_own_execution() {
+    let mut spinning = Vec::new();
+    let host = TestHost::new();
+    for _ in 0..2 {
+        let s = session(&host, SessionLimits::default());
+        s.execute("let n = 0; for (let i = 0; i < 3e7; i++) n += i; return n".into()).unwrap();
+        spinning.push(s);
+    }
+    // V8 aborts its process: the array split would need more elements than V8 allows.
+    let f = run("return 'x,'.repeat(2 ** 27).split(',').length");
+    assert_eq!(f.error_code(), "MEMORY_LIMIT_EXCEEDED");
+    assert!(f.error_message().starts_with("Memory limit exceeded: "), "{}", f.error_message());
+    for s in spinning {
+        assert_eq!(wait(&s).result.value_json.as_deref(), Some("449999985000000"));
+    }
+    assert_eq!(run("return 'still here'").result.value_json.as_deref(), Some(r#""still here""#));
+}
+
+#[test]
+fn a_builtin_that_ignores_termination_is_killed_after_the_grace_period() {
+    let start = Instant::now();
+    let limits = SessionLimits { tool_timeout_ms: 500, ..Default::default() };
+    let f = run_with(&TestHost::new(), limits, "new Array(1e8).fill(0); return 1");
+    assert_eq!(f.error_code(), "TIMEOUT");
+    assert_eq!(f.error_message(), "Script execution timed out after 500ms");
+    // 500 ms limit + 250 ms grace before the kill, with room for a loaded machine.
+    assert!(start.elapsed() < Duration::from_millis(3000), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn memory_outside_the_heap_is_bounded_by_the_process_ceiling() {
+    use_test_engine();
+    let s = enclave_broker_core::session::Session::new(
+        enclave_broker_core::session::SessionConfig {
+            limits: SessionLimits { tool_timeout_ms: 20_000, ..Default::default() },
+            sandbox: enclave_broker_core::engine::SandboxOptions {
+                memory_limit_bytes: 32 * 1024 * 1024,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        TestHost::new(),
+    );
+    s.execute("return 'ab'.repeat(2 ** 26).replace(/a/g, 'xyz').length".into()).unwrap();
+    let f = wait(&s);
+    assert_eq!(f.error_code(), "MEMORY_LIMIT_EXCEEDED");
 }

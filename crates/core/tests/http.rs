@@ -77,6 +77,7 @@ fn request(addr: SocketAddr, method: &str, path: &str, extra: &str, body: &str) 
 }
 
 fn start(config: HttpConfig, host: Arc<TestHost>) -> (HttpServer, SocketAddr, Arc<SessionManager>) {
+    use_test_engine();
     let manager = Arc::new(SessionManager::new(100, host));
     let server =
         HttpServer::start(HttpConfig { host: "127.0.0.1".into(), ..config }, manager.clone()).unwrap();
@@ -241,6 +242,7 @@ fn authentication_and_rate_limits_answer_401_and_429() {
 
 #[test]
 fn external_tool_results_arrive_over_http() {
+    use_test_engine();
     let manager = Arc::new(SessionManager::new(10, TestHost::new()));
     let mut config = HttpConfig { host: "127.0.0.1".into(), ..Default::default() };
     config.template.external_tools = ExternalTools::All;

@@ -1,23 +1,24 @@
-//! The handle through which anyone (watchdog, session cancel, heap-limit callback) stops
-//! one running execution. The first reason wins. Terminating V8 is only ever done while
-//! the execution is still attached to its isolate, so a late request can never hit the
-//! next execution that reuses the same isolate.
+//! The handle through which anyone (the timeout, a session's cancel, the memory guard)
+//! stops one execution. The first reason wins. The stop is delivered through the
+//! execution's current *terminator* (the engine process's interrupt, or inside that process
+//! V8's terminate_execution), and only while the execution is attached to it, so a late
+//! request can never hit the next execution that reuses the same engine.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use deno_core::v8;
 use tokio::sync::Notify;
 
 use super::outcome::InterruptReason;
 
+type Hook = Box<dyn FnOnce() + Send>;
+pub(crate) type Terminator = Box<dyn Fn(InterruptReason) + Send + Sync>;
+
 #[derive(Default)]
 struct Attachment {
-    isolate: Option<v8::IsolateHandle>,
+    terminator: Option<Terminator>,
     finished: bool,
 }
-
-type Hook = Box<dyn FnOnce() + Send>;
 
 #[derive(Default)]
 pub struct ExecutionControl {
@@ -46,10 +47,9 @@ impl ExecutionControl {
         if attachment.finished {
             return;
         }
-        if let Some(isolate) = &attachment.isolate {
-            isolate.terminate_execution();
+        if let Some(terminate) = &attachment.terminator {
+            terminate(reason);
         }
-        // Wakes the engine thread if it is waiting on tool replies rather than running JS.
         self.wake.notify_one();
     }
 
@@ -61,6 +61,8 @@ impl ExecutionControl {
         self.attachment.lock().unwrap_or_else(|p| p.into_inner()).finished
     }
 
+    /// Resolves once the execution has been interrupted (awaited inside the engine process).
+    #[cfg(feature = "v8")]
     pub(crate) async fn interrupted(&self) {
         loop {
             let notified = self.wake.notified();
@@ -71,7 +73,7 @@ impl ExecutionControl {
         }
     }
 
-    /// Set while the execution waits in the pool's queue.
+    /// Set while the execution waits in a queue.
     pub(crate) fn set_queued_hook(&self, hook: Hook) {
         *self.queued_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
         if self.reason().is_some() {
@@ -86,21 +88,19 @@ impl ExecutionControl {
         self.queued_hook.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
-    pub(crate) fn attach(&self, isolate: v8::IsolateHandle) {
+    /// Attaches the execution to what runs it. An interrupt that came first is delivered now.
+    pub(crate) fn attach(&self, terminator: Terminator) {
         let mut attachment = self.attachment.lock().unwrap_or_else(|p| p.into_inner());
-        attachment.isolate = Some(isolate);
-        if self.reason().is_some() {
-            // Interrupted before the run even started: make the first JS entry stop.
-            if let Some(isolate) = &attachment.isolate {
-                isolate.terminate_execution();
-            }
+        if let Some(reason) = self.reason() {
+            terminator(reason);
         }
+        attachment.terminator = Some(terminator);
     }
 
-    /// Marks the run finished; afterwards no interrupt touches the isolate.
+    /// Marks the run finished; afterwards no interrupt reaches its engine.
     pub(crate) fn finish(&self) {
         let mut attachment = self.attachment.lock().unwrap_or_else(|p| p.into_inner());
         attachment.finished = true;
-        attachment.isolate = None;
+        attachment.terminator = None;
     }
 }

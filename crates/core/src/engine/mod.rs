@@ -1,19 +1,20 @@
-//! The engine: a pool of engine threads, each owning one V8 isolate (a deno_core
-//! `JsRuntime`) and running one execution at a time in a fresh context prepared ahead of
-//! demand. A context is never reused; an isolate that hit a limit is discarded.
+//! The engine. Scripts run in engine processes (`enclave-engine`, built from this crate),
+//! each owning one V8 isolate and running one execution at a time in a fresh context
+//! prepared ahead of demand. A context is never reused; a process whose isolate hit a
+//! limit is replaced. Running outside the host process means that nothing V8 does for a
+//! hostile script (a fatal error, a builtin that ignores termination) can stop the host:
+//! the worst case is that one process, and the one execution it ran, end.
 
 mod bridge;
-mod buffer_budget;
 mod control;
-mod isolate;
 mod outcome;
-mod platform;
 mod pool;
-mod run;
-mod sandbox;
-mod watchdog;
-mod worker;
-pub mod wrap;
+mod process;
+mod timer;
+pub mod wire;
+
+#[cfg(feature = "v8")]
+pub mod child;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use std::time::Duration;
 pub use bridge::{ConsoleLevel, PendingToolCall, ReplyFuture, SandboxBridge, ToolCallInfo};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
-pub use pool::{PoolStats, pool_stats, prewarm};
+pub use pool::{PoolStats, pool_stats, prewarm, set_executable};
 
 /// Default V8 heap limit for a script (issue: `memoryLimit`, default 128 MiB).
 pub const DEFAULT_MEMORY_LIMIT: usize = 128 * 1024 * 1024;
@@ -31,6 +32,15 @@ pub const MIN_MEMORY_LIMIT: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_RESULT_BYTES: usize = 5 * 1024 * 1024;
 /// Default depth limit for values crossing the boundary (the original's STANDARD level).
 pub const DEFAULT_MAX_DEPTH: u32 = 20;
+
+/// How long an engine process may take to honour a stop before it is killed.
+pub(crate) const STOP_GRACE: Duration = Duration::from_millis(250);
+
+/// The most memory an engine process may use for a script of `memory_limit`: heap and
+/// ArrayBuffers each up to the limit, plus the process itself. Past it, the process is killed.
+pub(crate) fn memory_ceiling(memory_limit: usize) -> usize {
+    memory_limit.saturating_mul(2).saturating_add(256 << 20)
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SandboxOptions {
@@ -67,7 +77,7 @@ pub struct ExecutionRequest {
     /// Script timeout; `None` runs until done or interrupted.
     pub timeout: Option<Duration>,
     pub bridge: Arc<dyn SandboxBridge>,
-    /// Called exactly once, on the engine thread, when the run is over.
+    /// Called exactly once when the run is over.
     pub done: DoneCallback,
 }
 

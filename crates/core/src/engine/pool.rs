@@ -1,52 +1,51 @@
-//! The engine pool. An execution goes to an idle engine thread whose next context is
-//! already prepared, or waits in a queue. One execution per thread at a time means a
-//! script that spins only ever holds its own thread: other sessions keep running on theirs.
+//! The engine pool. An execution goes to an idle engine process whose next context is
+//! already prepared, or waits in a queue. One execution per process means a script that
+//! spins, crashes V8 or has to be killed only ever costs itself: other sessions run in
+//! their own processes.
 //!
-//! Threads are added while work is queued, a few at a time (starting one costs an isolate),
-//! so a burst of short executions is served by the threads that already exist instead of
-//! starting one thread each. Idle threads above the minimum exit after a while.
+//! Processes are added while work is queued, a few at a time, so a burst of short
+//! executions is served by the processes that exist. A guard thread kills a busy process
+//! whose memory passes its ceiling and retires processes idle above the minimum.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::ExecutionRequest;
 use super::control::ExecutionControl;
-use super::outcome::ExecutionOutcome;
-use super::worker::{self, JobSender};
+use super::outcome::{ExecutionOutcome, InterruptReason};
+use super::process::EngineProcess;
+use super::{ExecutionRequest, memory_ceiling};
+use crate::protocol::{ErrorCode, ErrorInfo};
 
 pub(crate) struct Job {
-    pub id: u64,
-    pub request: ExecutionRequest,
-    pub control: Arc<ExecutionControl>,
-}
-
-struct IdleWorker {
-    id: u64,
-    memory_limit: usize,
-    sender: JobSender,
+    exec: u64,
+    request: ExecutionRequest,
+    control: Arc<ExecutionControl>,
 }
 
 struct State {
-    idle: VecDeque<IdleWorker>,
+    idle: VecDeque<Arc<EngineProcess>>,
     queued: VecDeque<Job>,
-    workers: usize,
+    processes: Vec<Arc<EngineProcess>>,
     starting: usize,
     next_id: u64,
     executions: u64,
+    guard_started: bool,
 }
 
 pub(crate) struct Pool {
     state: Mutex<State>,
-    max_workers: usize,
-    min_workers: usize,
+    executable: Mutex<Option<PathBuf>>,
+    max_processes: usize,
+    min_processes: usize,
     max_starting: usize,
     idle_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolStats {
-    pub workers: usize,
+    pub processes: usize,
     pub idle: usize,
     pub queued: usize,
     pub executions: u64,
@@ -62,37 +61,53 @@ pub(crate) fn global() -> &'static Pool {
         state: Mutex::new(State {
             idle: VecDeque::new(),
             queued: VecDeque::new(),
-            workers: 0,
+            processes: Vec::new(),
             starting: 0,
             next_id: 1,
             executions: 0,
+            guard_started: false,
         }),
-        max_workers: env_usize("ENCLAVE_BROKER_MAX_ENGINE_THREADS").unwrap_or(256).max(1),
-        min_workers: env_usize("ENCLAVE_BROKER_MIN_ENGINE_THREADS").unwrap_or(2),
+        executable: Mutex::new(std::env::var_os("ENCLAVE_BROKER_ENGINE").map(PathBuf::from)),
+        max_processes: env_usize("ENCLAVE_BROKER_MAX_ENGINES").unwrap_or(256).max(1),
+        min_processes: env_usize("ENCLAVE_BROKER_MIN_ENGINES").unwrap_or(2),
         max_starting: std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
-        idle_timeout: worker::default_idle_timeout(),
+        idle_timeout: Duration::from_secs(30),
     })
 }
 
-/// Starts engine threads (with isolates and prepared contexts) until `count` exist.
+/// Where the `enclave-engine` binary is (the embedder knows; tests point at cargo's build).
+pub fn set_executable(path: impl Into<PathBuf>) {
+    *global().executable.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.into());
+}
+
+/// Starts engine processes (each with an isolate and a prepared context) until `count` exist.
 pub fn prewarm(count: usize) {
     let pool = global();
     let memory_limit = super::SandboxOptions::default().effective_memory_limit();
-    let mut state = pool.lock();
-    while state.workers < count.min(pool.max_workers) {
-        let id = pool.new_worker(&mut state);
-        worker::spawn(pool, id, memory_limit);
-    }
+    let spawn = {
+        let mut state = pool.lock();
+        let mut spawn = Vec::new();
+        while state.processes.len() + spawn.len() < count.min(pool.max_processes) {
+            spawn.push((pool.new_id(&mut state), memory_limit));
+        }
+        spawn
+    };
+    pool.start(spawn);
 }
 
 pub fn pool_stats() -> PoolStats {
     let state = global().lock();
     PoolStats {
-        workers: state.workers,
+        processes: state.processes.len(),
         idle: state.idle.len(),
         queued: state.queued.len(),
         executions: state.executions,
     }
+}
+
+fn settle(mut request: ExecutionRequest, outcome: ExecutionOutcome) {
+    let done = std::mem::replace(&mut request.done, Box::new(|_| {}));
+    done(outcome);
 }
 
 impl Pool {
@@ -100,140 +115,200 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn new_worker(&self, state: &mut State) -> u64 {
+    fn new_id(&self, state: &mut State) -> u64 {
         let id = state.next_id;
         state.next_id += 1;
-        state.workers += 1;
         state.starting += 1;
         id
-    }
-
-    pub(crate) fn idle_timeout(&self) -> Duration {
-        self.idle_timeout
     }
 
     pub(crate) fn submit(&'static self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
         let memory_limit = request.sandbox.effective_memory_limit();
         let mut state = self.lock();
         state.executions += 1;
-        let mut job = Job { id: state.next_id, request, control };
+        let exec = state.next_id;
         state.next_id += 1;
-        // Prefer a thread whose isolate already has the right heap size.
-        while let Some(i) = state.idle.iter().position(|w| w.memory_limit == memory_limit) {
-            let idle = state.idle.remove(i).expect("index in range");
-            match idle.sender.send(job) {
-                Ok(()) => return,
-                Err(returned) => job = returned.0,
-            }
+        // Prefer a process whose isolate already has the right heap size.
+        if let Some(i) = state.idle.iter().position(|p| p.memory_limit == memory_limit) {
+            let process = state.idle.remove(i).expect("index in range");
+            drop(state);
+            return process.run(exec, request, control);
         }
-        let job_id = job.id;
-        let control = job.control.clone();
-        state.queued.push_back(job);
+        let queued_control = control.clone();
+        state.queued.push_back(Job { exec, request, control });
         let spawn = self.grow(&mut state);
         drop(state);
         // Settles the job at once if it is cancelled (or its deadline passes) while queued.
-        control.set_queued_hook(Box::new(move || self.settle_queued(job_id)));
-        for (id, memory_limit) in spawn {
-            worker::spawn(self, id, memory_limit);
-        }
+        queued_control.set_queued_hook(Box::new(move || self.settle_queued(exec)));
+        self.start(spawn);
     }
 
-    /// Threads to start for the queue: at most `max_starting` starting at once. When no
-    /// more threads may exist, an idle thread with another heap size takes the job and
-    /// rebuilds its isolate.
+    /// Processes to start for the queue, at most `max_starting` starting at once. When no
+    /// more may exist, an idle process with another heap size takes the job (it rebuilds
+    /// its isolate for it).
     fn grow(&self, state: &mut State) -> Vec<(u64, usize)> {
         let mut spawn = Vec::new();
         while state.queued.len() > state.starting && state.starting < self.max_starting {
-            if state.workers >= self.max_workers {
-                if let Some(idle) = state.idle.pop_front() {
-                    if let Some(job) = state.queued.pop_front() {
-                        job.control.clear_queued_hook();
-                        if let Err(returned) = idle.sender.send(job) {
-                            state.queued.push_front(returned.0);
-                        }
-                        continue;
-                    }
+            // `processes` already holds every started process, ready or not.
+            if state.processes.len() + spawn.len() >= self.max_processes {
+                if state.idle.is_empty() {
+                    break;
                 }
-                break;
+                let (Some(process), Some(job)) = (state.idle.pop_front(), state.queued.pop_front()) else {
+                    break;
+                };
+                job.control.clear_queued_hook();
+                process.run(job.exec, job.request, job.control);
+                continue;
             }
             let memory_limit = state.queued[state.starting].request.sandbox.effective_memory_limit();
-            let id = self.new_worker(state);
-            spawn.push((id, memory_limit));
+            spawn.push((self.new_id(state), memory_limit));
         }
         spawn
     }
 
-    fn settle_queued(&self, job_id: u64) {
-        let job = {
-            let mut state = self.lock();
-            let position = state.queued.iter().position(|j| j.id == job_id);
-            position.and_then(|i| state.queued.remove(i))
-        };
-        if let Some(mut job) = job {
-            let done = std::mem::replace(&mut job.request.done, Box::new(|_| {}));
-            let reason = job.control.reason().unwrap_or(super::InterruptReason::Stopped);
-            job.control.finish();
-            done(ExecutionOutcome::Interrupted { reason, detail: None });
+    fn start(&'static self, spawn: Vec<(u64, usize)>) {
+        if spawn.is_empty() {
+            return;
+        }
+        self.start_guard();
+        let executable = self.executable.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (id, memory_limit) in spawn {
+            let started = match &executable {
+                Some(path) => EngineProcess::spawn(self, id, memory_limit, path).map_err(|e| e.to_string()),
+                None => Err("no engine executable is configured (ENCLAVE_BROKER_ENGINE)".to_string()),
+            };
+            match started {
+                Ok(process) => self.lock().processes.push(process),
+                Err(reason) => self.start_failed(&reason),
+            }
         }
     }
 
-    /// A new thread finished starting (its isolate exists).
-    pub(crate) fn worker_started(&'static self) {
-        let spawn = {
+    /// A process could not start. If none exists to run the queue, the queue fails.
+    fn start_failed(&self, reason: &str) {
+        let failed: Vec<Job> = {
             let mut state = self.lock();
             state.starting = state.starting.saturating_sub(1);
+            if state.processes.is_empty() && state.starting == 0 {
+                state.queued.drain(..).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for job in failed {
+            job.control.clear_queued_hook();
+            settle(
+                job.request,
+                ExecutionOutcome::Threw(ErrorInfo::new(
+                    ErrorCode::ENGINE_CRASHED,
+                    format!("Could not start an engine process: {reason}"),
+                )),
+            );
+        }
+    }
+
+    fn settle_queued(&self, exec: u64) {
+        let job = {
+            let mut state = self.lock();
+            let position = state.queued.iter().position(|j| j.exec == exec);
+            position.and_then(|i| state.queued.remove(i))
+        };
+        if let Some(job) = job {
+            let reason = job.control.reason().unwrap_or(InterruptReason::Stopped);
+            job.control.finish();
+            settle(job.request, ExecutionOutcome::Interrupted { reason, detail: None });
+        }
+    }
+
+    /// A process has a prepared context: it takes a queued job or waits.
+    pub(crate) fn process_ready(&'static self, process: &Arc<EngineProcess>) {
+        let mut state = self.lock();
+        if process.mark_started() {
+            state.starting = state.starting.saturating_sub(1);
+        }
+        let job = state.queued.pop_front();
+        let spawn = if job.is_none() {
+            *process.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            state.idle.push_back(process.clone());
+            Vec::new()
+        } else {
             self.grow(&mut state)
         };
-        for (id, memory_limit) in spawn {
-            worker::spawn(self, id, memory_limit);
-        }
-    }
-
-    /// A thread with a prepared context is free: it takes a queued job or waits.
-    pub(crate) fn worker_idle(&self, id: u64, memory_limit: usize, sender: &JobSender) -> Option<Job> {
-        let mut state = self.lock();
-        if let Some(job) = state.queued.pop_front() {
+        drop(state);
+        if let Some(job) = job {
             job.control.clear_queued_hook();
-            return Some(job);
+            process.run(job.exec, job.request, job.control);
         }
-        state.idle.push_back(IdleWorker { id, memory_limit, sender: sender.clone() });
-        None
+        self.start(spawn);
     }
 
-    /// Called when a thread has been idle for `idle_timeout`. It may exit only if it is
-    /// still registered idle (no job raced in) and the pool stays above its minimum.
-    pub(crate) fn try_retire(&self, id: u64) -> bool {
-        let mut state = self.lock();
-        if state.workers <= self.min_workers {
-            return false;
-        }
-        match state.idle.iter().position(|w| w.id == id) {
-            Some(i) => {
-                state.idle.remove(i);
-                state.workers -= 1;
-                true
+    pub(crate) fn process_exited(&'static self, process: &Arc<EngineProcess>) {
+        let spawn = {
+            let mut state = self.lock();
+            state.processes.retain(|p| !Arc::ptr_eq(p, process));
+            if process.mark_started() {
+                // It died before its first Ready.
+                state.starting = state.starting.saturating_sub(1);
             }
-            None => false,
-        }
+            state.idle.retain(|p| !Arc::ptr_eq(p, process));
+            self.grow(&mut state)
+        };
+        self.start(spawn);
     }
 
-    /// A thread could not start; the queue is served by the others (or a later start).
-    pub(crate) fn worker_failed(&'static self) {
-        let mut state = self.lock();
-        state.workers = state.workers.saturating_sub(1);
-        state.starting = state.starting.saturating_sub(1);
-        if state.workers == 0 {
-            // Nothing will ever run the queue: fail it rather than leave it waiting.
-            let failed: Vec<Job> = state.queued.drain(..).collect();
-            drop(state);
-            for mut job in failed {
-                job.control.clear_queued_hook();
-                let done = std::mem::replace(&mut job.request.done, Box::new(|_| {}));
-                done(ExecutionOutcome::Threw(crate::protocol::ErrorInfo::new(
-                    crate::protocol::ErrorCode::EXECUTION_ERROR,
-                    "Could not start an engine thread",
-                )));
+    /// Every 50 ms: kill a busy process whose memory is past its ceiling; retire processes
+    /// idle for `idle_timeout` while more than `min_processes` exist.
+    fn start_guard(&'static self) {
+        {
+            let mut state = self.lock();
+            if state.guard_started {
+                return;
             }
+            state.guard_started = true;
+        }
+        let spawned = std::thread::Builder::new().name("enclave-engine-guard".into()).spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+                let (processes, retire) = {
+                    let mut state = self.lock();
+                    let now = Instant::now();
+                    let mut retire = Vec::new();
+                    while state.processes.len() > self.min_processes {
+                        let stale = state.idle.iter().position(|p| {
+                            let since = *p.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+                            since.is_some_and(|s| now.duration_since(s) >= self.idle_timeout)
+                        });
+                        let Some(i) = stale else { break };
+                        let process = state.idle.remove(i).expect("index in range");
+                        state.processes.retain(|p| !Arc::ptr_eq(p, &process));
+                        retire.push(process);
+                    }
+                    (state.processes.clone(), retire)
+                };
+                for process in retire {
+                    process.retire();
+                }
+                for process in processes {
+                    let Some(exec) = process.running_exec() else { continue };
+                    if resident_bytes(process.pid())
+                        .is_some_and(|rss| rss > memory_ceiling(process.memory_limit))
+                    {
+                        process.kill_if_running(exec, InterruptReason::MemoryLimit);
+                    }
+                }
+            }
+        });
+        if spawned.is_err() {
+            self.lock().guard_started = false;
         }
     }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+fn resident_bytes(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

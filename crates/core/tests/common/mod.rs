@@ -87,7 +87,13 @@ impl Finished {
     }
 }
 
+/// Points the engine pool at the engine binary cargo built for these tests.
+pub fn use_test_engine() {
+    enclave_broker_core::engine::set_executable(env!("CARGO_BIN_EXE_enclave-engine"));
+}
+
 pub fn session(host: &Arc<TestHost>, limits: SessionLimits) -> Arc<Session> {
+    use_test_engine();
     Session::new(SessionConfig { limits, ..Default::default() }, host.clone())
 }
 

@@ -128,7 +128,7 @@ mod tests {
             format!("{}1{}", "(".repeat(n / 2 - 1), ")".repeat(n / 2 - 1)),
         ];
         let parsed = std::thread::Builder::new()
-            .stack_size(super::super::worker::STACK_SIZE)
+            .stack_size(super::super::STACK_SIZE)
             .spawn(move || cases.iter().all(|c| matches!(wrap(c), Wrapped::Source(_))))
             .unwrap()
             .join()

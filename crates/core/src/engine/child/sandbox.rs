@@ -8,9 +8,9 @@ use std::rc::Rc;
 
 use deno_core::v8;
 
-use super::bridge::ConsoleLevel;
 use super::isolate::IsolateHost;
 use super::run::{self, ExecState};
+use crate::engine::bridge::ConsoleLevel;
 
 const PRELUDE_HEAD: &str = "(function (native) {\n'use strict';\n";
 const PRELUDE_TAIL: &str = "\n})";
@@ -20,7 +20,7 @@ fn prelude_source() -> &'static str {
     SOURCE.get_or_init(|| {
         format!(
             "{PRELUDE_HEAD}{}\n{}{PRELUDE_TAIL}",
-            include_str!("../../../../lib/value-codec.js"),
+            include_str!("../../../../../lib/value-codec.js"),
             include_str!("prelude.js")
         )
     })

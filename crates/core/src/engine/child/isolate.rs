@@ -19,6 +19,7 @@ use super::platform;
 struct HeapGuard {
     handle: v8::IsolateHandle,
     isolate: v8::UnsafeRawIsolatePtr,
+    ceiling: usize,
     hit: AtomicBool,
     /// Heap in use when the limit was reached (read then: after the stop, GC may shrink it).
     used_at_hit: AtomicUsize,
@@ -34,22 +35,11 @@ pub(crate) struct IsolateHost {
     tainted: bool,
 }
 
-/// The heap V8 may use while a stopped script unwinds. `memoryLimit` is enforced as a soft
-/// limit: reaching it terminates the script. Some builtins (a `fill` over a huge sparse
-/// array, `JSON.stringify` of one) do not look at the termination request until they
-/// finish, and V8 aborts the whole process if its heap limit is reached meanwhile, so the
-/// limit is raised to this, once, at the moment the script is stopped.
-fn hard_heap_limit() -> usize {
-    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        std::env::var("ENCLAVE_BROKER_HARD_HEAP_LIMIT_MB")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .map(|mb| mb << 20)
-            .unwrap_or(4 << 30)
-    })
-}
-
+/// `memoryLimit` is enforced as a soft limit: reaching it terminates the script. Some
+/// builtins (a `fill` over a huge sparse array, `JSON.stringify` of one) do not look at the
+/// termination request until they finish, and V8 aborts the process if its heap limit is
+/// reached meanwhile, so the limit is raised once, to the engine process's memory ceiling.
+/// Past that ceiling the broker kills the process (and only this execution ends).
 unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
     // SAFETY: `data` is the `HeapGuard` owned by the `IsolateHost` that owns this isolate.
     let guard = unsafe { &*(data as *const HeapGuard) };
@@ -60,7 +50,7 @@ unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial
         guard.used_at_hit.store(isolate.get_heap_statistics().used_heap_size(), Ordering::Release);
     }
     guard.handle.terminate_execution();
-    current.saturating_mul(2).max(hard_heap_limit())
+    current.max(guard.ceiling)
 }
 
 unsafe extern "C" fn ignore_promise_rejection(_message: v8::PromiseRejectMessage) {
@@ -161,6 +151,7 @@ impl IsolateHost {
             handle: isolate.thread_safe_handle(),
             // SAFETY: only dereferenced in the heap-limit callback, while the isolate lives.
             isolate: unsafe { isolate.as_raw_isolate_ptr() },
+            ceiling: crate::engine::memory_ceiling(memory_limit),
             hit: AtomicBool::new(false),
             used_at_hit: AtomicUsize::new(0),
         });

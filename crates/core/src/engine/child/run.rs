@@ -8,17 +8,17 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use deno_core::v8;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::bridge::{SandboxBridge, ToolCallInfo};
-use super::control::ExecutionControl;
 use super::isolate::IsolateHost;
-use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::sandbox::{ActiveExecution, PreparedContext};
-use super::{ExecutionRequest, watchdog, wrap};
+use super::wrap;
+use crate::engine::SandboxOptions;
+use crate::engine::bridge::{SandboxBridge, ToolCallInfo};
+use crate::engine::control::ExecutionControl;
+use crate::engine::outcome::{ExecutionOutcome, InterruptReason};
 use crate::protocol::{ErrorCode, ErrorInfo};
 use crate::tools::ToolReply;
 
@@ -133,6 +133,13 @@ enum Step {
     Terminated,
 }
 
+/// One script to run, with what it may use.
+pub(crate) struct RunRequest {
+    pub code: String,
+    pub sandbox: SandboxOptions,
+    pub bridge: Arc<dyn SandboxBridge>,
+}
+
 struct Run<'a> {
     prepared: &'a PreparedContext,
     state: Rc<ExecState>,
@@ -176,7 +183,7 @@ impl Run<'_> {
     }
 
     /// Applies options, compiles and starts the script.
-    fn start(&mut self, scope: &mut v8::PinScope, request: &ExecutionRequest) -> Step {
+    fn start(&mut self, scope: &mut v8::PinScope, request: &RunRequest) -> Step {
         v8::tc_scope!(let tc, scope);
         let options = match &request.sandbox.globals_json {
             Some(globals) => format!(
@@ -400,17 +407,20 @@ fn interrupted(host: &mut IsolateHost, control: &ExecutionControl) -> ExecutionO
     ExecutionOutcome::Interrupted { reason, detail: None }
 }
 
-/// Runs `request` in `prepared` to completion. The context is retired afterwards.
+/// Runs `request` in `prepared` to completion (or until `control` stops it; the broker
+/// owns the timeout). The context is retired afterwards.
 pub(crate) async fn execute(
     host: &mut IsolateHost,
     graveyard: &v8::MicrotaskQueue,
     prepared: PreparedContext,
-    request: ExecutionRequest,
+    request: RunRequest,
     control: Arc<ExecutionControl>,
 ) -> ExecutionOutcome {
     host.reclaim_buffers();
-    control.attach(host.handle());
-    let _timeout = request.timeout.map(|t| watchdog::arm(Instant::now() + t, control.clone()));
+    let isolate = host.handle();
+    control.attach(Box::new(move |_| {
+        isolate.terminate_execution();
+    }));
 
     let global = enter(host, &prepared.context, |scope| {
         let global = scope.get_current_context().global(scope);

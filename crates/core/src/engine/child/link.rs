@@ -1,0 +1,115 @@
+//! The engine process's side of the pipe to the broker: one writer for frames, the
+//! execution in progress (so an interrupt reaches it), and the tool replies it awaits.
+//! `RemoteBridge` is the sandbox's view of the session, which lives in the broker.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use crate::engine::bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
+use crate::engine::control::ExecutionControl;
+use crate::engine::outcome::InterruptReason;
+use crate::engine::wire::{FromEngine, write_frame};
+use crate::protocol::{ErrorCode, ErrorInfo};
+use crate::tools::ToolReply;
+
+pub(crate) struct Link {
+    out: Mutex<BufWriter<File>>,
+    current: Mutex<Option<(u64, Arc<ExecutionControl>)>>,
+    replies: Mutex<HashMap<(u64, u32), oneshot::Sender<ToolReply>>>,
+}
+
+impl Link {
+    /// Frames go to fd 1; nothing else in this process writes there (V8 reports to fd 2).
+    pub fn to_stdout() -> Arc<Link> {
+        // SAFETY: fd 1 stays open for the life of the process and is owned by this writer.
+        let out = unsafe { File::from_raw_fd(1) };
+        Arc::new(Link {
+            out: Mutex::new(BufWriter::new(out)),
+            current: Mutex::new(None),
+            replies: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Sends a frame; a broker that went away ends this process.
+    pub fn send(&self, message: &FromEngine) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if write_frame(&mut *out, &message.encode()).is_err() {
+            std::process::exit(0);
+        }
+    }
+
+    pub fn begin(&self, exec: u64, control: Arc<ExecutionControl>) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((exec, control));
+    }
+
+    pub fn end(&self, exec: u64) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.replies.lock().unwrap_or_else(|p| p.into_inner()).retain(|(e, _), _| *e != exec);
+    }
+
+    pub fn interrupt(&self, exec: u64, reason: InterruptReason) {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((_, control)) = current.filter(|(running, _)| *running == exec) {
+            control.interrupt(reason);
+        }
+    }
+
+    pub fn deliver(&self, exec: u64, index: u32, reply: ToolReply) {
+        let sender = self.replies.lock().unwrap_or_else(|p| p.into_inner()).remove(&(exec, index));
+        if let Some(sender) = sender {
+            let _ = sender.send(reply);
+        }
+    }
+}
+
+fn cancelled() -> ToolReply {
+    ToolReply::Err(ErrorInfo::new(ErrorCode::SESSION_CANCELLED, "Session cancelled"))
+}
+
+pub(crate) struct RemoteBridge {
+    exec: u64,
+    link: Arc<Link>,
+    next: AtomicU32,
+}
+
+impl RemoteBridge {
+    pub fn new(exec: u64, link: Arc<Link>) -> RemoteBridge {
+        RemoteBridge { exec, link, next: AtomicU32::new(0) }
+    }
+}
+
+impl SandboxBridge for RemoteBridge {
+    /// The broker decides (limits, events) when the frame arrives, in program order with the
+    /// script's console output; a refusal comes back as an error reply.
+    fn begin_tool_call(&self, name: &str, args_json: String) -> Result<PendingToolCall, ErrorInfo> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.link.replies.lock().unwrap_or_else(|p| p.into_inner()).insert((self.exec, index), tx);
+        self.link.send(&FromEngine::CallTool { exec: self.exec, index, name: name.to_string(), args_json });
+        Ok(PendingToolCall {
+            info: ToolCallInfo {
+                call_key: u64::from(index),
+                call_id: String::new(),
+                name: name.to_string(),
+                started: Instant::now(),
+            },
+            reply: Box::pin(async move { rx.await.unwrap_or_else(|_| cancelled()) }),
+        })
+    }
+
+    /// The broker already settled the call (and emitted its events) before replying.
+    fn finish_tool_call(&self, _info: &ToolCallInfo, reply: Option<ToolReply>) -> ToolReply {
+        reply.unwrap_or_else(cancelled)
+    }
+
+    fn console(&self, level: ConsoleLevel, text: &str) {
+        self.link.send(&FromEngine::Console { exec: self.exec, level, text: text.to_string() });
+    }
+}

@@ -1,0 +1,139 @@
+//! The engine process (`enclave-engine`): one V8 isolate hosted by deno_core, one
+//! execution at a time, each in a fresh context prepared while idle. It talks to the
+//! broker over stdin/stdout frames. A process whose isolate hit a limit exits; the broker
+//! starts a fresh one.
+
+mod buffer_budget;
+mod isolate;
+mod link;
+mod platform;
+mod run;
+mod sandbox;
+pub mod wrap;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use deno_core::v8;
+
+use self::isolate::IsolateHost;
+use self::link::{Link, RemoteBridge};
+use self::run::RunRequest;
+use super::SandboxOptions;
+use super::control::ExecutionControl;
+use super::outcome::ExecutionOutcome;
+use super::wire::{FromEngine, ToEngine, read_frame};
+use crate::protocol::{ErrorCode, ErrorInfo};
+
+/// V8 keeps to about 1 MiB of it; the rest is for the recursive parser that finds the
+/// trailing expression (see `wrap::MAX_TRANSFORM_BYTES`). Only touched pages cost memory.
+pub(crate) const STACK_SIZE: usize = 512 * 1024 * 1024;
+
+struct Engine {
+    // Declared first so it drops before the isolate it belongs to.
+    graveyard: v8::UniqueRef<v8::MicrotaskQueue>,
+    host: IsolateHost,
+}
+
+impl Engine {
+    fn new(memory_limit: usize) -> Engine {
+        let mut host = IsolateHost::new(memory_limit);
+        let graveyard = v8::MicrotaskQueue::new(host.isolate(), v8::MicrotasksPolicy::Explicit);
+        Engine { graveyard, host }
+    }
+}
+
+struct Job {
+    exec: u64,
+    code: String,
+    sandbox: SandboxOptions,
+}
+
+/// Entry point of the engine binary. `memory_limit` sizes the first isolate.
+pub fn main(memory_limit: usize) -> ! {
+    let link = Link::to_stdout();
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let reader_link = link.clone();
+    // Reads frames even while the engine thread is busy in JS, so interrupts always arrive.
+    std::thread::Builder::new()
+        .name("enclave-engine-reader".into())
+        .spawn(move || read_loop(&reader_link, &jobs))
+        .expect("failed to start the reader thread");
+    let engine = std::thread::Builder::new()
+        .name("enclave-engine".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || engine_loop(&link, &queue, memory_limit))
+        .expect("failed to start the engine thread");
+    let _ = engine.join();
+    std::process::exit(0)
+}
+
+fn read_loop(link: &Link, jobs: &mpsc::Sender<Job>) {
+    let mut input = std::io::stdin().lock();
+    loop {
+        let message = match read_frame(&mut input).and_then(|frame| ToEngine::decode(&frame)) {
+            Ok(message) => message,
+            // The broker closed the pipe (or went away): this process is done.
+            Err(_) => std::process::exit(0),
+        };
+        match message {
+            ToEngine::Execute { exec, code, memory_limit, max_result_bytes, max_depth, globals_json } => {
+                let sandbox = SandboxOptions {
+                    memory_limit_bytes: memory_limit as usize,
+                    max_result_bytes: max_result_bytes as usize,
+                    max_depth,
+                    globals_json,
+                };
+                if jobs.send(Job { exec, code, sandbox }).is_err() {
+                    std::process::exit(0);
+                }
+            }
+            ToEngine::ToolResult { exec, index, reply } => link.deliver(exec, index, reply),
+            ToEngine::Interrupt { exec, reason } => link.interrupt(exec, reason),
+        }
+    }
+}
+
+fn engine_loop(link: &Arc<Link>, queue: &mpsc::Receiver<Job>, mut memory_limit: usize) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    // deno_core requires isolates to be created inside a runtime context.
+    let _entered = rt.enter();
+    let mut engine = Engine::new(memory_limit);
+    loop {
+        let mut prepared = Some(sandbox::prepare(&mut engine.host));
+        engine.host.pump_platform_tasks();
+        link.send(&FromEngine::Ready);
+        let Ok(job) = queue.recv() else { return };
+
+        let wanted = job.sandbox.effective_memory_limit();
+        if wanted != memory_limit {
+            prepared = None;
+            drop(engine);
+            memory_limit = wanted;
+            engine = Engine::new(memory_limit);
+        }
+        let context = prepared.take().unwrap_or_else(|| sandbox::prepare(&mut engine.host));
+        let control = Arc::new(ExecutionControl::new());
+        link.begin(job.exec, control.clone());
+        let request = RunRequest {
+            code: job.code,
+            sandbox: job.sandbox,
+            bridge: Arc::new(RemoteBridge::new(job.exec, link.clone())),
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            rt.block_on(run::execute(&mut engine.host, &engine.graveyard, context, request, control))
+        }));
+        link.end(job.exec);
+        let outcome = result.unwrap_or_else(|_| {
+            engine.host.taint();
+            ExecutionOutcome::Threw(ErrorInfo::new(ErrorCode::EXECUTION_ERROR, "Internal engine error"))
+        });
+        let tainted = engine.host.is_tainted();
+        link.send(&FromEngine::Outcome { exec: job.exec, outcome, tainted });
+        if tainted {
+            // A fresh process is cheaper to trust than an isolate that hit a limit.
+            return;
+        }
+    }
+}
