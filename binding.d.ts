@@ -47,6 +47,10 @@ export declare class BindingSession {
   partialErrorsJson(): string
   statsJson(): string
   finalResultJson(): string | null
+  /** A client's result for an external tool call (`submitToolResult`). */
+  submitToolResult(callId: string, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null): void
+  /** Call ids of external tool calls waiting for a result. */
+  waitingCallIds(): Array<string>
   infoJson(): string
 }
 
@@ -68,6 +72,12 @@ export declare class BindingSessionManager {
   get isDisposed(): boolean
   get activeCount(): number
   get totalCount(): number
+}
+
+export declare class LinearRegex {
+  /** Throws if the pattern uses syntax the linear engine lacks (lookaround, backreferences). */
+  constructor(pattern: string, caseInsensitive: boolean)
+  test(input: string): boolean
 }
 
 export interface BindingHttpConfig {

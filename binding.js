@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.BindingHttpServer = nativeBinding.BindingHttpServer
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
+module.exports.LinearRegex = nativeBinding.LinearRegex
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive
 module.exports.prewarmEngine = nativeBinding.prewarmEngine

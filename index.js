@@ -2,6 +2,7 @@
 'use strict';
 
 const { Broker, createBroker } = require('./lib/broker');
+const { EnclaveBroker } = require('./lib/enclave-broker');
 const { ToolRegistry, createToolRegistry } = require('./lib/tool-registry');
 const { BrokerSession, createBrokerSession } = require('./lib/broker-session');
 const { SessionManager, createSessionManager } = require('./lib/session-manager');
@@ -12,6 +13,7 @@ const { EventFilter, createEventFilter, createTypeFilter, createContentFilter } 
 module.exports = {
   Broker,
   createBroker,
+  EnclaveBroker,
   ToolRegistry,
   createToolRegistry,
   BrokerSession,

@@ -208,7 +208,38 @@ describe('content patterns', () => {
     };
     const filter = createEventFilter({ config });
     expect([...filter.compiledRegexes.keys()]).toEqual(['a:', 'a:i']);
-    expect(filter.compiledRegexes.get('a:i').regex.flags).toBe('i');
+    expect(filter.compiledRegexes.get('a:i').regex.test('A')).toBe(true);
+    expect(filter.compiledRegexes.get('a:').regex.test('A')).toBe(false);
+  });
+});
+
+describe('regex engine', () => {
+  const stdout = (chunk) => ({ protocolVersion: 2, sessionId: 's_1', seq: 2, type: 'stdout', payload: { chunk } });
+  const filterFor = (pattern) =>
+    createEventFilter({
+      config: { mode: 'include', rules: [{ content: { patterns: [{ type: 'regex', pattern, field: 'payload.chunk' }] } }] },
+    });
+
+  it('runs catastrophic patterns in linear time (this would backtrack for minutes in RegExp)', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const filter = filterFor('^(a+)+$');
+    expect(filter.shouldSend(stdout(`${'a'.repeat(60)}b`))).toBe(false);
+    expect(filter.shouldSend(stdout('a'.repeat(60)))).toBe(true);
+    warn.mockRestore();
+  });
+
+  it('falls back to RegExp for lookaround and backreferences the linear engine lacks', () => {
+    expect(filterFor('(?<=x)y').shouldSend(stdout('xy'))).toBe(true);
+    expect(filterFor('(?<=x)y').shouldSend(stdout('zy'))).toBe(false);
+    expect(filterFor('^(ab)\\1$').shouldSend(stdout('abab'))).toBe(true);
+  });
+
+  it('never matches a pattern that needs backtracking and looks catastrophic', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const filter = filterFor('^(a+)+\\1$');
+    expect(filter.shouldSend(stdout(`${'a'.repeat(60)}b`))).toBe(false);
+    expect(filter.shouldSend(stdout('aa'))).toBe(false);
+    warn.mockRestore();
   });
 });
 

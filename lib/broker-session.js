@@ -10,9 +10,8 @@ const native = require('./native');
 const host = require('./host');
 const { parseEventLines } = require('./events');
 const { resolveSessionConfig } = require('./config');
-const { createValueCodec } = require('./value-codec');
+const { runToolCall } = require('./tool-runner');
 
-const codec = createValueCodec();
 // Module-private token: only the facade can wrap an existing native session.
 const FROM_HANDLE = Symbol('fromHandle');
 const PHASES = ['connecting', 'sending', 'receiving', 'processing'];
@@ -21,14 +20,6 @@ function optionalNumber(value) {
   return value === undefined || value === null ? undefined : Number(value);
 }
 
-function describeRejection(error) {
-  try {
-    const message = error !== null && typeof error === 'object' ? error.message : undefined;
-    return String(message !== undefined && message !== null && message !== '' ? message : error);
-  } catch {
-    return 'Tool execution failed';
-  }
-}
 
 function optionalJson(value) {
   return value === undefined ? undefined : JSON.stringify(value);
@@ -196,51 +187,26 @@ class BrokerSession {
   _receiveDone(resultJson) {
     this._catchUp();
     host.unregister(this.#handle.key);
-    host.runEnded();
+    host.release();
     const resolve = this.#resolve;
     this.#resolve = undefined;
     if (resolve !== undefined) resolve(JSON.parse(resultJson));
   }
 
   _runToolCall(callKey, meta, argsJson) {
-    const [sessionId, callId, name] = JSON.parse(meta);
-    const controller = new AbortController();
-    host.toolSignals.set(callKey, controller);
-    const reply = (ok, json, code, message) => {
-      host.toolSignals.delete(callKey);
-      native.resolveToolCall(callKey, ok, json, code, message, 'Error');
-    };
-    let args;
-    try {
-      args = JSON.parse(argsJson);
-    } catch {
-      args = undefined;
+    runToolCall(callKey, meta, argsJson, this.#registry, this.#maxDepth);
+  }
+
+
+  // A client's result (or `{message, code?}` error) for an external tool call.
+  _submitToolResult(callId, result, error) {
+    if (typeof callId !== 'string') throw new TypeError('callId must be a string');
+    if (error !== undefined && error !== null) {
+      this.#handle.submitToolResult(callId, false, undefined, String(error.code ?? 'TOOL_ERROR'), String(error.message));
+    } else {
+      this.#handle.submitToolResult(callId, true, optionalJson(result));
     }
-    let pending;
-    try {
-      pending = Promise.resolve(this.#registry.execute(name, args, { sessionId, callId, signal: controller.signal }));
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (result) => {
-        if (!result || !result.success) {
-          const error = (result && result.error) || {};
-          reply(false, undefined, String(error.code ?? 'EXECUTION_ERROR'), String(error.message ?? 'Tool failed'));
-          return;
-        }
-        let json;
-        try {
-          json = codec.toJson(result.value, this.#maxDepth, 'tool');
-        } catch (error) {
-          reply(false, undefined, 'TOOL_ERROR', error.message);
-          return;
-        }
-        reply(true, json);
-      },
-      // Only a custom registry's execute() can reject; its error is read defensively.
-      (error) => reply(false, undefined, 'EXECUTION_ERROR', describeRejection(error)),
-    );
+    this._catchUp();
   }
 
   #emit(fn) {
@@ -266,7 +232,7 @@ class BrokerSession {
     }
     this.#promise = promise;
     this.#resolve = resolve;
-    host.runStarted();
+    host.hold();
     this._catchUp();
     return promise;
   }

@@ -1,22 +1,69 @@
 // Broker: the original's entry point (b/broker.ts): tools, secrets, sessions, execute.
+// Seed-API additions, inert unless used: `tools` given as a ToolRegistry or as a record of
+// handler functions, a `toolHandler` for tools the registry lacks, `externalTools` with
+// `submitToolResult` for tools the client runs itself.
 'use strict';
 
 const { ToolRegistry } = require('./tool-registry');
 const { SessionManager } = require('./session-manager');
+const { resolveExternalTools } = require('./config');
+
+// Lets EnclaveBroker reach what the original keeps private.
+const INTERNALS = Symbol('brokerInternals');
+
+function isRegistry(value) {
+  return value !== null && typeof value === 'object' && typeof value.execute === 'function' && typeof value.register === 'function';
+}
+
+// The registry, falling back to `toolHandler(args, context)` for tools it does not have.
+function withFallback(registry, toolHandler) {
+  if (toolHandler === undefined) return registry;
+  if (typeof toolHandler !== 'function') throw new TypeError('toolHandler must be a function');
+  return {
+    register: (def) => registry.register(def),
+    execute: async (name, args, ctx = {}) => {
+      if (registry.has(name)) return registry.execute(name, args, ctx);
+      const started = Date.now();
+      try {
+        const value = await toolHandler(args, { sessionId: ctx.sessionId, callId: ctx.callId, secrets: {}, signal: ctx.signal, toolName: name });
+        return { success: true, value, durationMs: Date.now() - started };
+      } catch (error) {
+        const code = error !== null && typeof error === 'object' && error.code != null ? String(error.code) : 'EXECUTION_ERROR';
+        const message = error !== null && typeof error === 'object' && error.message !== undefined ? String(error.message) : String(error);
+        return { success: false, error: { code, message }, durationMs: Date.now() - started };
+      }
+    },
+  };
+}
 
 class Broker {
-  #registry = new ToolRegistry();
+  #registry;
   #sessions;
   #disposed = false;
   #sources = [];
+  #config;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
+    const tools = config.tools;
+    this.#registry = isRegistry(tools) ? tools : new ToolRegistry();
+    if (tools !== undefined && !isRegistry(tools)) {
+      if (tools === null || typeof tools !== 'object') throw new TypeError('tools must be a ToolRegistry or an object of handlers');
+      for (const [name, handler] of Object.entries(tools)) {
+        this.#registry.register(typeof handler === 'function' ? { name, handler } : { ...handler, name });
+      }
+    }
+    const externalTools = resolveExternalTools(config.externalTools);
     const sessions = config.sessions ?? {};
-    this.#sessions = new SessionManager(this.#registry, {
+    this.#config = config;
+    this.#sessions = new SessionManager(withFallback(this.#registry, config.toolHandler), {
       ...sessions,
-      defaultSessionConfig: { limits: config.limits, enclaveConfig: config.enclave },
+      defaultSessionConfig: { limits: config.limits, enclaveConfig: config.enclave, externalTools },
     });
+  }
+
+  get [INTERNALS]() {
+    return { sessions: this.#sessions, config: this.#config };
   }
 
   tool(name, def) {
@@ -107,6 +154,13 @@ class Broker {
     }
   }
 
+  // Seed API: the result of a tool the client runs itself (`externalTools`).
+  async submitToolResult(sessionId, callId, result, error) {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) throw new Error(`Session ${sessionId} not found`);
+    session._submitToolResult(callId, result, error);
+  }
+
   stats() {
     return {
       tools: this.#registry.size,
@@ -137,4 +191,4 @@ function createBroker(config) {
   return new Broker(config);
 }
 
-module.exports = { Broker, createBroker };
+module.exports = { Broker, createBroker, INTERNALS };

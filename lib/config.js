@@ -112,12 +112,21 @@ function resolveEnclave(enclave) {
   return out;
 }
 
+// Tools the client runs itself (seed API: results come through submitToolResult).
+function resolveExternalTools(value) {
+  if (value === undefined || value === null || value === false) return undefined;
+  if (value === true) return ['*'];
+  if (Array.isArray(value) && value.every((name) => typeof name === 'string')) return value;
+  throw new TypeError('externalTools must be true or an array of tool names');
+}
+
 // Returns `{binding, maxDepth}`: the native config and the depth limit for tool results.
 function resolveSessionConfig(config) {
   if (config === undefined || config === null) config = {};
   if (!isObject(config)) throw new TypeError('Session config must be an object');
   const binding = {};
-  if (config.sessionId !== undefined) {
+  // null, like undefined, means "generate one" (the original's `config.sessionId ?? generateSessionId()`).
+  if (config.sessionId !== undefined && config.sessionId !== null) {
     if (typeof config.sessionId !== 'string') {
       throw new TypeError(`sessionId must be a string, got ${show(config.sessionId)}`);
     }
@@ -127,7 +136,9 @@ function resolveSessionConfig(config) {
   if (limits !== undefined) binding.limits = limits;
   const enclave = resolveEnclave(config.enclaveConfig);
   Object.assign(binding, enclave);
+  const externalTools = resolveExternalTools(config.externalTools);
+  if (externalTools !== undefined) binding.externalTools = externalTools;
   return { binding, maxDepth: enclave.maxDepth };
 }
 
-module.exports = { resolveSessionConfig, resolveLimits, show };
+module.exports = { resolveSessionConfig, resolveLimits, resolveExternalTools, show };

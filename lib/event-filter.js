@@ -6,6 +6,8 @@
 // (e.g. `{mode:'include'}` without `rules` → "this.config.rules is not iterable").
 'use strict';
 
+const native = require('./native');
+
 const { minimatch } = require('./glob');
 
 const FilterMode = Object.freeze({ Include: 'include', Exclude: 'exclude' });
@@ -134,7 +136,7 @@ class EventFilter {
       // Not compiled up front (an invalid pattern, already reported): compile per call,
       // and an invalid one never matches.
       try {
-        return new RegExp(pattern, caseInsensitive ? 'i' : '').test(value);
+        return compileRegex(pattern, caseInsensitive).test(value);
       } catch {
         return false;
       }
@@ -160,13 +162,27 @@ class EventFilter {
           );
         }
         try {
-          const regex = new RegExp(pattern.pattern, pattern.caseInsensitive ? 'i' : '');
+          const regex = compileRegex(pattern.pattern, pattern.caseInsensitive);
           this.compiledRegexes.set(cacheKey, { regex });
         } catch (error) {
           console.error(`Invalid regex pattern: ${pattern.pattern}`, error);
         }
       }
     }
+  }
+}
+
+// Filters come from clients, so a pattern must never backtrack catastrophically on the
+// event loop. Every pattern runs on a linear-time engine (Rust's regex); one it cannot
+// express (lookaround, backreferences) runs on JavaScript's engine unless the ReDoS
+// heuristics flag it, in which case it never matches. Throws for an invalid pattern.
+function compileRegex(pattern, caseInsensitive) {
+  const js = new RegExp(pattern, caseInsensitive ? 'i' : '');
+  try {
+    const linear = new native.LinearRegex(pattern, Boolean(caseInsensitive));
+    return { test: (value) => linear.test(value) };
+  } catch {
+    return isPotentiallyVulnerableRegex(pattern) ? { test: () => false } : js;
   }
 }
 

@@ -1,23 +1,56 @@
 // The facade's end of the channel from the Rust core. Messages arrive in the order the
-// core produced them: event batches, tool calls to run, aborts of tool signals, and the
-// completion of executions. While any execution is in flight the channel keeps Node's
-// event loop alive; otherwise it does not.
+// core produced them: event batches, tool calls to run, aborts of tool signals, the
+// completion of executions, callbacks a server asks for (`validate`, `keyGenerator`) and
+// server shutdowns. While any execution is in flight, or a server listens, the channel
+// keeps Node's event loop alive; otherwise it does not.
 'use strict';
 
 const native = require('./native');
+const { runToolCall, abortToolCall, toolSignals } = require('./tool-runner');
 
 const KIND_EVENTS = 0;
 const KIND_TOOL_CALL = 1;
 const KIND_TOOL_ABORT = 2;
 const KIND_DONE = 3;
+const KIND_CALLBACK = 4;
+const KIND_SERVER_CLOSED = 5;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
-// Call key → AbortController of a tool call whose handler is running.
-const toolSignals = new Map();
-let runsInFlight = 0;
+// Manager key → {registry, maxDepth}: serves tool calls of sessions that have no JS wrapper
+// (created by the listen() server).
+const owners = new Map();
+// Server key → {callbacks: {validate?, keyGenerator?}, onClosed}.
+const servers = new Map();
+let holds = 0;
 
-function dispatch(kind, a, b, s1, s2) {
+function answerCallback(requestKey, server, name, argument, requestJson) {
+  const fn = server === undefined ? undefined : server.callbacks[name];
+  if (typeof fn !== 'function') {
+    native.resolveCallback(requestKey, false, `No ${name} callback`);
+    return;
+  }
+  let pending;
+  try {
+    const request = JSON.parse(requestJson);
+    pending = Promise.resolve(name === 'validate' ? fn(argument, request) : fn(request));
+  } catch (error) {
+    pending = Promise.reject(error);
+  }
+  pending.then(
+    (value) => {
+      if (name === 'validate') {
+        const result = value !== null && typeof value === 'object' ? value : { valid: false };
+        native.resolveCallback(requestKey, true, JSON.stringify({ ...result, valid: result.valid === true }));
+      } else {
+        native.resolveCallback(requestKey, true, String(value));
+      }
+    },
+    (error) => native.resolveCallback(requestKey, false, String(error && error.message ? error.message : error)),
+  );
+}
+
+function dispatch(kind, a, b, s1, s2, s3) {
   switch (kind) {
     case KIND_EVENTS: {
       const session = sessions.get(a);
@@ -25,25 +58,35 @@ function dispatch(kind, a, b, s1, s2) {
       break;
     }
     case KIND_TOOL_CALL: {
+      const meta = JSON.parse(s1);
       const session = sessions.get(b);
-      if (session === undefined) {
-        native.resolveToolCall(a, false, undefined, 'EXECUTION_ERROR', 'No JavaScript session handles this call', 'Error');
+      if (session !== undefined) {
+        session._runToolCall(a, meta, s2);
+        break;
+      }
+      const owner = owners.get(meta[3]);
+      if (owner !== undefined) {
+        runToolCall(a, meta, s2, owner.registry, owner.maxDepth);
       } else {
-        session._runToolCall(a, s1, s2);
+        native.resolveToolCall(a, false, undefined, 'EXECUTION_ERROR', 'No JavaScript session handles this call', 'Error');
       }
       break;
     }
-    case KIND_TOOL_ABORT: {
-      const controller = toolSignals.get(a);
-      if (controller !== undefined) {
-        toolSignals.delete(a);
-        controller.abort();
-      }
+    case KIND_TOOL_ABORT:
+      abortToolCall(a);
       break;
-    }
     case KIND_DONE: {
       const session = sessions.get(a);
       if (session !== undefined) session._receiveDone(s1);
+      break;
+    }
+    case KIND_CALLBACK:
+      answerCallback(a, servers.get(b), s1, s2, s3);
+      break;
+    case KIND_SERVER_CLOSED: {
+      const server = servers.get(a);
+      servers.delete(a);
+      if (server !== undefined) server.onClosed();
       break;
     }
     default:
@@ -51,9 +94,9 @@ function dispatch(kind, a, b, s1, s2) {
   }
 }
 
-native.setHost((kind, a, b, s1, s2) => {
+native.setHost((kind, a, b, s1, s2, s3) => {
   try {
-    dispatch(kind, a, b, s1, s2);
+    dispatch(kind, a, b, s1, s2, s3);
   } catch (error) {
     // A bug in the facade must not take down the host process from a native callback.
     process.emitWarning(`enclave-broker-rs: internal dispatch error: ${error && error.stack ? error.stack : error}`);
@@ -68,18 +111,42 @@ function unregister(key) {
   sessions.delete(key);
 }
 
-function runStarted() {
-  if (runsInFlight++ === 0) native.keepAlive(true);
+function registerOwner(key, registry, maxDepth) {
+  owners.set(key, { registry, maxDepth });
 }
 
-function runEnded() {
-  if (--runsInFlight === 0) native.keepAlive(false);
+function unregisterOwner(key) {
+  owners.delete(key);
+}
+
+function registerServer(key, callbacks, onClosed) {
+  servers.set(key, { callbacks, onClosed });
+}
+
+// Something that must keep Node alive (an execution in flight, a listening server).
+function hold() {
+  if (holds++ === 0) native.keepAlive(true);
+}
+
+function release() {
+  if (--holds === 0) native.keepAlive(false);
 }
 
 // Counts for leak checks in tests: sessions awaiting completion, tool calls whose handler
-// is running, executions keeping Node alive.
+// is running, things keeping Node alive.
 function _counts() {
-  return { sessions: sessions.size, toolSignals: toolSignals.size, runsInFlight };
+  return { sessions: sessions.size, toolSignals: toolSignals.size, runsInFlight: holds };
 }
 
-module.exports = { register, unregister, runStarted, runEnded, toolSignals, _counts };
+module.exports = {
+  register,
+  unregister,
+  registerOwner,
+  unregisterOwner,
+  registerServer,
+  hold,
+  release,
+  runStarted: hold,
+  runEnded: release,
+  _counts,
+};

@@ -3,6 +3,7 @@
 'use strict';
 
 const native = require('./native');
+const host = require('./host');
 const { BrokerSession } = require('./broker-session');
 const { resolveSessionConfig, show } = require('./config');
 
@@ -16,6 +17,7 @@ class SessionManager {
   #defaults;
   #maxSessions;
   #wrappers = new Map();
+  #maxDepth;
   #timer;
 
   constructor(toolRegistry, config = {}) {
@@ -35,11 +37,14 @@ class SessionManager {
     }
     // Bad default limits or enclave options fail here, with the same TypeError a session
     // would give, instead of at every later create().
-    resolveSessionConfig(defaults);
+    const { maxDepth } = resolveSessionConfig(defaults);
+    this.#maxDepth = maxDepth;
     this.#registry = toolRegistry;
     this.#maxSessions = maxSessions;
     this.#defaults = defaults;
     this.#native = new native.BindingSessionManager(maxSessions);
+    // Tool calls of sessions created without a JS wrapper (by the listen() server) come here.
+    host.registerOwner(this.#native.key, toolRegistry, maxDepth);
     // The original's interval kept Node alive until dispose(); this one never does.
     this.#timer = setInterval(() => this.cleanup(), Math.min(cleanupIntervalMs, 2 ** 31 - 1));
     this.#timer.unref();
@@ -47,6 +52,14 @@ class SessionManager {
 
   get _registry() {
     return this.#registry;
+  }
+
+  get _native() {
+    return this.#native;
+  }
+
+  get _defaults() {
+    return this.#defaults;
   }
 
   create(config = {}) {
@@ -72,7 +85,14 @@ class SessionManager {
 
   get(sessionId) {
     const handle = this.#native.get(String(sessionId));
-    return handle === null ? undefined : this.#wrappers.get(handle.key);
+    if (handle === null) return undefined;
+    let session = this.#wrappers.get(handle.key);
+    if (session === undefined) {
+      // Created by the listen() server: wrapped on first sight, with the defaults' depth limit.
+      session = BrokerSession._fromHandle(handle, this.#registry, this.#maxDepth);
+      this.#wrappers.set(handle.key, session);
+    }
+    return session;
   }
 
   has(sessionId) {
@@ -150,6 +170,7 @@ class SessionManager {
   async dispose() {
     clearInterval(this.#timer);
     this.#native.dispose();
+    host.unregisterOwner(this.#native.key);
     for (const session of this.#wrappers.values()) session._catchUp();
     this.#wrappers.clear();
   }

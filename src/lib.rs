@@ -9,5 +9,6 @@
 mod config;
 mod host;
 mod manager;
+mod regex;
 mod server;
 mod session;

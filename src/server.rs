@@ -188,7 +188,7 @@ impl BindingHttpServer {
             }
             Some(server) => {
                 runtime::service().spawn(async move {
-                    server.close(millis(Some(grace_ms), 5_000)).await;
+                    server.close(Duration::from_millis(grace_ms.max(0.0) as u64)).await;
                     host::send(HostMessage::ServerClosed(key));
                 });
             }

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use enclave_broker_core::protocol::ErrorInfo;
 use enclave_broker_core::protocol::json::JsonObject;
 use enclave_broker_core::session::{Session, SessionInfo};
+use enclave_broker_core::tools::ToolReply;
 use napi::Status;
 use napi_derive::napi;
 
@@ -199,6 +201,35 @@ impl BindingSession {
     #[napi]
     pub fn final_result_json(&self) -> Option<String> {
         self.session.final_result().map(|r| r.to_json())
+    }
+
+    /// A client's result for an external tool call (`submitToolResult`).
+    #[napi]
+    pub fn submit_tool_result(
+        &self,
+        call_id: String,
+        ok: bool,
+        json: Option<String>,
+        code: Option<String>,
+        message: Option<String>,
+    ) -> napi::Result<()> {
+        let reply = if ok {
+            ToolReply::Ok(json)
+        } else {
+            ToolReply::Err(ErrorInfo::new(
+                code.as_deref().unwrap_or("TOOL_ERROR"),
+                message.unwrap_or_default(),
+            ))
+        };
+        self.session
+            .submit_tool_result(&call_id, reply)
+            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+    }
+
+    /// Call ids of external tool calls waiting for a result.
+    #[napi]
+    pub fn waiting_call_ids(&self) -> Vec<String> {
+        self.session.waiting_call_ids()
     }
 
     #[napi]

@@ -1,0 +1,151 @@
+// EnclaveBroker: the seed API's broker that serves HTTP itself (`listen(port)`), on top of
+// the original's Broker. The server runs in Rust; this class maps the seed's options and
+// answers the server's calls into user code (`authentication.validate`,
+// `rateLimiting.keyGenerator`).
+'use strict';
+
+const native = require('./native');
+const host = require('./host');
+const { Broker, INTERNALS } = require('./broker');
+const { resolveSessionConfig } = require('./config');
+
+const AUTH_TYPES = ['bearer', 'api-key', 'custom'];
+
+function positive(name, value, { allowZero = false } = {}) {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(allowZero ? value >= 0 : value > 0)) {
+    throw new TypeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+  }
+  return value;
+}
+
+function checkAuthentication(auth) {
+  if (auth === undefined) return undefined;
+  if (auth === null || typeof auth !== 'object' || !AUTH_TYPES.includes(auth.type)) {
+    throw new TypeError(`authentication.type must be one of ${AUTH_TYPES.map((t) => `'${t}'`).join(', ')}`);
+  }
+  if (typeof auth.validate !== 'function') throw new TypeError('authentication.validate must be a function');
+  return auth;
+}
+
+function checkRateLimiting(limits) {
+  if (limits === undefined) return undefined;
+  if (limits === null || typeof limits !== 'object') throw new TypeError('rateLimiting must be an object');
+  positive('rateLimiting.windowMs', limits.windowMs);
+  positive('rateLimiting.maxRequests', limits.maxRequests, { allowZero: true });
+  if (limits.windowMs === undefined || limits.maxRequests === undefined) {
+    throw new TypeError('rateLimiting needs windowMs and maxRequests');
+  }
+  if (limits.keyGenerator !== undefined && typeof limits.keyGenerator !== 'function') {
+    throw new TypeError('rateLimiting.keyGenerator must be a function');
+  }
+  return limits;
+}
+
+// The seed's option names onto the original's BrokerConfig (contract C6): seed keys apply
+// only when given, and never bring the seed's defaults with them.
+function brokerConfig(options) {
+  const { sessionTimeout, maxConcurrentSessions, cleanupInterval, ...config } = options;
+  if (sessionTimeout !== undefined) {
+    config.limits = { ...config.limits, sessionTtlMs: positive('sessionTimeout', sessionTimeout) };
+  }
+  if (maxConcurrentSessions !== undefined || cleanupInterval !== undefined) {
+    config.sessions = { ...config.sessions };
+    if (maxConcurrentSessions !== undefined) {
+      config.sessions.maxSessions = positive('maxConcurrentSessions', maxConcurrentSessions, { allowZero: true });
+    }
+    if (cleanupInterval !== undefined) config.sessions.cleanupIntervalMs = positive('cleanupInterval', cleanupInterval);
+  }
+  return config;
+}
+
+class EnclaveBroker extends Broker {
+  #options;
+  #server;
+  #closed;
+
+  constructor(options = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('EnclaveBroker options must be an object');
+    if (options.redis !== undefined) {
+      throw new Error('The redis option is not supported: this broker keeps its state in process memory');
+    }
+    checkAuthentication(options.authentication);
+    checkRateLimiting(options.rateLimiting);
+    positive('maxBodyBytes', options.maxBodyBytes);
+    super(brokerConfig(options));
+    this.#options = options;
+    const minSize = options.runtimePool && options.runtimePool.minSize;
+    if (minSize !== undefined) native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
+  }
+
+  #log(level, message) {
+    const logger = this.#options.logger;
+    if (logger && typeof logger[level] === 'function') logger[level](message);
+  }
+
+  /** The port the server listens on (after `listen`). */
+  get port() {
+    return this.#server === undefined ? undefined : this.#server.port;
+  }
+
+  async listen(port = 0, hostname = '0.0.0.0') {
+    if (this.isDisposed) throw new Error('Broker is disposed');
+    if (this.#server !== undefined) throw new Error('The broker is already listening');
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`Invalid port ${String(port)}`);
+    const options = this.#options;
+    const { sessions } = this[INTERNALS];
+    const defaults = sessions._defaults;
+    const resolved = resolveSessionConfig(defaults);
+    const rate = options.rateLimiting;
+    const server = native.BindingHttpServer.listen(sessions._native, {
+      host: hostname,
+      port,
+      maxBodyBytes: options.maxBodyBytes,
+      bodyTimeoutMs: options.bodyTimeoutMs,
+      callbackTimeoutMs: options.callbackTimeoutMs,
+      cors: options.cors,
+      allowedOrigins: options.allowedOrigins,
+      cancelOnDisconnect: options.cancelOnDisconnect,
+      auth: options.authentication ? options.authentication.type : undefined,
+      rateLimitWindowMs: rate ? rate.windowMs : undefined,
+      rateLimitMaxRequests: rate ? rate.maxRequests : undefined,
+      rateLimitKeyGenerator: Boolean(rate && rate.keyGenerator),
+      defaults: resolved.binding,
+      hasLimits: defaults.limits !== undefined,
+      externalTools: resolved.binding.externalTools,
+    });
+    this.#server = server;
+    this.#closed = new Promise((resolve) => {
+      host.registerServer(
+        server.key,
+        {
+          validate: options.authentication ? options.authentication.validate : undefined,
+          keyGenerator: rate ? rate.keyGenerator : undefined,
+        },
+        resolve,
+      );
+    });
+    // Like any listening server, this keeps Node running until close().
+    host.hold();
+    this.#log('info', `EnclaveBroker listening on ${hostname}:${server.port}`);
+  }
+
+  /**
+   * Stops the server: the port is freed at once, open streams get `timeout` ms (default
+   * 5000) to finish, then their sessions are cancelled so every stream still ends with
+   * `final`. Then the broker is disposed.
+   */
+  async close({ timeout = 5000 } = {}) {
+    const server = this.#server;
+    if (server !== undefined) {
+      this.#server = undefined;
+      server.close(positive('timeout', timeout, { allowZero: true }));
+      await this.#closed;
+      host.release();
+      this.#log('info', 'EnclaveBroker closed');
+    }
+    await this.dispose();
+  }
+}
+
+module.exports = { EnclaveBroker };
