@@ -2,12 +2,10 @@
 //! synchronous half of `callTool` (checks and events, in program order), the
 //! settlement of each call, and console output.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Instant;
 
 use crate::protocol::ErrorInfo;
-use crate::tools::ToolReply;
+use crate::tools::{ReplyReceiver, ToolReply};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsoleLevel {
@@ -48,11 +46,9 @@ pub struct ToolCallInfo {
     pub started: Instant,
 }
 
-pub type ReplyFuture = Pin<Box<dyn Future<Output = ToolReply> + Send>>;
-
 pub struct PendingToolCall {
     pub info: ToolCallInfo,
-    pub reply: ReplyFuture,
+    pub reply: ReplyReceiver,
 }
 
 pub trait SandboxBridge: Send + Sync {

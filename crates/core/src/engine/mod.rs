@@ -10,7 +10,7 @@ mod control;
 mod outcome;
 mod pool;
 mod process;
-mod timer;
+pub(crate) mod timer;
 pub mod wire;
 
 #[cfg(feature = "v8")]
@@ -19,7 +19,7 @@ pub mod child;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use bridge::{ConsoleLevel, PendingToolCall, ReplyFuture, SandboxBridge, ToolCallInfo};
+pub use bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
 pub use pool::{PoolStats, pool_stats, prewarm, set_executable};

@@ -23,7 +23,6 @@ use super::timer::{self, Ticket};
 use super::wire::{FromEngine, ToEngine, read_frame, write_frame};
 use super::{DoneCallback, ExecutionRequest, STOP_GRACE, memory_ceiling};
 use crate::protocol::{ErrorCode, ErrorInfo};
-use crate::runtime;
 use crate::tools::ToolReply;
 
 struct Running {
@@ -247,11 +246,9 @@ impl EngineProcess {
             Ok(pending) => {
                 run.calls.insert(index, pending.info);
                 drop(running);
+                // Settled on whichever thread answers (the handler's reply, the deadline).
                 let process = self.clone();
-                runtime::service().spawn(async move {
-                    let reply = pending.reply.await;
-                    process.settle_call(exec, index, reply);
-                });
+                pending.reply.on_reply(move |reply| process.settle_call(exec, index, reply));
             }
         }
     }

@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
 use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
+use crate::engine::timer;
 use crate::engine::{
     self, ConsoleLevel, ExecutionControl, ExecutionOutcome, ExecutionRequest, InterruptReason,
     PendingToolCall, SandboxBridge, SandboxOptions, ToolCallInfo,
@@ -22,7 +21,7 @@ use crate::protocol::ids::{generate_call_id, generate_session_id};
 use crate::protocol::json::{iso_timestamp, now_epoch_ms};
 use crate::protocol::{ErrorCode, ErrorInfo, EventType, SessionLimits, StreamEvent};
 use crate::runtime;
-use crate::tools::{ToolCall, ToolHost, ToolReply};
+use crate::tools::{ReplySender, ToolCall, ToolHost, ToolReply, reply_channel};
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
@@ -126,7 +125,7 @@ struct Inner {
     tool_failed: bool,
     pending_calls: HashSet<u64>,
     /// External calls waiting for their client's result, in call order.
-    external_waiting: Vec<(String, oneshot::Sender<ToolReply>)>,
+    external_waiting: Vec<(String, ReplySender)>,
     control: Option<Arc<ExecutionControl>>,
     timers: Vec<tokio::task::AbortHandle>,
     finished: Option<Arc<FinalResult>>,
@@ -235,7 +234,7 @@ impl Session {
             inner.state = SessionState::Running;
         }
         drop(inner);
-        // The receiver is gone only if the call was abandoned meanwhile; nothing to deliver then.
+        // Already answered only if its deadline won the race; the submission is then moot.
         let _ = sender.send(reply);
         Ok(())
     }
@@ -771,10 +770,10 @@ impl SandboxBridge for Session {
         inner.pending_calls.insert(call_key);
         drop(inner);
 
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = reply_channel();
         if self.external_tools.contains(name) {
             let mut inner = self.lock();
-            inner.external_waiting.push((call_id.clone(), tx));
+            inner.external_waiting.push((call_id.clone(), tx.clone()));
             if inner.state == SessionState::Running {
                 inner.state = SessionState::WaitingForTool;
             }
@@ -789,36 +788,31 @@ impl SandboxBridge for Session {
                     name: name.to_string(),
                     args_json,
                 },
-                tx,
+                tx.clone(),
             );
         }
 
         // At `perToolDeadlineMs` the call is abandoned: the handler's signal aborts and the
         // script gets an error it can catch, instead of waiting on a handler that may never
         // answer (the session deadline, if sooner, stops the whole run on its own).
-        let per_tool_ms = self.limits.per_tool_deadline_ms;
-        let host = self.host.clone();
-        let reply = Box::pin(async move {
-            let deadline = async {
-                match per_tool_ms {
-                    0 | u64::MAX => std::future::pending::<()>().await,
-                    ms => tokio::time::sleep(Duration::from_millis(ms)).await,
-                }
-            };
-            tokio::select! {
-                reply = rx => reply.unwrap_or_else(|_| ToolReply::Err(ErrorInfo::new(
-                    ErrorCode::EXECUTION_ERROR,
-                    "Tool call was dropped by the host",
-                ))),
-                _ = deadline => {
-                    host.abandon(call_key);
-                    ToolReply::Err(ErrorInfo::new(
+        let reply = match self.limits.per_tool_deadline_ms {
+            0 | u64::MAX => rx,
+            ms => {
+                let host = self.host.clone();
+                let deadline = timer::arm(Instant::now() + Duration::from_millis(ms), move || {
+                    let error = ErrorInfo::new(
                         ErrorCode::DEADLINE_EXCEEDED,
-                        format!("Tool call exceeded perToolDeadlineMs ({per_tool_ms}ms)"),
-                    ))
-                }
+                        format!("Tool call exceeded perToolDeadlineMs ({ms}ms)"),
+                    );
+                    // The signal aborts first, so the handler knows before the script does.
+                    if !tx.is_answered() {
+                        host.abandon(call_key);
+                        let _ = tx.send(ToolReply::Err(error));
+                    }
+                });
+                rx.hold(deadline)
             }
-        });
+        };
         Ok(PendingToolCall {
             info: ToolCallInfo { call_key, call_id, name: name.to_string(), started },
             reply,

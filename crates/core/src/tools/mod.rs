@@ -2,8 +2,11 @@
 //! the binding, or Rust in tests). The core decides *whether* a call happens and emits
 //! its events; the host runs the handler and replies once.
 
+mod reply;
+
+pub use reply::{ReplyReceiver, ReplySender, reply_channel};
+
 use crate::protocol::ErrorInfo;
-use tokio::sync::oneshot;
 
 /// A tool call the core has accepted and wants the host to run.
 #[derive(Debug)]
@@ -30,11 +33,11 @@ pub enum ToolReply {
     Err(ErrorInfo),
 }
 
-pub type ToolReplySender = oneshot::Sender<ToolReply>;
+pub type ToolReplySender = ReplySender;
 
 pub trait ToolHost: Send + Sync {
-    /// Runs `call` and eventually sends exactly one reply (dropping `reply` counts as a
-    /// failed call). Must not block: it is called on an engine thread.
+    /// Runs `call` and eventually sends one reply. Must not block. A call the host never
+    /// answers ends at the session's per-tool deadline.
     fn call(&self, call: ToolCall, reply: ToolReplySender);
 
     /// Asks the host to abort the handler's `signal` (per-tool deadline, cancel). The call

@@ -10,19 +10,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::oneshot;
-
 use crate::engine::bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 use crate::engine::control::ExecutionControl;
 use crate::engine::outcome::InterruptReason;
 use crate::engine::wire::{FromEngine, write_frame};
 use crate::protocol::{ErrorCode, ErrorInfo};
-use crate::tools::ToolReply;
+use crate::tools::{ReplySender, ToolReply, reply_channel};
 
 pub(crate) struct Link {
     out: Mutex<BufWriter<File>>,
     current: Mutex<Option<(u64, Arc<ExecutionControl>)>>,
-    replies: Mutex<HashMap<(u64, u32), oneshot::Sender<ToolReply>>>,
+    replies: Mutex<HashMap<(u64, u32), ReplySender>>,
 }
 
 impl Link {
@@ -90,7 +88,7 @@ impl SandboxBridge for RemoteBridge {
     /// script's console output; a refusal comes back as an error reply.
     fn begin_tool_call(&self, name: &str, args_json: String) -> Result<PendingToolCall, ErrorInfo> {
         let index = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = reply_channel();
         self.link.replies.lock().unwrap_or_else(|p| p.into_inner()).insert((self.exec, index), tx);
         self.link.send(&FromEngine::CallTool { exec: self.exec, index, name: name.to_string(), args_json });
         Ok(PendingToolCall {
@@ -100,7 +98,7 @@ impl SandboxBridge for RemoteBridge {
                 name: name.to_string(),
                 started: Instant::now(),
             },
-            reply: Box::pin(async move { rx.await.unwrap_or_else(|_| cancelled()) }),
+            reply: rx,
         })
     }
 
