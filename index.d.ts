@@ -1,0 +1,1168 @@
+// Type declarations for enclave-broker-rs: the public API of @enclave-vm/broker 2.15.2, plus
+// the seed API's additions (EnclaveBroker, the `parameters` tool form, external tools).
+// The same declarations serve `require('enclave-broker-rs')` and `import ... from
+// 'enclave-broker-rs'`: index.mjs re-exports the CommonJS objects, and its default export is
+// the whole module object, which is what TypeScript gives an ES module importing this file.
+//
+// Nothing here depends on zod's types or on @types/node: schemas are matched structurally.
+
+// `ToolContext.signal` and `BrokerRequest.signal` are AbortSignals. Merging an empty
+// interface into the global one keeps this file valid where neither the DOM library nor
+// @types/node declares it (skipLibCheck off), and changes nothing where one does.
+declare global {
+  interface AbortSignal {}
+}
+
+// ============================================================================
+// Protocol (@enclave-vm/types), as the broker's events and limits use it
+// ============================================================================
+
+/** The stream event types (`EventType` values of @enclave-vm/types). `'enc'` never appears on a broker stream. */
+export type EventType =
+  | 'session_init'
+  | 'stdout'
+  | 'log'
+  | 'tool_call'
+  | 'tool_result_applied'
+  | 'final'
+  | 'heartbeat'
+  | 'error'
+  | 'enc'
+  | 'partial_result'
+  | 'tool_progress'
+  | 'deadline_exceeded'
+  | 'catalog_changed';
+
+/** A session's lifecycle state. `waiting_for_tool` is entered only by tools the client runs (`externalTools`). */
+export type SessionStateValue = 'starting' | 'running' | 'waiting_for_tool' | 'completed' | 'cancelled' | 'failed';
+
+/** Log levels of `log` events. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Event filter mode (`FilterMode` values of @enclave-vm/types). */
+export type FilterMode = 'include' | 'exclude';
+
+/** Content pattern kinds (`PatternType` values of @enclave-vm/types). */
+export type PatternType = 'exact' | 'prefix' | 'regex' | 'glob';
+
+/** Phases reported by `tool_progress` events. */
+export type ToolProgressPhase = 'connecting' | 'sending' | 'receiving' | 'processing';
+
+/**
+ * Per-session resource limits (`SessionLimits` of @enclave-vm/types), all optional; unset keys take
+ * `DEFAULT_SESSION_LIMITS`. Unlike the original, every limit is enforced as named: `toolTimeoutMs` is the
+ * script's wall-clock timeout and also stops synchronous loops, `maxStdoutBytes` caps console output,
+ * `maxToolResultBytes` caps each tool result.
+ */
+export interface SessionLimits {
+  /** Session lifetime in ms (sets `expiresAt`; expired sessions are removed by cleanup). Default 60000. */
+  sessionTtlMs?: number;
+  /** Tool calls allowed per run. Default 50. */
+  maxToolCalls?: number;
+  /** Console output (stdout and log events) allowed per run, in bytes. Default 262144. */
+  maxStdoutBytes?: number;
+  /** Size allowed for one tool result and for one call's JSON arguments, in bytes (TOOL_RESULT_TOO_LARGE / TOOL_ARGS_TOO_LARGE). Default 5242880. */
+  maxToolResultBytes?: number;
+  /** Wall-clock timeout of the script in ms (the original's Enclave `timeout`); 0 = none. Default 30000. */
+  toolTimeoutMs?: number;
+  /** Heartbeat period in ms; 0 turns heartbeats off. Default 15000. */
+  heartbeatIntervalMs?: number;
+  /** Deadline for the whole session in ms, measured from its creation; stops a running script (DEADLINE_EXCEEDED). 0 = none. Default 0. */
+  deadlineMs?: number;
+  /** Deadline of one tool call in ms: the call rejects in the script with DEADLINE_EXCEEDED and `ToolContext.signal` aborts. Default 30000. */
+  perToolDeadlineMs?: number;
+  /** Make the next tool call fail with `Session cancelled` after a tool fails. Default false. */
+  cancelOnFirstError?: boolean;
+}
+
+/** Session limits as the broker accepts them: the original's keys plus two aliases. */
+export interface SessionLimitsInput extends SessionLimits {
+  /** Alias of `toolTimeoutMs` (seed documents); `toolTimeoutMs` wins when both are given. */
+  timeout?: number;
+  /** Alias of `enclave.memoryLimit` (a V8 heap limit), in bytes; wins over `enclave.memoryLimit` when both are given. */
+  memoryLimit?: number;
+}
+
+/** Tool timing/retry settings (`ToolConfig` of @enclave-vm/types). Stored with the tool only: the broker enforces none of it, as in the original. */
+export interface ToolConfig {
+  timeout?: number;
+  retryable?: boolean;
+  maxRetries?: number;
+  runtimeReadable?: boolean;
+}
+
+/** Typed detail of an `ErrorPayload`. */
+export type ErrorDetail =
+  | { type: 'retry_info'; retryDelayMs: number }
+  | { type: 'upstream_info'; statusCode: number; url: string }
+  | { type: 'validation_info'; field: string; reason: string }
+  | { type: 'quota_info'; limit: number; used: number };
+
+/** A per-path error, as carried by `partial_result` events and `final.payload.errors`. */
+export interface ErrorPayload {
+  code: string;
+  message: string;
+  path?: string[];
+  details?: ErrorDetail[];
+}
+
+/** Statistics carried by every `final` event. `stdoutBytes` counts captured console output (always 0 in the original). */
+export interface SessionStats {
+  durationMs: number;
+  toolCallCount: number;
+  stdoutBytes: number;
+}
+
+/** The envelope every stream event has, in this key order; there is no timestamp. `seq` starts at 1 per session. */
+export interface StreamEventBase<TType extends EventType, TPayload> {
+  protocolVersion: 2;
+  /** The session's id: `s_<uuid>` unless the caller chose one. */
+  sessionId: string;
+  seq: number;
+  type: TType;
+  payload: TPayload;
+}
+
+/** Payload of `session_init`: the first event of a run. `encryption.enabled` is always false. */
+export interface SessionInitPayload {
+  cancelUrl: string;
+  /** ISO 8601 time at which the session expires. */
+  expiresAt: string;
+  encryption: { enabled: boolean; keyId?: string };
+  replayUrl?: string;
+}
+
+/** Payload of `stdout`: the script's console.log output, newline-terminated (never emitted by the original). */
+export interface StdoutPayload {
+  chunk: string;
+}
+
+/** Payload of `log`: the script's console.info/debug/warn/error output, or `session.events.emitLog` (never emitted by the original). */
+export interface LogPayload {
+  level: LogLevel;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+/** Payload of `tool_call`, emitted before the handler runs. `args` are the script's arguments before validation. */
+export interface ToolCallPayload {
+  callId: string;
+  toolName: string;
+  args: Record<string, unknown>;
+}
+
+/** Payload of `tool_result_applied`, emitted after the handler settled (success or failure). */
+export interface ToolResultAppliedPayload {
+  callId: string;
+}
+
+/** Payload of a successful `final` event. `result` is absent when the script returned undefined. */
+export interface FinalSuccessPayload {
+  ok: true;
+  result?: unknown;
+  error?: undefined;
+  errors?: ErrorPayload[];
+  stats: SessionStats;
+}
+
+/** Payload of a failed `final` event. */
+export interface FinalFailurePayload {
+  ok: false;
+  result?: undefined;
+  error: { code: string; message: string };
+  errors?: ErrorPayload[];
+  stats: SessionStats;
+}
+
+/** Payload of `final`, the last event of a run: narrow on `ok`. */
+export type FinalPayload = FinalSuccessPayload | FinalFailurePayload;
+
+/** Payload of `heartbeat`. */
+export interface HeartbeatPayload {
+  /** ISO 8601 time of the heartbeat. */
+  ts: string;
+}
+
+/** Payload of `error`, emitted when a session is cancelled before it ran. */
+export interface ErrorEventPayload {
+  code: string;
+  message: string;
+  recoverable: boolean;
+  details?: Record<string, unknown>;
+}
+
+/** Payload of `partial_result` (from `session.emitPartialResult`). */
+export interface PartialResultPayload {
+  path: string[];
+  data?: unknown;
+  error?: ErrorPayload;
+  hasNext: boolean;
+}
+
+/** Payload of `tool_progress`: `connecting` then `processing` for every call, others via `emitToolProgress`. */
+export interface ToolProgressPayload {
+  callId: string;
+  phase: ToolProgressPhase;
+  elapsedMs: number;
+  bytesReceived?: number;
+  totalBytes?: number;
+}
+
+/** Payload of `deadline_exceeded`, emitted right before the `DEADLINE_EXCEEDED` final. */
+export interface DeadlineExceededPayload {
+  elapsedMs: number;
+  budgetMs: number;
+}
+
+/** Payload of `catalog_changed` (part of the protocol; the broker never emits it). */
+export interface CatalogChangedPayload {
+  version: string;
+  addedActions: string[];
+  removedActions: string[];
+}
+
+/** `session_init` event. */
+export type SessionInitEvent = StreamEventBase<'session_init', SessionInitPayload>;
+/** `stdout` event. */
+export type StdoutEvent = StreamEventBase<'stdout', StdoutPayload>;
+/** `log` event. */
+export type LogEvent = StreamEventBase<'log', LogPayload>;
+/** `tool_call` event. */
+export type ToolCallEvent = StreamEventBase<'tool_call', ToolCallPayload>;
+/** `tool_result_applied` event. */
+export type ToolResultAppliedEvent = StreamEventBase<'tool_result_applied', ToolResultAppliedPayload>;
+/** `final` event. */
+export type FinalEvent = StreamEventBase<'final', FinalPayload>;
+/** `heartbeat` event. */
+export type HeartbeatEvent = StreamEventBase<'heartbeat', HeartbeatPayload>;
+/** `error` event. */
+export type ErrorEvent = StreamEventBase<'error', ErrorEventPayload>;
+/** `partial_result` event. */
+export type PartialResultEvent = StreamEventBase<'partial_result', PartialResultPayload>;
+/** `tool_progress` event. */
+export type ToolProgressEvent = StreamEventBase<'tool_progress', ToolProgressPayload>;
+/** `deadline_exceeded` event. */
+export type DeadlineExceededEvent = StreamEventBase<'deadline_exceeded', DeadlineExceededPayload>;
+/** `catalog_changed` event. */
+export type CatalogChangedEvent = StreamEventBase<'catalog_changed', CatalogChangedPayload>;
+
+/** Any event of a session stream (protocol v2), discriminated on `type`. */
+export type StreamEvent =
+  | SessionInitEvent
+  | StdoutEvent
+  | LogEvent
+  | ToolCallEvent
+  | ToolResultAppliedEvent
+  | FinalEvent
+  | HeartbeatEvent
+  | ErrorEvent
+  | PartialResultEvent
+  | ToolProgressEvent
+  | DeadlineExceededEvent
+  | CatalogChangedEvent;
+
+/** Content pattern of a filter rule. `field` is a dot path from the event root; without it the payload is matched. */
+export interface ContentPattern {
+  type: PatternType;
+  pattern: string;
+  field?: string;
+  caseInsensitive?: boolean;
+}
+
+/** One filter rule: types and content in one rule must both match; a rule with neither matches everything. */
+export interface FilterRule {
+  types?: { types: EventType[] };
+  content?: { patterns: ContentPattern[]; match?: 'any' | 'all' };
+}
+
+/** Server-side event filter configuration (`EventFilterConfig` of @enclave-vm/types). */
+export interface EventFilterConfig {
+  mode: FilterMode;
+  rules: FilterRule[];
+  /** Types always sent. Default `['session_init', 'final']`. */
+  alwaysAllow?: EventType[];
+  /** Accepted and ignored, as in the original. */
+  regexTimeoutMs?: number;
+}
+
+// ============================================================================
+// Execution results (@enclave-vm/core)
+// ============================================================================
+
+/** Statistics of a run (`ExecutionStats` of @enclave-vm/core). `iterationCount` is always 0, as in the original. */
+export interface ExecutionStats {
+  duration: number;
+  toolCallCount: number;
+  iterationCount: number;
+  startTime: number;
+  /** 0 while the session is not terminal. */
+  endTime: number;
+  memoryUsage?: number;
+}
+
+/** Result of a successful run. */
+export interface SessionSuccessResult {
+  success: true;
+  /** The script's return value, as a JSON-compatible copy. */
+  value?: unknown;
+  error?: undefined;
+  stats: ExecutionStats;
+  finalState: 'completed';
+}
+
+/** Result of a failed or cancelled run. */
+export interface SessionFailureResult {
+  success: false;
+  value?: undefined;
+  /**
+   * `code` follows the original's documentation, not its catch-all DOUBLE_VM_EXECUTION_ERROR (never
+   * produced): VALIDATION_ERROR (syntax errors, bad tool arguments), EXECUTION_ERROR (an uncaught throw),
+   * UNKNOWN_TOOL, SECRET_ERROR, the tool handler's own `code`, TIMEOUT, MEMORY_LIMIT_EXCEEDED,
+   * MAX_TOOL_CALLS_EXCEEDED, TOOL_ARGS_TOO_LARGE, TOOL_RESULT_TOO_LARGE, RESULT_TOO_LARGE, SESSION_CANCELLED,
+   * DEADLINE_EXCEEDED, ENGINE_CRASHED.
+   */
+  error: { message: string; name: string; code?: string; data?: Record<string, unknown> };
+  stats: ExecutionStats;
+  finalState: 'cancelled' | 'failed';
+}
+
+/** What a run resolves to (`SessionFinalResult` of @enclave-vm/core): narrow on `success`. Script and tool failures resolve, never reject. */
+export type SessionFinalResult = SessionSuccessResult | SessionFailureResult;
+
+/**
+ * Options of the sandbox (`CreateEnclaveOptions` of @enclave-vm/core), accepted for compatibility.
+ * The sandbox is a V8 isolate, not the original's AST-checked double VM: ordinary JavaScript runs, so
+ * `preset`, `validate`, `transform`, `doubleVm`, `secureProxyConfig`, `sidecar`, `scoringGate`, `adapter`,
+ * `toolBridge` and the console limits have no effect. `timeout`, `maxToolCalls` and `toolHandler` are
+ * overridden by the session limits and the registry, as in the original.
+ */
+export interface EnclaveConfig {
+  /** Sets the depth limit of tool results and return values (STRICT 5, SECURE 10, STANDARD 20, PERMISSIVE 50). Default STANDARD. */
+  securityLevel?: 'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE';
+  /**
+   * V8 heap limit of the sandbox (plus an ArrayBuffer budget of the same size), in bytes. Default 128 MiB,
+   * minimum 16 MiB; 0 means the default. The original tracked string growth against 1 MiB, and its 0 turned that off.
+   */
+  memoryLimit?: number;
+  /** Read-only plain-data globals for the script. Functions, symbols, accessors and `__proto__`/`constructor`/`prototype` keys are rejected. */
+  globals?: Record<string, unknown>;
+  /** Depth limit of tool results and return values; overrides the security level's. */
+  maxSanitizeDepth?: number;
+  /** Size limit of the JSON of the script's return value, in bytes (RESULT_TOO_LARGE). Default 5 MiB. Not in the original. */
+  maxResultBytes?: number;
+  preset?: 'agentscript' | 'strict' | 'secure' | 'standard' | 'permissive' | 'babel';
+  validate?: boolean;
+  transform?: boolean;
+  timeout?: number;
+  maxToolCalls?: number;
+  maxIterations?: number;
+  adapter?: 'vm' | 'isolated-vm' | 'worker_threads';
+  allowBuiltins?: boolean;
+  allowFunctionsInGlobals?: boolean;
+  toolHandler?: (toolName: string, args: Record<string, unknown>) => Promise<unknown>;
+  toolBridge?: { mode?: 'string' | 'direct'; maxPayloadBytes?: number; acknowledgeInsecureDirect?: boolean };
+  maxConsoleOutputBytes?: number;
+  maxConsoleCalls?: number;
+  sanitizeStackTraces?: boolean;
+  maxSanitizeProperties?: number;
+  sidecar?: Record<string, unknown>;
+  scoringGate?: Record<string, unknown>;
+  workerPoolConfig?: Record<string, unknown>;
+  secureProxyConfig?: Record<string, unknown>;
+  doubleVm?: Record<string, unknown>;
+}
+
+// ============================================================================
+// Tools
+// ============================================================================
+
+/**
+ * An argument schema: anything with zod's `safeParse` (zod 3 and zod 4 schemas both fit), or a bare
+ * `parse` that throws on bad input. The handler receives the parsed output (defaults applied).
+ */
+export type ArgsSchema<TArgs = unknown> =
+  | { safeParse(value: unknown): { success: true; data: TArgs } | { success: false; error: unknown } }
+  | { parse(value: unknown): TArgs };
+
+/** One argument in the seed API's `parameters` form of a tool definition. */
+export interface ToolParameter {
+  type: 'string' | 'number' | 'boolean' | 'object' | 'array';
+  description?: string;
+  required?: boolean;
+  /** Filled in when the argument is absent. */
+  default?: unknown;
+}
+
+/** The seed API's `parameters` form: argument name → description. */
+export type ToolParameters = Record<string, ToolParameter>;
+
+type ParameterValue<T> = T extends 'string'
+  ? string
+  : T extends 'number'
+    ? number
+    : T extends 'boolean'
+      ? boolean
+      : T extends 'object'
+        ? Record<string, unknown>
+        : T extends 'array'
+          ? unknown[]
+          : unknown;
+type AlwaysPresent<D> = D extends { required: true } ? true : D extends { default: {} | null } ? true : false;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** The arguments a handler receives for a `parameters` description: required or defaulted keys are present, others optional. */
+export type ArgsFromParameters<P extends ToolParameters> = Simplify<
+  {
+    -readonly [K in keyof P as AlwaysPresent<P[K]> extends true ? K : never]: ParameterValue<P[K]['type']>;
+  } & {
+    -readonly [K in keyof P as AlwaysPresent<P[K]> extends true ? never : K]?: ParameterValue<P[K]['type']>;
+  }
+>;
+
+/** What a tool handler gets besides its arguments. */
+export interface ToolContext {
+  sessionId: string;
+  callId: string;
+  /** The secrets listed in the tool's `secrets`, resolved. */
+  secrets: Record<string, string>;
+  /** Aborted at the per-tool deadline, the session deadline, or when the session is cancelled or disposed. */
+  signal: AbortSignal;
+}
+
+/**
+ * A tool implementation. May return a plain value as well as a promise (the original's type said promise;
+ * its runtime awaited either). A thrown error's `code` reaches the script and the result.
+ */
+export type ToolHandler<TArgs = unknown, TResult = unknown> = (
+  args: TArgs,
+  context: ToolContext,
+) => Promise<TResult> | TResult;
+
+/** A tool as registered: name, optional schema, handler. Without `argsSchema` or `parameters` any object is accepted. */
+export interface ToolDefinition<TArgs = unknown, TResult = unknown> {
+  name: string;
+  description?: string;
+  /** A zod (3 or 4) schema or any `safeParse`/`parse` object; failures give `Invalid arguments: <issues>`. */
+  argsSchema?: ArgsSchema<TArgs>;
+  /** The seed API's argument description, used when there is no `argsSchema` (not in the original). */
+  parameters?: ToolParameters;
+  handler: ToolHandler<TArgs, TResult>;
+  /** Stored only (see `getConfigs`). */
+  config?: ToolConfig;
+  /** Secret keys the handler needs; a missing one fails the call with SECRET_ERROR. */
+  secrets?: string[];
+}
+
+/** A tool in the seed API's `parameters` form, with arguments typed from the description. */
+export interface ParametersToolDefinition<P extends ToolParameters = ToolParameters, TResult = unknown> {
+  name: string;
+  description?: string;
+  argsSchema?: undefined;
+  parameters: P;
+  handler: ToolHandler<ArgsFromParameters<P>, TResult>;
+  config?: ToolConfig;
+  secrets?: string[];
+}
+
+/** Outcome of `ToolRegistry.validate`: narrow on `success`. */
+export type ToolValidationResult =
+  | { success: true; validatedArgs: unknown; error?: undefined }
+  | { success: false; error: string; validatedArgs?: undefined };
+
+/** Outcome of `ToolRegistry.execute`, which never rejects: narrow on `success`. */
+export type ToolExecutionResult<T = unknown> =
+  | { success: true; value: T; error?: undefined; durationMs: number }
+  | {
+      success: false;
+      value?: undefined;
+      /** `code`: UNKNOWN_TOOL, VALIDATION_ERROR, SECRET_ERROR, the handler error's own `code`, or EXECUTION_ERROR. */
+      error: { code: string; message: string; data?: Record<string, unknown> };
+      durationMs: number;
+    };
+
+/** Tool definitions and secrets, with argument validation. */
+export declare class ToolRegistry {
+  constructor();
+  /** Registers a tool in the seed API's `parameters` form. Throws `Tool "x" is already registered`. */
+  register<const P extends ToolParameters, TResult = unknown>(definition: ParametersToolDefinition<P, TResult>): void;
+  /** Registers a tool. Throws `Tool "x" is already registered`. */
+  register<TArgs = unknown, TResult = unknown>(definition: ToolDefinition<TArgs, TResult>): void;
+  /** Registers or replaces a tool. */
+  replace<TArgs = unknown, TResult = unknown>(definition: ToolDefinition<TArgs, TResult>): void;
+  unregister(name: string): boolean;
+  has(name: string): boolean;
+  /** The definition object as registered. */
+  get(name: string): ToolDefinition | undefined;
+  /** Tool names, in registration order. */
+  list(): string[];
+  /** `config` of every tool that has one. */
+  getConfigs(): Record<string, ToolConfig>;
+  validate(name: string, args: unknown): ToolValidationResult;
+  setSecret(key: string, value: string): void;
+  removeSecret(key: string): boolean;
+  hasSecret(key: string): boolean;
+  getRequiredSecrets(name: string): string[];
+  clearSecrets(): void;
+  /** Validates, resolves secrets and runs the handler; every failure resolves as `{success: false}`. */
+  execute<T = unknown>(name: string, args: unknown, context: Omit<ToolContext, 'secrets'>): Promise<ToolExecutionResult<T>>;
+  clear(): void;
+  readonly size: number;
+  /** Markdown description of every tool and its arguments, for an LLM prompt (seed API; not in the original). */
+  getDocumentation(): string;
+}
+
+/** Creates an empty ToolRegistry. */
+export declare function createToolRegistry(): ToolRegistry;
+
+// ============================================================================
+// Sessions
+// ============================================================================
+
+/** Configuration of one session; merged shallowly over the broker's defaults (a given `limits` replaces the broker's). */
+export interface BrokerSessionConfig {
+  /** Any string; generated as `s_<uuid>` when absent or null. */
+  sessionId?: string | null;
+  limits?: SessionLimitsInput;
+  enclaveConfig?: EnclaveConfig;
+  /** Ignored, as in the original: only `limits.heartbeatIntervalMs` counts. */
+  heartbeatIntervalMs?: number;
+  /** Tools the client runs itself (results via `submitToolResult`); `true` for all (not in the original). */
+  externalTools?: boolean | string[];
+}
+
+/** The docs' object form of the BrokerSession constructor. */
+export interface BrokerSessionOptions {
+  toolRegistry: ToolRegistry;
+  sessionId?: string | null;
+  limits?: SessionLimitsInput;
+  /** Alias of `enclaveConfig`. */
+  enclave?: EnclaveConfig;
+  enclaveConfig?: EnclaveConfig;
+  heartbeatIntervalMs?: number;
+  externalTools?: boolean | string[];
+}
+
+/** The event-emitting surface of a session (`session.events`): a subset of the original's core SessionEmitter. */
+export interface BrokerSessionEvents {
+  /** Emits a `stdout` event. */
+  emitStdout(chunk: string): void;
+  /** Emits a `log` event. */
+  emitLog(level: LogLevel, message: string, data?: Record<string, unknown>): void;
+  emitToolProgress(
+    callId: string,
+    phase: ToolProgressPhase,
+    elapsedMs: number,
+    bytesReceived?: number,
+    totalBytes?: number,
+  ): void;
+  emitPartialResult(path: string[], data?: unknown, error?: ErrorPayload, hasNext?: boolean): void;
+  onEvent(handler: (event: StreamEvent) => void): () => void;
+  getEvents(): StreamEvent[];
+  readonly seq: number;
+}
+
+/** One execution session: runs a script once and records its event stream. */
+export declare class BrokerSession {
+  constructor(toolRegistry: ToolRegistry, config?: BrokerSessionConfig);
+  constructor(options: BrokerSessionOptions);
+  readonly sessionId: string;
+  /** Epoch ms. */
+  readonly createdAt: number;
+  /** Epoch ms (`createdAt + sessionTtlMs`). */
+  readonly expiresAt: number;
+  /** Stays `running` during tool calls (except for external tools); the deadline path ends in `cancelled`. */
+  readonly state: SessionStateValue;
+  /** The last seq assigned; 0 before the first event. */
+  readonly seq: number;
+  readonly events: BrokerSessionEvents;
+  /** Subscribes to events from now on (no replay; see `getEvents`). Listener exceptions are swallowed. Returns the unsubscribe function. */
+  onEvent(handler: (event: StreamEvent) => void): () => void;
+  /** A copy of every event so far. */
+  getEvents(): StreamEvent[];
+  /** Runs the script; rejects `Session is already executing` on a second call (also after `cancel`). */
+  execute(code: string): Promise<SessionFinalResult>;
+  /** The running execution's result; rejects `Session has not started execution` before `execute`. */
+  wait(): Promise<SessionFinalResult>;
+  /** Cancels; a no-op once terminal. Before `execute` it emits `error` then `final` with the reason. */
+  cancel(reason?: string): Promise<void>;
+  emitToolProgress(
+    callId: string,
+    phase: ToolProgressPhase,
+    elapsedMs: number,
+    bytesReceived?: number,
+    totalBytes?: number,
+  ): void;
+  /** Emits `partial_result`; an `error` is also added to the final payload's `errors`. */
+  emitPartialResult(path: string[], data?: unknown, error?: ErrorPayload, hasNext?: boolean): void;
+  getPartialErrors(): ErrorPayload[];
+  isExpired(): boolean;
+  isTerminal(): boolean;
+  /** `duration` counts from creation and keeps growing after the end, as in the original. */
+  getStats(): ExecutionStats;
+  /** Stops timers and the engine. A running session ends as `cancelled` (SESSION_CANCELLED), so `execute()` always settles. */
+  dispose(): void;
+}
+
+/** Creates a BrokerSession (`new BrokerSession(...)`). */
+export declare function createBrokerSession(toolRegistry: ToolRegistry, config?: BrokerSessionConfig): BrokerSession;
+/** Creates a BrokerSession from the docs' object form. */
+export declare function createBrokerSession(options: BrokerSessionOptions): BrokerSession;
+
+/** SessionManager configuration. */
+export interface SessionManagerConfig {
+  /** Default 100. */
+  maxSessions?: number;
+  /** Cleanup period in ms. Default 60000. Unlike the original, the timer does not keep Node alive. */
+  cleanupIntervalMs?: number;
+  /** Merged shallowly under every `create(config)`. The Broker overwrites it with its own limits and enclave. */
+  defaultSessionConfig?: Partial<BrokerSessionConfig>;
+}
+
+/** A row of `listSessions()`. */
+export interface SessionInfo {
+  sessionId: string;
+  state: SessionStateValue;
+  createdAt: number;
+  expiresAt: number;
+  isExpired: boolean;
+}
+
+/** What `SessionManager.create` returns. */
+export interface CreateSessionResult {
+  session: BrokerSession;
+  sessionId: string;
+}
+
+/** Holds sessions: limits their number, lists them, cleans up expired and finished ones. */
+export declare class SessionManager {
+  constructor(toolRegistry: ToolRegistry, config?: SessionManagerConfig);
+  /** Throws `Session manager is disposed` or `Maximum sessions reached (N). ...`. A duplicate sessionId replaces the old entry. */
+  create(config?: BrokerSessionConfig): CreateSessionResult;
+  get(sessionId: string): BrokerSession | undefined;
+  has(sessionId: string): boolean;
+  list(): SessionInfo[];
+  /** Sessions not completed, cancelled or failed. */
+  listActive(): SessionInfo[];
+  /** Cancels (default reason `Terminated by session manager`), disposes and removes; false for unknown ids. */
+  terminate(sessionId: string, reason?: string): Promise<boolean>;
+  /** Alias of `terminate` (seed README; not in the original). */
+  destroy(sessionId: string): Promise<boolean>;
+  /** Creates a session, runs `code`, then disposes and removes it. */
+  executeAndWait(
+    code: string,
+    config?: BrokerSessionConfig,
+    eventHandler?: (event: StreamEvent) => void,
+  ): Promise<SessionFinalResult>;
+  readonly activeCount: number;
+  readonly totalCount: number;
+  /** Disposes and removes expired or terminal sessions; returns how many. */
+  cleanup(): number;
+  /** Cancels every session with `Session manager disposed`. */
+  dispose(): Promise<void>;
+}
+
+/** Creates a SessionManager. */
+export declare function createSessionManager(toolRegistry: ToolRegistry, config?: SessionManagerConfig): SessionManager;
+
+// ============================================================================
+// Broker
+// ============================================================================
+
+/** Broker configuration: the original's `sessions`, `enclave`, `limits`, plus the seed API's tool options. */
+export interface BrokerConfig {
+  sessions?: SessionManagerConfig;
+  enclave?: EnclaveConfig;
+  /** Default limits; replaced, not merged, by a session's own `limits`. */
+  limits?: SessionLimitsInput;
+  /**
+   * Seed API (not in the original): a ToolRegistry to use as the broker's registry, or a record of
+   * name → handler function or definition.
+   */
+  tools?: ToolRegistry | Record<string, ToolHandler<any> | Omit<ToolDefinition<any>, 'name'>>;
+  /** Seed API: runs calls of tools the registry does not have (context has `toolName`; `secrets` is empty). */
+  toolHandler?: (args: any, context: ToolContext & { toolName: string }) => unknown;
+  /** Seed API: tools the client runs itself, answered with `submitToolResult`; `true` for all. */
+  externalTools?: boolean | string[];
+}
+
+/** Options of `Broker.execute`. */
+export interface ExecuteOptions {
+  session?: BrokerSessionConfig;
+  /** Called synchronously for every event of the run; exceptions are swallowed. */
+  onEvent?: (event: StreamEvent) => void;
+}
+
+/** A tool definition without its name, as `broker.tool(name, definition)` takes it. */
+export type ToolSpec<TArgs = unknown, TResult = unknown> = Omit<ToolDefinition<TArgs, TResult>, 'name'>;
+
+/** Error a client reports for an external tool call. */
+export interface ExternalToolError {
+  message: string;
+  /** Default `TOOL_ERROR`. */
+  code?: string;
+}
+
+/**
+ * The broker: registers tools and secrets, runs scripts, manages sessions. Scripts run in V8 isolates
+ * (in engine processes) as the body of an async function: ordinary JavaScript works, without the
+ * original's AST bans, and console output becomes `stdout`/`log` events instead of host output.
+ * Unlike the original there is no `openapi()` (OpenAPI sources are not implemented).
+ */
+export declare class Broker {
+  constructor(config?: BrokerConfig);
+  /** Registers a tool in the seed API's `parameters` form, with typed arguments; chainable. */
+  tool<const P extends ToolParameters, TResult = unknown>(
+    name: string,
+    definition: Omit<ParametersToolDefinition<P, TResult>, 'name'>,
+  ): this;
+  /** Registers a tool; chainable. Throws `Tool "x" is already registered`. Works after dispose(), as in the original. */
+  tool<TArgs = unknown, TResult = unknown>(name: string, definition: ToolSpec<TArgs, TResult>): this;
+  /** Registers several tools (in key order); chainable. */
+  tools<TArgsMap extends Record<string, unknown>>(definitions: { [K in keyof TArgsMap]: ToolSpec<TArgsMap[K], unknown> }): this;
+  hasTool(name: string): boolean;
+  listTools(): string[];
+  removeTool(name: string): boolean;
+  /** Always empty: OpenAPI sources are not implemented. */
+  getOpenApiSources(): readonly never[];
+  secret(key: string, value: string): this;
+  secrets(values: Record<string, string>): this;
+  hasSecret(key: string): boolean;
+  removeSecret(key: string): boolean;
+  /** Creates an idle session (synchronous). Throws `Broker is disposed` or `Maximum sessions reached (N). ...`. */
+  createSession(config?: BrokerSessionConfig): BrokerSession;
+  /** Synchronous; `undefined` (not null) for unknown ids and for sessions whose `execute()` finished. */
+  getSession(sessionId: string): BrokerSession | undefined;
+  listSessions(): SessionInfo[];
+  listActiveSessions(): SessionInfo[];
+  terminateSession(sessionId: string, reason?: string): Promise<boolean>;
+  /**
+   * Runs `code` in a new session and resolves with its result; the session is removed afterwards.
+   * Rejects only for `Broker is disposed`, session-creation errors and bad arguments. Returns a plain
+   * promise: unlike the seed documents' `execute`, it is not async-iterable (use `onEvent`).
+   */
+  execute(code: string, options?: ExecuteOptions): Promise<SessionFinalResult>;
+  /** Seed API: answers an external tool call of a session; rejects `Session <id> not found`. */
+  submitToolResult(sessionId: string, callId: string, result: unknown, error?: ExternalToolError | null): Promise<void>;
+  /** `totalSessions` counts sessions currently held. */
+  stats(): { tools: number; activeSessions: number; totalSessions: number };
+  /** Disposes and removes expired or terminal sessions; returns how many. */
+  cleanup(): number;
+  /** Idempotent: cancels every session, then clears tools and secrets. */
+  dispose(): Promise<void>;
+  readonly isDisposed: boolean;
+}
+
+/** Creates a Broker (`new Broker(config)`). */
+export declare function createBroker(config?: BrokerConfig): Broker;
+
+// ============================================================================
+// EnclaveBroker (seed API)
+// ============================================================================
+
+/** A request as `authentication.validate` and `rateLimiting.keyGenerator` see it. Header names are lower-case. */
+export interface HttpRequestInfo {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  ip: string;
+}
+
+/** What `authentication.validate` answers. */
+export interface AuthResult {
+  valid: boolean;
+  userId?: string;
+  tenantId?: string;
+  permissions?: string[];
+}
+
+/** HTTP authentication of the `listen()` server (not `/health`). `bearer` reads `Authorization: Bearer <t>`, `api-key` reads `X-API-Key`; failures answer 401 UNAUTHORIZED. */
+export interface AuthConfig {
+  type: 'bearer' | 'api-key' | 'custom';
+  validate(token: string, request: HttpRequestInfo): AuthResult | Promise<AuthResult>;
+}
+
+/** Request rate limit of the `listen()` server (a fixed window per key); excess requests answer 429 RATE_LIMITED. */
+export interface RateLimitConfig {
+  windowMs: number;
+  maxRequests: number;
+  /** Default key: the authenticated userId, else the X-API-Key or Authorization header, else the client's IP. */
+  keyGenerator?(request: HttpRequestInfo): string | Promise<string>;
+}
+
+/** A logger with any of these methods (console fits). */
+export interface BrokerLogger {
+  debug?(message: string): void;
+  info?(message: string): void;
+  warn?(message: string): void;
+  error?(message: string): void;
+}
+
+/** Engine pool settings; only `minSize` is used (engine processes started ahead of demand). */
+export interface RuntimePoolOptions {
+  minSize?: number;
+  maxSize?: number;
+  scaleUpThreshold?: number;
+  scaleDownThreshold?: number;
+  scaleInterval?: number;
+}
+
+/**
+ * Options of EnclaveBroker: everything of BrokerConfig, the seed API's names (mapped onto the
+ * original's only when given, never with the seed's defaults), and the HTTP server's settings.
+ */
+export interface EnclaveBrokerOptions extends BrokerConfig {
+  /** → `limits.sessionTtlMs`. */
+  sessionTimeout?: number;
+  /** → `sessions.maxSessions`. */
+  maxConcurrentSessions?: number;
+  /** → `sessions.cleanupIntervalMs`. */
+  cleanupInterval?: number;
+  /** Not supported (state is kept in process memory): giving one throws. */
+  redis?: undefined;
+  authentication?: AuthConfig;
+  rateLimiting?: RateLimitConfig;
+  logger?: BrokerLogger;
+  runtimePool?: RuntimePoolOptions;
+  /** Largest accepted request body, in bytes (413 beyond). Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Time allowed to receive a request body, in ms (408 beyond). */
+  bodyTimeoutMs?: number;
+  /** Time allowed for `validate`/`keyGenerator` to answer, in ms. */
+  callbackTimeoutMs?: number;
+  /** CORS headers on every response. Default true. */
+  cors?: boolean;
+  /** Default `['*']`. */
+  allowedOrigins?: string[];
+  /** Cancel a session whose streaming client disconnected. Default false: the client can reconnect with `fromSeq`. */
+  cancelOnDisconnect?: boolean;
+}
+
+/**
+ * The seed API's broker (not in the original): a Broker that also serves the HTTP API itself —
+ * the original SessionHandler routes plus `POST /execute`, `POST /sessions/:id/tool-result`,
+ * `POST /sessions/:id/cancel` and `GET /health` — with optional authentication and rate limiting.
+ * It has no `on(...)` events and its `execute` is the Broker's.
+ */
+export declare class EnclaveBroker extends Broker {
+  constructor(options?: EnclaveBrokerOptions);
+  /** The port the server listens on, once `listen` resolved. */
+  readonly port: number | undefined;
+  /** Starts the HTTP server (port 0 picks a free one; read it from `port`). Default host `0.0.0.0`. Keeps Node alive until `close`. */
+  listen(port?: number, hostname?: string): Promise<void>;
+  /** Stops the server (open streams get `timeout` ms, default 5000, then are cancelled), then disposes the broker. */
+  close(options?: { timeout?: number }): Promise<void>;
+}
+
+// ============================================================================
+// HTTP (framework-agnostic)
+// ============================================================================
+
+/** A framework-agnostic request as SessionHandler reads it. */
+export interface BrokerRequest {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+  /** Aborted when the client disconnects; a POST /sessions run is then cancelled. */
+  signal?: AbortSignal;
+}
+
+/** A framework-agnostic response as SessionHandler writes it. */
+export interface BrokerResponse {
+  status(code: number): BrokerResponse;
+  json(data: unknown): void;
+  setHeader(name: string, value: string): BrokerResponse;
+  write(data: string): void;
+  end(): void;
+  flush?(): void;
+}
+
+/** A route's handler. */
+export type RouteHandler = (req: BrokerRequest, res: BrokerResponse) => Promise<void>;
+
+/** One route of `SessionHandler.getRoutes()`. */
+export interface BrokerRoute {
+  method: 'GET' | 'POST' | 'DELETE' | 'OPTIONS';
+  path: string;
+  handler: RouteHandler;
+}
+
+/** SessionHandler configuration. */
+export interface SessionHandlerConfig {
+  broker: Broker;
+  /** Default true. */
+  cors?: boolean;
+  /** Default `['*']`. */
+  allowedOrigins?: string[];
+  /** List the cancel routes in `getRoutes()` too (not in the original; the Express helpers always register them). Default false. */
+  extraRoutes?: boolean;
+}
+
+/** Body of `POST /sessions`. */
+export interface CreateSessionRequest {
+  code: string;
+  sessionId?: string;
+  config?: {
+    /** → `limits.sessionTtlMs` (does not stop a run). */
+    maxExecutionMs?: number;
+    maxToolCalls?: number;
+    heartbeatIntervalMs?: number;
+  };
+  filter?: EventFilterConfig;
+}
+
+/** Body of `GET /sessions/:sessionId`, and a row of `GET /sessions`. */
+export interface SessionInfoResponse {
+  sessionId: string;
+  state: SessionStateValue;
+  createdAt: number;
+  expiresAt: number;
+  /** In the list, `toolCallCount` is always 0, as in the original. */
+  stats: { duration: number; toolCallCount: number };
+}
+
+/** Body of `GET /sessions`. */
+export interface ListSessionsResponse {
+  sessions: SessionInfoResponse[];
+  total: number;
+}
+
+/** Body of every JSON error: INVALID_REQUEST, NOT_FOUND, SERVICE_UNAVAILABLE, SESSION_CREATE_ERROR, INVALID_FILTER, INTERNAL_ERROR. */
+export interface ErrorResponse {
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+/** Stream options (declared by the original, consumed nowhere). */
+export interface StreamOptions {
+  fromSeq?: number;
+  heartbeats?: boolean;
+  filter?: EventFilterConfig;
+}
+
+/**
+ * The original's HTTP session API over any framework: `getRoutes()` lists GET/POST /sessions,
+ * GET /sessions/:sessionId(/stream), DELETE /sessions/:sessionId and their OPTIONS routes.
+ * Added: `POST /sessions/:sessionId/cancel` and the replay aliases `?from=` and `Last-Event-ID`
+ * (used only when `fromSeq` is absent), which the original's own client sends.
+ */
+export declare class SessionHandler {
+  constructor(config: SessionHandlerConfig);
+  getRoutes(): BrokerRoute[];
+  /** The routes the original lacks: POST and OPTIONS `/sessions/:sessionId/cancel`. */
+  getExtraRoutes(): BrokerRoute[];
+  listSessions: RouteHandler;
+  createSession: RouteHandler;
+  getSession: RouteHandler;
+  streamSession: RouteHandler;
+  terminateSession: RouteHandler;
+  /** Cancels without removing the session, so its stream can still be replayed (not in the original). */
+  cancelSession: RouteHandler;
+  handleCors: RouteHandler;
+}
+
+/** Creates a SessionHandler. */
+export declare function createSessionHandler(config: SessionHandlerConfig): SessionHandler;
+
+/** An Express-style request handler. */
+export type ExpressHandlerLike = (req: any, res: any, next: (error?: any) => void) => unknown;
+
+/** What the Express helpers register routes on: an Express app or router, or anything with these methods. */
+export interface ExpressRouterLike {
+  get(path: string, ...handlers: ExpressHandlerLike[]): unknown;
+  post(path: string, ...handlers: ExpressHandlerLike[]): unknown;
+  delete(path: string, ...handlers: ExpressHandlerLike[]): unknown;
+  options(path: string, ...handlers: ExpressHandlerLike[]): unknown;
+}
+
+/** An Express router, as `createExpressRouter` returns it (mount it with `app.use(path, router)`). */
+export interface ExpressRouter extends ExpressRouterLike {
+  (req: any, res: any, next: (error?: any) => void): void;
+  use(...handlers: any[]): unknown;
+}
+
+/** The parts of the `express` module the helpers use when they are not given. */
+export interface ExpressModuleLike {
+  Router(): ExpressRouterLike;
+  json(options?: Record<string, unknown>): ExpressHandlerLike;
+}
+
+/** Options of `registerExpressRoutes` (none exist in the original). */
+export interface ExpressRoutesOptions {
+  /** Path prefix of every route, e.g. `/api/enclave`. */
+  prefix?: string;
+  /** Run before every route handler. */
+  middleware?: ExpressHandlerLike | ExpressHandlerLike[];
+  /** Parse JSON bodies on the POST routes: default true when given a Broker, false for a SessionHandler (install `express.json()` yourself, as in the original). Also body-parser options or a parser. */
+  json?: boolean | Record<string, unknown> | ExpressHandlerLike;
+  /** CORS of the SessionHandler made for a Broker. */
+  cors?: boolean;
+  allowedOrigins?: string[];
+  /** The express module, when `require('express')` would not find the application's. */
+  express?: ExpressModuleLike;
+}
+
+/** Options of `createExpressRouter`. */
+export interface ExpressRouterOptions extends ExpressRoutesOptions {
+  /** Router factory, e.g. `express.Router`; default `require('express').Router`. */
+  Router?: () => ExpressRouterLike;
+}
+
+/**
+ * Registers the session routes on an Express app or router, one `router[method](path, ...)` each; a
+ * rejected handler is logged and answered 500 INTERNAL_ERROR. Also accepts a Broker (a SessionHandler is
+ * made for it) and options, as the docs show; the cancel route is always registered.
+ */
+export declare function registerExpressRoutes(
+  router: ExpressRouterLike,
+  handler: SessionHandler | Broker,
+  options?: ExpressRoutesOptions,
+): void;
+
+/** Returns the router made by `options.Router` with every session route registered (JSON bodies parsed). */
+export declare function createExpressRouter<R extends ExpressRouterLike>(
+  handler: SessionHandler | Broker,
+  options: ExpressRouterOptions & { Router: () => R },
+): R;
+/**
+ * Returns an Express router with every session route registered, JSON bodies parsed, to mount with
+ * `app.use(path, router)`. Unlike the original (whose router registered nothing) it works, and it also
+ * accepts a Broker. Needs `express` installed unless `Router`/`express` is given.
+ */
+export declare function createExpressRouter(handler: SessionHandler | Broker, options?: ExpressRouterOptions): ExpressRouter;
+
+// ============================================================================
+// Event filtering
+// ============================================================================
+
+/** EventFilter options. */
+export interface EventFilterOptions {
+  config: EventFilterConfig;
+  /** Called with errors raised while matching an event (the event then does not match). */
+  onError?: (error: Error, event: StreamEvent) => void;
+}
+
+/**
+ * Decides which events a client receives. Regex patterns run on a linear-time engine; a pattern it
+ * cannot express runs on JavaScript's, unless the original's ReDoS heuristics flag it, and then never matches.
+ */
+export declare class EventFilter {
+  /** Throws (a TypeError, as in the original) when `config.rules` is not an array. */
+  constructor(options: EventFilterOptions);
+  shouldSend(event: StreamEvent): boolean;
+  filter(events: StreamEvent[]): StreamEvent[];
+}
+
+/** Creates an EventFilter. */
+export declare function createEventFilter(options: EventFilterOptions): EventFilter;
+/** A filter config matching event types: `{mode, rules: [{types: {types}}]}` (a config, not a filter). */
+export declare function createTypeFilter(mode: FilterMode, types: EventType[]): EventFilterConfig;
+/** A filter config matching payload content: `{mode, rules: [{content: {patterns: [{type, pattern}]}}]}`; default pattern type `regex`. */
+export declare function createContentFilter(mode: FilterMode, pattern: string, patternType?: PatternType): EventFilterConfig;
+
+// ============================================================================
+// OpenAPI (types only: the original's OpenAPI classes are not implemented)
+// ============================================================================
+
+/** How the original's spec poller detects changes. Type only: no OpenAPI classes exist here. */
+export type ChangeDetectionMode = 'content-hash' | 'etag' | 'auto';
+
+/** Retry settings of the original's spec poller. Type only. */
+export interface PollerRetryConfig {
+  maxRetries?: number;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  backoffMultiplier?: number;
+}
+
+/** Configuration of the original's OpenApiSpecPoller. Type only. */
+export interface OpenApiPollerConfig {
+  url: string;
+  intervalMs?: number;
+  fetchTimeoutMs?: number;
+  changeDetection?: ChangeDetectionMode;
+  retry?: PollerRetryConfig;
+  unhealthyThreshold?: number;
+  headers?: Record<string, string>;
+}
+
+/** Events of the original's OpenApiSpecPoller (name → listener arguments). Type only. */
+export interface OpenApiPollerEvents {
+  changed: [spec: string, hash: string];
+  unchanged: [];
+  pollError: [error: Error];
+  unhealthy: [consecutiveFailures: number];
+  recovered: [];
+}
+
+/** Options of the original's OpenApiToolLoader. Type only. */
+export interface LoaderOptions {
+  baseUrl?: string;
+  headers?: Record<string, string>;
+  namingStrategy?: (method: string, path: string, operationId?: string) => string;
+  includeOperations?: string[];
+  excludeOperations?: string[];
+  perToolDeadlineMs?: number;
+  sourceName?: string;
+}
+
+/** Authentication of upstream OpenAPI calls. Type only. */
+export interface UpstreamAuth {
+  type: 'bearer' | 'api-key' | 'basic';
+  token?: string;
+  header?: string;
+}
+
+/** Configuration of the original's `broker.openapi(...)`. Type only: `openapi()` does not exist here. */
+export interface OpenApiSourceConfig extends OpenApiPollerConfig {
+  name: string;
+  baseUrl: string;
+  loaderOptions?: LoaderOptions;
+  auth?: UpstreamAuth;
+}
+
+/** Health of an OpenAPI source's polling. Type only. */
+export type SourceHealthStatus = 'healthy' | 'unhealthy' | 'unknown';
+
+/** `OpenApiSource.getStats()` of the original. Type only. */
+export interface OpenApiSourceStats {
+  toolCount: number;
+  lastUpdate: string;
+  specHash: string;
+  pollHealth: SourceHealthStatus;
+}
+
+/** Payload of the original OpenApiSource's `toolsUpdated` event. Type only. */
+export interface ToolsUpdatedEvent {
+  added: string[];
+  removed: string[];
+  updated: string[];
+}
+
+/** An action of the original's `GET /code/actions` catalog. Type only. */
+export interface CatalogAction {
+  name: string;
+  description?: string;
+  inputSchema?: Record<string, unknown>;
+  service: string;
+  tags?: string[];
+  deprecated?: boolean;
+}
+
+/** A service of the original's catalog. Type only. */
+export interface CatalogService {
+  name: string;
+  specUrl: string;
+  lastUpdated: string;
+  actionCount: number;
+}
+
+/** Body of the original's `GET /code/actions`. Type only. */
+export interface CatalogResponse {
+  actions: CatalogAction[];
+  services: CatalogService[];
+  version: string;
+}
