@@ -1,0 +1,373 @@
+#!/usr/bin/env node
+// Benchmark: this project against a baseline of two fresh node:vm contexts per execution
+// (what the original @enclave-vm/broker pays; see baseline.js), in one run.
+//
+//   node bench/bench.js            runs everything and prints the table
+//   node bench/bench.js --quick    fewer iterations (a smoke run of the harness)
+//
+// Each side runs in its own Node process (so one side's garbage and engine processes do
+// not disturb the other's timings); import cost is measured in fresh child processes.
+// Results are written to bench/results/latest.json.
+'use strict';
+
+const { fork, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { summarize, fmt, mib, table } = require('./lib/stats');
+const { engineMemory, readRssBytes } = require('./lib/procs');
+
+const ROOT = path.resolve(__dirname, '..');
+const RESULTS = path.join(__dirname, 'results', 'latest.json');
+const QUICK = process.argv.includes('--quick');
+const scale = (n) => (QUICK ? Math.max(2, Math.ceil(n / 10)) : n);
+
+const ITEM_COUNT = 10000;
+const CPU_EXPECTED = (() => {
+  let s = 0;
+  for (let i = 0; i < 1e6; i++) s += i * i;
+  return s;
+})();
+
+// Scenario definitions, shared by both sides. `limits` maps to session limits (ours) or
+// the baseline's options. `concurrency` runs that many executes at once per sample.
+const SCENARIOS = [
+  {
+    id: 'a',
+    title: "a. execute('return 1 + 2')",
+    code: 'return 1 + 2',
+    check: (v) => v === 3,
+    warmup: 50,
+    iterations: 1000,
+  },
+  {
+    id: 'b',
+    title: 'b. one tool call',
+    code: "return await callTool('echo', { x: 1 })",
+    check: (v) => v !== null && typeof v === 'object' && v.x === 1,
+    warmup: 50,
+    iterations: 1000,
+  },
+  {
+    id: 'c',
+    title: 'c. 100 sequential tool calls (total)',
+    code: "let s = 0; for (let i = 0; i < 100; i++) s += (await callTool('echo', { i })).i; return s",
+    check: (v) => v === 4950,
+    limits: { maxToolCalls: 1000 },
+    warmup: 10,
+    iterations: 100,
+  },
+  {
+    id: 'd',
+    title: 'd. 50 concurrent executes, 1 tool call each',
+    code: "return await callTool('echo', { x: 1 })",
+    check: (v) => v !== null && typeof v === 'object' && v.x === 1,
+    concurrency: 50,
+    warmup: 3,
+    iterations: 30,
+  },
+  {
+    id: 'e',
+    title: 'e. CPU loop 1e6 (s += i * i)',
+    code: 'let s = 0; for (let i = 0; i < 1e6; i++) s += i * i; return s',
+    check: (v) => v === CPU_EXPECTED,
+    warmup: 10,
+    iterations: 200,
+  },
+  {
+    id: 'f',
+    title: `f. tool returns ${ITEM_COUNT} objects, script returns count`,
+    code: "const items = await callTool('items', {}); return items.length",
+    check: (v) => v === ITEM_COUNT,
+    warmup: 5,
+    iterations: 40,
+  },
+];
+
+const IMPORT_RUNS = QUICK ? 2 : 15;
+
+function makeItems() {
+  return Array.from({ length: ITEM_COUNT }, (_, i) => ({
+    id: i,
+    name: `item-${i}`,
+    tags: ['alpha', 'beta', i % 2 === 0 ? 'even' : 'odd'],
+  }));
+}
+
+const strip = ({ median, p95, min, max, n }) => ({ median, p95, min, max, n });
+
+function gc() {
+  if (typeof global.gc === 'function') global.gc();
+}
+
+// ---------------------------------------------------------------- worker: one side
+
+function createSide(side) {
+  const items = makeItems();
+  const tools = {
+    echo: { handler: async (args) => args },
+    items: { handler: async () => items },
+  };
+  if (side === 'ours') {
+    const { createBroker } = require(ROOT);
+    const broker = createBroker();
+    for (const [name, def] of Object.entries(tools)) broker.tool(name, def);
+    return {
+      run: (code, limits) => broker.execute(code, limits === undefined ? {} : { session: { limits } }),
+      dispose: () => broker.dispose(),
+    };
+  }
+  const { VmBaselineBroker } = require('./baseline');
+  const broker = new VmBaselineBroker();
+  for (const [name, def] of Object.entries(tools)) broker.tool(name, def);
+  return {
+    run: (code, limits) => broker.execute(code, limits === undefined ? {} : { maxToolCalls: limits.maxToolCalls }),
+    dispose: () => broker.dispose(),
+  };
+}
+
+async function sample(side, scenario, failures) {
+  const once = async () => {
+    const result = await side.run(scenario.code, scenario.limits);
+    if (!result.success || !scenario.check(result.value)) {
+      failures.push({ scenario: scenario.id, result: JSON.stringify(result).slice(0, 300) });
+    }
+  };
+  const concurrency = scenario.concurrency ?? 1;
+  const started = performance.now();
+  if (concurrency === 1) await once();
+  else await Promise.all(Array.from({ length: concurrency }, once));
+  return performance.now() - started;
+}
+
+// A worker process runs one side. The orchestrator drives both workers over IPC, in
+// alternating chunks, so load from elsewhere on the machine hits both sides alike.
+function worker(sideName) {
+  const side = createSide(sideName);
+  const failures = [];
+  process.on('message', async (msg) => {
+    if (msg.cmd === 'run') {
+      const scenario = SCENARIOS.find((s) => s.id === msg.id);
+      gc();
+      const warm = [];
+      for (let i = 0; i < msg.warmup; i++) await sample(side, scenario, warm);
+      failures.push(...warm);
+      const times = [];
+      for (let i = 0; i < msg.iterations; i++) times.push(await sample(side, scenario, failures));
+      process.send({ times });
+    } else if (msg.cmd === 'finish') {
+      gc();
+      const out = { failures, memory: { nodeRss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed } };
+      if (sideName === 'ours') {
+        out.engineStats = require(path.join(ROOT, 'lib', 'native.js')).engineStats();
+        out.engines = engineMemory();
+      }
+      const disposeStarted = performance.now();
+      await side.dispose();
+      out.disposeMs = performance.now() - disposeStarted;
+      process.send(out, () => process.exit(0));
+    }
+  });
+  process.send({ ready: true });
+}
+
+function startWorker(side) {
+  const child = fork(__filename, ['--worker', side], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let pending;
+  child.on('message', (msg) => {
+    const resolve = pending;
+    pending = undefined;
+    resolve?.(msg);
+  });
+  // 'close', not 'exit': it comes after the IPC channel has delivered every message.
+  child.on('close', (code) => {
+    if (pending !== undefined) {
+      console.error(`\n${side} worker exited (${code}) while busy`);
+      process.exit(1);
+    }
+  });
+  const request = (msg) =>
+    new Promise((resolve) => {
+      pending = resolve;
+      if (msg !== undefined) child.send(msg);
+    });
+  return { ready: request(), request };
+}
+
+// Per scenario: warm-up on both sides, then CHUNKS alternating chunks of iterations.
+const CHUNKS = 5;
+
+async function runSides() {
+  const workers = { ours: startWorker('ours'), baseline: startWorker('baseline') };
+  await workers.ours.ready;
+  await workers.baseline.ready;
+  const scenarios = { ours: {}, baseline: {} };
+  const order = ['ours', 'baseline'];
+  for (const scenario of SCENARIOS) {
+    const t = performance.now();
+    process.stdout.write(`  ${scenario.title} ... `);
+    const times = { ours: [], baseline: [] };
+    for (const side of order) await workers[side].request({ cmd: 'run', id: scenario.id, warmup: scale(scenario.warmup), iterations: 0 });
+    const iterations = scale(scenario.iterations);
+    for (let c = 0; c < CHUNKS; c++) {
+      const n = Math.floor(iterations / CHUNKS) + (c < iterations % CHUNKS ? 1 : 0);
+      // Alternate which side goes first, too.
+      for (const side of c % 2 === 0 ? order : order.toReversed()) {
+        const r = await workers[side].request({ cmd: 'run', id: scenario.id, warmup: 0, iterations: n });
+        times[side].push(...r.times);
+      }
+    }
+    for (const side of order) {
+      const entry = { unit: 'ms', times: times[side], ...summarize(times[side]) };
+      if (scenario.concurrency !== undefined) {
+        // Throughput per round; its "p95" is the rate of the p95 (slow) round.
+        const rates = times[side].map((x) => (scenario.concurrency * 1000) / x);
+        Object.assign(entry, { unit: 'exec/s', rates, median: summarize(rates).median, p95: (scenario.concurrency * 1000) / entry.p95 });
+      }
+      scenarios[side][scenario.id] = entry;
+    }
+    console.log(`${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  const finals = {};
+  for (const side of order) finals[side] = await workers[side].request({ cmd: 'finish' });
+  return Object.fromEntries(order.map((side) => [side, { scenarios: scenarios[side], ...finals[side] }]));
+}
+
+// ---------------------------------------------------------------- child: import cost
+
+async function importChild(sideName) {
+  const target = sideName === 'ours' ? ROOT : 'node:vm';
+  const t0 = process.hrtime.bigint();
+  const mod = require(target);
+  const t1 = process.hrtime.bigint();
+  const rss = process.memoryUsage().rss;
+  const enginesAfterImport = engineMemory();
+  // The first execution in a fresh process (cold start: engine processes, first contexts).
+  let firstExecMs;
+  let firstOk;
+  if (sideName === 'ours') {
+    const broker = mod.createBroker();
+    const s = performance.now();
+    const r = await broker.execute('return 1 + 2');
+    firstExecMs = performance.now() - s;
+    firstOk = r.value === 3;
+    await broker.dispose();
+  } else {
+    const { VmBaselineBroker } = require('./baseline');
+    const broker = new VmBaselineBroker();
+    const s = performance.now();
+    const r = await broker.execute('return 1 + 2');
+    firstExecMs = performance.now() - s;
+    firstOk = r.value === 3;
+  }
+  process.stdout.write(
+    `${JSON.stringify({ importMs: Number(t1 - t0) / 1e6, rss, enginesAfterImport: enginesAfterImport.count, firstExecMs, firstOk })}\n`,
+  );
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- orchestrator
+
+function runChild(args, timeoutMs) {
+  const r = spawnSync(process.execPath, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`child ${args.join(' ')} failed: status ${r.status} ${r.signal ?? ''}`);
+  const lines = r.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+async function main() {
+  const started = performance.now();
+  console.log(`enclave-broker-rs benchmark — node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}`);
+  console.log(QUICK ? '(quick mode: reduced iterations)\n' : '');
+  console.log(`running scenarios (ours and baseline workers, ${CHUNKS} alternating chunks each):`);
+  const sides = await runSides();
+  process.stdout.write(`running import children (${IMPORT_RUNS} each, alternating) ... `);
+  const t = performance.now();
+  const imports = { ours: [], baseline: [] };
+  for (let i = 0; i < IMPORT_RUNS; i++) {
+    for (const side of ['ours', 'baseline']) imports[side].push(runChild([__filename, '--import', side], 60000));
+  }
+  console.log(`${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+
+  const rows = [];
+  const json = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, quick: QUICK, scenarios: [] };
+  const addRow = (id, title, unit, ours, base, higherIsBetter) => {
+    const ratio = higherIsBetter ? ours.median / base.median : base.median / ours.median;
+    rows.push([title, unit, fmt(ours.median), fmt(ours.p95), fmt(base.median), fmt(base.p95), `${fmt(ratio)}x`]);
+    json.scenarios.push({ id, title, unit, higherIsBetter, ours, baseline: base, ratio });
+  };
+  for (const scenario of SCENARIOS) {
+    const ours = sides.ours.scenarios[scenario.id];
+    const base = sides.baseline.scenarios[scenario.id];
+    addRow(scenario.id, scenario.title, ours.unit, strip(ours), strip(base), ours.unit === 'exec/s');
+  }
+  const importStat = (side, key) => summarize(imports[side].map((r) => r[key]));
+  addRow('g-time', 'g. import time (fresh child, hrtime around require)', 'ms', importStat('ours', 'importMs'), importStat('baseline', 'importMs'), false);
+  const rssMib = (side) => summarize(imports[side].map((r) => r.rss / (1024 * 1024)));
+  addRow('g-rss', 'g. RSS after import (child process)', 'MiB', rssMib('ours'), rssMib('baseline'), false);
+  addRow('h', 'h. cold start: first execute in a fresh process', 'ms', importStat('ours', 'firstExecMs'), importStat('baseline', 'firstExecMs'), false);
+
+  console.log(table(['scenario', 'unit', 'ours median', 'ours p95', 'baseline median', 'baseline p95', 'ratio'], rows));
+  console.log(`
+ratio: time rows = baseline / ours; exec/s row = ours / baseline. In both, > 1 means ours is better.
+p95: time rows = 95th-percentile latency; exec/s row = throughput of the 95th-percentile (slow) round.
+baseline: two fresh node:vm contexts per execution (parent + inner, never reused), script compiled and
+  run in the inner one, callTool -> parent bridge -> awaited async host handler, JSON copies across
+  realms. It omits the original's AST validation/transform and value sanitizer, so it is a lower bound.
+g. baseline import = require('node:vm') only: the original @enclave-vm/broker is not installed here,
+  so its real import cost is not measurable. Ours = require of this package (no engine processes
+  started at import: ${Math.max(...imports.ours.map((r) => r.enginesAfterImport))} found after import).
+h. is extra: the first execute after import in a fresh process (includes starting engine processes).
+e. runs in different V8 builds (Node ${process.versions.v8} vs the engine's deno_core V8).`);
+
+  const failures = [...sides.ours.failures, ...sides.baseline.failures.map((f) => ({ ...f, side: 'baseline' }))];
+  const importFailures = [...imports.ours, ...imports.baseline].filter((r) => !r.firstOk).length;
+  if (failures.length > 0 || importFailures > 0) {
+    console.log(`\nWRONG RESULTS: ${failures.length} executions, ${importFailures} cold starts`);
+    for (const f of failures.slice(0, 10)) console.log('  ', JSON.stringify(f));
+  }
+
+  const o = sides.ours;
+  console.log(`\nours at the end (before dispose), in the ours worker process:`);
+  console.log(`  engineStats(): ${JSON.stringify(o.engineStats)}`);
+  console.log(
+    `  RSS: node ${mib(o.memory.nodeRss)} + ${o.engines.count} engine processes ${mib(o.engines.rss)} = ${mib(o.memory.nodeRss + o.engines.rss)}` +
+      ` (node heapUsed ${mib(o.memory.heapUsed)})`,
+  );
+  console.log(`baseline worker at the end: RSS ${mib(sides.baseline.memory.nodeRss)} (heapUsed ${mib(sides.baseline.memory.heapUsed)})`);
+  console.log(`orchestrator RSS ${mib(readRssBytes(process.pid))}; total bench time ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  json.imports = imports;
+  json.failures = failures;
+  json.ours = { engineStats: o.engineStats, nodeRss: o.memory.nodeRss, heapUsed: o.memory.heapUsed, engines: o.engines };
+  json.baseline = { nodeRss: sides.baseline.memory.nodeRss, heapUsed: sides.baseline.memory.heapUsed };
+  json.samples = Object.fromEntries(
+    ['ours', 'baseline'].map((s) => [s, Object.fromEntries(Object.entries(sides[s].scenarios).map(([k, v]) => [k, v.times]))]),
+  );
+  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+  fs.writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
+  console.log(`results written to ${path.relative(ROOT, RESULTS)}`);
+  if (failures.length > 0 || importFailures > 0) process.exitCode = 1;
+}
+
+const workerIndex = process.argv.indexOf('--worker');
+const importIndex = process.argv.indexOf('--import');
+if (workerIndex !== -1) {
+  worker(process.argv[workerIndex + 1]);
+} else if (importIndex !== -1) {
+  importChild(process.argv[importIndex + 1]).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+} else {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
