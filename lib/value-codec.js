@@ -49,6 +49,8 @@ function createValueCodec() {
   const { isArray } = Array;
   const ObjectKeys = Object.keys;
   const ObjectCreate = Object.create;
+  const ObjectGetPrototypeOf = Object.getPrototypeOf;
+  const ObjectPrototype = Object.prototype;
   const JSONStringify = JSON.stringify;
   const StringCtor = String;
   const NumberIsFinite = Number.isFinite;
@@ -109,6 +111,44 @@ function createValueCodec() {
         );
       }
       if (ArrayPrototypeIncludes(ancestors, v)) return '[Circular]';
+      ArrayPrototypePush(ancestors, v);
+      let out;
+      // Arrays and plain objects (almost all data) skip the brand checks, each of which
+      // costs a thrown exception when it does not match. An exotic object whose prototype
+      // was swapped for Object.prototype is copied as the plain object it now claims to be.
+      if (isArray(v)) {
+        out = convertArray(v, depth);
+      } else {
+        const proto = ObjectGetPrototypeOf(v);
+        out = proto === ObjectPrototype || proto === null ? convertObject(v, depth) : convertExotic(v, depth);
+      }
+      ArrayPrototypePop(ancestors);
+      return out;
+    }
+
+    function convertArray(v, depth) {
+      const out = [];
+      const length = v.length;
+      for (let i = 0; i < length; i++) {
+        const item = convert(v[i], depth + 1);
+        ArrayPrototypePush(out, item === undefined ? null : item);
+      }
+      return out;
+    }
+
+    function convertObject(v, depth) {
+      const out = ObjectCreate(null);
+      const keys = ObjectKeys(v);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        if (ArrayPrototypeIncludes(DANGEROUS_KEYS, key)) continue;
+        const item = convert(v[key], depth + 1);
+        if (item !== undefined) out[key] = item;
+      }
+      return out;
+    }
+
+    function convertExotic(v, depth) {
       if (brand(DatePrototypeGetTime, v)) {
         const time = DatePrototypeGetTime(v);
         return time === time ? DatePrototypeToISOString(v) : null;
@@ -116,16 +156,8 @@ function createValueCodec() {
       if (brand(regexpSourceGetter, v)) {
         return `/${regexpSourceGetter(v)}/${regexpFlagsGetter(v)}`;
       }
-      ArrayPrototypePush(ancestors, v);
       let out;
-      if (isArray(v)) {
-        out = [];
-        const length = v.length;
-        for (let i = 0; i < length; i++) {
-          const item = convert(v[i], depth + 1);
-          ArrayPrototypePush(out, item === undefined ? null : item);
-        }
-      } else if (brand(typedArrayLengthGetter, v)) {
+      if (brand(typedArrayLengthGetter, v)) {
         out = [];
         const length = typedArrayLengthGetter(v);
         for (let i = 0; i < length; i++) {
@@ -152,16 +184,8 @@ function createValueCodec() {
         out.name = StringCtor(v.name);
         out.message = StringCtor(v.message);
       } else {
-        out = ObjectCreate(null);
-        const keys = ObjectKeys(v);
-        for (let i = 0; i < keys.length; i++) {
-          const key = keys[i];
-          if (ArrayPrototypeIncludes(DANGEROUS_KEYS, key)) continue;
-          const item = convert(v[key], depth + 1);
-          if (item !== undefined) out[key] = item;
-        }
+        out = convertObject(v, depth);
       }
-      ArrayPrototypePop(ancestors);
       return out;
     }
 

@@ -283,6 +283,7 @@ describe('Error.prepareStackTrace and CallSite methods', () => {
       ok({
         x: [
           ['get x', 'function', 'object'],
+          ['convertObject', 'undefined', 'undefined'],
           ['convert', 'undefined', 'undefined'],
           ['toPlain', 'undefined', 'undefined'],
           ['toJson', 'undefined', 'undefined'],
