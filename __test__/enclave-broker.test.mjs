@@ -126,13 +126,14 @@ describe('POST /execute', () => {
   });
 });
 
+async function check(res, status, code) {
+  expect(res.status).toBe(status);
+  expect((await res.json()).code).toBe(code);
+}
+
 describe('bad input gets a clear 4xx and the server keeps serving', () => {
   it('answers malformed, oversized, incomplete and ill-typed requests', async () => {
     const { broker, base } = await serve({ maxBodyBytes: 256, bodyTimeoutMs: 300 });
-    const check = async (res, status, code) => {
-      expect(res.status).toBe(status);
-      expect((await res.json()).code).toBe(code);
-    };
     await check(await post(`${base}/execute`, '{"code": '), 400, 'INVALID_REQUEST');
     await check(await post(`${base}/execute`, { code: 42 }), 400, 'INVALID_REQUEST');
     await check(await post(`${base}/execute`, {}), 400, 'INVALID_REQUEST');

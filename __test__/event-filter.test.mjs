@@ -213,12 +213,13 @@ describe('content patterns', () => {
   });
 });
 
+const stdout = (chunk) => ({ protocolVersion: 2, sessionId: 's_1', seq: 2, type: 'stdout', payload: { chunk } });
+const filterFor = (pattern) =>
+  createEventFilter({
+    config: { mode: 'include', rules: [{ content: { patterns: [{ type: 'regex', pattern, field: 'payload.chunk' }] } }] },
+  });
+
 describe('regex engine', () => {
-  const stdout = (chunk) => ({ protocolVersion: 2, sessionId: 's_1', seq: 2, type: 'stdout', payload: { chunk } });
-  const filterFor = (pattern) =>
-    createEventFilter({
-      config: { mode: 'include', rules: [{ content: { patterns: [{ type: 'regex', pattern, field: 'payload.chunk' }] } }] },
-    });
 
   it('runs catastrophic patterns in linear time (this would backtrack for minutes in RegExp)', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
