@@ -314,7 +314,11 @@ describe('seed options and tools run by the client', () => {
     expect(events.at(-1).payload.result).toEqual([1, 2]);
     const [info] = broker.listSessions();
     expect(info.expiresAt - info.createdAt).toBe(5000);
-    // The finished session stays (for replay) until cleanup, so the one slot is taken.
+    // The finished session stays for replay, but gives its slot up when a new one needs it.
+    expect(lines(await (await post(`${base}/execute`, { code: 'return 2' })).text()).at(-1).payload.result).toBe(2);
+    expect(broker.listSessions().map((i) => i.sessionId)).not.toContain(info.sessionId);
+    // A session that has not finished keeps its slot.
+    const idle = broker.createSession();
     const full = await post(`${base}/execute`, { code: 'return 1' });
     expect(full.status).toBe(503);
     expect(await full.json()).toEqual({
@@ -322,8 +326,7 @@ describe('seed options and tools run by the client', () => {
       message: 'Maximum sessions reached (1). Wait for existing sessions to complete or increase maxSessions.',
     });
     expect(() => broker.createSession()).toThrow('Maximum sessions reached (1)');
-    expect(broker.cleanup()).toBe(1);
-    expect(lines(await (await post(`${base}/execute`, { code: 'return 2' })).text()).at(-1).payload.result).toBe(2);
+    expect(broker.listSessions().map((i) => i.sessionId)).toEqual([idle.sessionId]);
   });
 
   it('takes results of external tools through POST /sessions/:id/tool-result', async () => {

@@ -89,6 +89,19 @@ describe('create / get / has / list', () => {
     expect(() => manager.create()).toThrow(new Error(MAX_SESSIONS(2)));
   });
 
+  it('a full manager makes room by sweeping finished sessions, not running ones', async () => {
+    const manager = makeManager({ maxSessions: 2 });
+    const done = manager.create().session;
+    const waiting = manager.create().session;
+    await done.execute('return 1');
+    expect(done.state).toBe('completed');
+    const fresh = manager.create().session;
+    expect(manager.list().map((i) => i.sessionId)).toEqual([waiting.sessionId, fresh.sessionId]);
+    expect(manager.get(done.sessionId)).toBeUndefined();
+    expect(() => manager.create()).toThrow(new Error(MAX_SESSIONS(2)));
+    expect(waiting.state).toBe('starting');
+  });
+
   it('list / listActive give SessionInfo; activeCount / totalCount', async () => {
     const manager = makeManager();
     const a = manager.create().session;

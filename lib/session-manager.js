@@ -66,6 +66,8 @@ class SessionManager {
     if (this.#native.isDisposed) throw new Error('Session manager is disposed');
     if (config === null) config = {};
     if (typeof config !== 'object' || Array.isArray(config)) throw new TypeError('Session config must be an object');
+    // Full: finished and expired sessions make room first (as the error's advice implies).
+    if (this.#native.totalCount >= this.#maxSessions) this.cleanup();
     if (this.#native.totalCount >= this.#maxSessions) {
       throw new Error(
         `Maximum sessions reached (${this.#maxSessions}). Wait for existing sessions to complete or increase maxSessions.`,
@@ -76,8 +78,11 @@ class SessionManager {
     const resolved = resolveSessionConfig(merged);
     const handle = this.#native.create(resolved.binding);
     const session = BrokerSession._fromHandle(handle, this.#registry, resolved.maxDepth);
-    for (const [key, existing] of this.#wrappers) {
-      if (existing.sessionId === session.sessionId) this.#wrappers.delete(key);
+    // Only an explicit id can replace an existing entry (Q7).
+    if (resolved.binding.sessionId !== undefined) {
+      for (const [key, existing] of this.#wrappers) {
+        if (existing.sessionId === session.sessionId) this.#wrappers.delete(key);
+      }
     }
     this.#wrappers.set(handle.key, session);
     return { session, sessionId: session.sessionId };

@@ -1,7 +1,8 @@
 //! `SessionManager`: the registry of live sessions with `maxSessions` and cleanup.
 //! Sessions are kept in insertion order; a duplicate session id replaces the previous
-//! entry without touching the old session (quirk Q7).
+//! entry in place without touching the old session (quirk Q7).
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::session::{Session, SessionConfig};
@@ -37,8 +38,57 @@ impl std::fmt::Display for ManagerError {
 
 impl std::error::Error for ManagerError {}
 
+/// Sessions by id (servers look sessions up on every request) and in insertion order
+/// (`list()` answers in the order the original's `Map` would).
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<String, (u64, Arc<Session>)>,
+    order: BTreeMap<u64, String>,
+    next: u64,
+}
+
+impl Registry {
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn insert(&mut self, session: Arc<Session>) {
+        let id = session.id().to_string();
+        if let Some(entry) = self.by_id.get_mut(&id) {
+            entry.1 = session;
+            return;
+        }
+        self.next += 1;
+        self.order.insert(self.next, id.clone());
+        self.by_id.insert(id, (self.next, session));
+    }
+
+    fn get(&self, id: &str) -> Option<&Arc<Session>> {
+        self.by_id.get(id).map(|(_, session)| session)
+    }
+
+    fn remove_if(&mut self, id: &str, keep: impl FnOnce(&Arc<Session>) -> bool) -> Option<Arc<Session>> {
+        let (order, session) = self.by_id.get(id)?;
+        if keep(session) {
+            return None;
+        }
+        self.order.remove(order);
+        self.by_id.remove(id).map(|(_, session)| session)
+    }
+
+    fn ordered(&self) -> Vec<Arc<Session>> {
+        self.order.values().filter_map(|id| self.get(id).cloned()).collect()
+    }
+
+    fn drain(&mut self) -> Vec<Arc<Session>> {
+        let all = self.ordered();
+        *self = Registry::default();
+        all
+    }
+}
+
 struct Inner {
-    sessions: Vec<Arc<Session>>,
+    sessions: Registry,
     disposed: bool,
 }
 
@@ -55,7 +105,7 @@ impl SessionManager {
             key: super::session::next_key(),
             max_sessions,
             host,
-            inner: Mutex::new(Inner { sessions: Vec::new(), disposed: false }),
+            inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false }),
         }
     }
 
@@ -76,8 +126,21 @@ impl SessionManager {
         self.lock().disposed
     }
 
+    /// When the registry is full, finished and expired sessions are swept first (as
+    /// `cleanup()` would): the error tells users to wait for sessions to complete, and
+    /// servers keep finished sessions for replay, which must not lock out new work.
     pub fn create(&self, mut config: SessionConfig) -> Result<Arc<Session>, ManagerError> {
         config.owner_key = self.key;
+        let full = {
+            let inner = self.lock();
+            if inner.disposed {
+                return Err(ManagerError::Disposed);
+            }
+            inner.sessions.len() >= self.max_sessions
+        };
+        if full {
+            self.cleanup();
+        }
         let mut inner = self.lock();
         if inner.disposed {
             return Err(ManagerError::Disposed);
@@ -86,31 +149,25 @@ impl SessionManager {
             return Err(ManagerError::MaxSessions(self.max_sessions));
         }
         let session = Session::new(config, self.host.clone());
-        match inner.sessions.iter().position(|s| s.id() == session.id()) {
-            Some(i) => inner.sessions[i] = session.clone(),
-            None => inner.sessions.push(session.clone()),
-        }
+        inner.sessions.insert(session.clone());
         Ok(session)
     }
 
     pub fn get(&self, session_id: &str) -> Option<Arc<Session>> {
-        self.lock().sessions.iter().find(|s| s.id() == session_id).cloned()
+        self.lock().sessions.get(session_id).cloned()
     }
 
     pub fn has(&self, session_id: &str) -> bool {
-        self.get(session_id).is_some()
+        self.lock().sessions.get(session_id).is_some()
     }
 
     /// Removes the entry if it still holds this very session.
     pub fn remove(&self, session: &Arc<Session>) -> bool {
-        let mut inner = self.lock();
-        let before = inner.sessions.len();
-        inner.sessions.retain(|s| !Arc::ptr_eq(s, session));
-        inner.sessions.len() != before
+        self.lock().sessions.remove_if(session.id(), |held| !Arc::ptr_eq(held, session)).is_some()
     }
 
     pub fn sessions(&self) -> Vec<Arc<Session>> {
-        self.lock().sessions.clone()
+        self.lock().sessions.ordered()
     }
 
     pub fn list(&self) -> Vec<SessionInfo> {
@@ -122,7 +179,7 @@ impl SessionManager {
     }
 
     pub fn active_count(&self) -> usize {
-        self.sessions().iter().filter(|s| !s.is_terminal()).count()
+        self.lock().sessions.by_id.values().filter(|(_, s)| !s.is_terminal()).count()
     }
 
     pub fn total_count(&self) -> usize {
@@ -142,9 +199,14 @@ impl SessionManager {
     pub fn cleanup(&self) -> usize {
         let doomed: Vec<Arc<Session>> = {
             let mut inner = self.lock();
-            let (doomed, kept) = inner.sessions.drain(..).partition(|s| s.is_expired() || s.is_terminal());
-            inner.sessions = kept;
-            doomed
+            let ids: Vec<String> = inner
+                .sessions
+                .by_id
+                .iter()
+                .filter(|(_, (_, s))| s.is_expired() || s.is_terminal())
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| inner.sessions.remove_if(id, |_| false)).collect()
         };
         for session in &doomed {
             session.dispose();
@@ -157,7 +219,7 @@ impl SessionManager {
         let sessions: Vec<Arc<Session>> = {
             let mut inner = self.lock();
             inner.disposed = true;
-            inner.sessions.drain(..).collect()
+            inner.sessions.drain()
         };
         for session in sessions {
             session.cancel(Some("Session manager disposed"));
@@ -173,5 +235,76 @@ pub fn info(session: &Session) -> SessionInfo {
         created_at: session.created_at(),
         expires_at: session.expires_at(),
         is_expired: session.is_expired(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::{ToolCall, ToolReplySender};
+
+    struct NoTools;
+
+    impl ToolHost for NoTools {
+        fn call(&self, _call: ToolCall, _reply: ToolReplySender) {}
+        fn abort(&self, _call_key: u64) {}
+    }
+
+    fn manager(max: usize) -> SessionManager {
+        SessionManager::new(max, Arc::new(NoTools))
+    }
+
+    fn named(id: &str) -> SessionConfig {
+        SessionConfig { session_id: Some(id.to_string()), ..SessionConfig::default() }
+    }
+
+    fn ids(manager: &SessionManager) -> Vec<String> {
+        manager.list().into_iter().map(|i| i.session_id).collect()
+    }
+
+    #[test]
+    fn keeps_insertion_order_and_replaces_duplicates_in_place() {
+        let m = manager(10);
+        let first_a = m.create(named("a")).unwrap();
+        m.create(named("b")).unwrap();
+        let second_a = m.create(named("a")).unwrap();
+        m.create(named("c")).unwrap();
+        assert_eq!(ids(&m), ["a", "b", "c"]);
+        assert!(Arc::ptr_eq(&m.get("a").unwrap(), &second_a));
+        // The replaced session is no longer the entry, so removing it changes nothing.
+        assert!(!m.remove(&first_a));
+        assert!(m.remove(&second_a));
+        assert_eq!(ids(&m), ["b", "c"]);
+        assert!(!m.has("a"));
+    }
+
+    #[test]
+    fn a_full_manager_sweeps_finished_sessions_before_refusing() {
+        let m = manager(2);
+        let done = m.create(named("done")).unwrap();
+        m.create(named("waiting")).unwrap();
+        done.cancel(Some("finished"));
+        // Full, but one session is terminal: it is disposed and removed to make room.
+        m.create(named("new")).unwrap();
+        assert_eq!(ids(&m), ["waiting", "new"]);
+        // Full of sessions that have not finished: the original's error.
+        let Err(err) = m.create(named("more")) else { panic!("a full manager accepted a session") };
+        assert_eq!(err, ManagerError::MaxSessions(2));
+        assert_eq!(
+            err.to_string(),
+            "Maximum sessions reached (2). Wait for existing sessions to complete or increase maxSessions."
+        );
+        assert_eq!(m.total_count(), 2);
+        assert_eq!(m.active_count(), 2);
+    }
+
+    #[test]
+    fn dispose_cancels_everything_and_refuses_new_sessions() {
+        let m = manager(5);
+        let s = m.create(named("x")).unwrap();
+        m.dispose();
+        assert!(s.is_terminal());
+        assert_eq!(m.total_count(), 0);
+        assert!(matches!(m.create(named("y")), Err(ManagerError::Disposed)));
     }
 }
