@@ -3,9 +3,12 @@
 //! spins, crashes V8 or has to be killed only ever costs itself: other sessions run in
 //! their own processes.
 //!
-//! Processes are added while work is queued, a few at a time, so a burst of short
-//! executions is served by the processes that exist. A guard thread kills a busy process
-//! whose memory passes its ceiling and retires processes idle above the minimum.
+//! Processes are added while work is queued, a few at a time. Up to one per core they
+//! start at once; beyond that only for work that has waited `GROW_DELAY`, so a burst of
+//! short executions is served by the processes that exist (more processes than cores
+//! cannot run short scripts faster), while executions that hold their process waiting on
+//! tools still get new ones. A guard thread kills a busy process whose memory passes its
+//! ceiling and retires processes idle above the minimum.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -15,13 +18,19 @@ use std::time::{Duration, Instant};
 use super::control::ExecutionControl;
 use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::process::EngineProcess;
+use super::timer::{self, Ticket};
 use super::{ExecutionRequest, memory_ceiling};
 use crate::protocol::{ErrorCode, ErrorInfo};
+
+/// How long queued work waits for a busy process before the pool grows past one
+/// process per core for it. Starting a process takes longer than this.
+const GROW_DELAY: Duration = Duration::from_millis(5);
 
 pub(crate) struct Job {
     exec: u64,
     request: ExecutionRequest,
     control: Arc<ExecutionControl>,
+    queued_at: Instant,
 }
 
 struct State {
@@ -32,6 +41,8 @@ struct State {
     next_id: u64,
     executions: u64,
     guard_started: bool,
+    /// A later look at the queue, armed while queued work waits for `GROW_DELAY`.
+    grow_check: Option<Ticket>,
 }
 
 pub(crate) struct Pool {
@@ -66,6 +77,7 @@ pub(crate) fn global() -> &'static Pool {
             next_id: 1,
             executions: 0,
             guard_started: false,
+            grow_check: None,
         }),
         executable: Mutex::new(std::env::var_os("ENCLAVE_BROKER_ENGINE").map(PathBuf::from)),
         max_processes: env_usize("ENCLAVE_BROKER_MAX_ENGINES").unwrap_or(256).max(1),
@@ -135,7 +147,7 @@ impl Pool {
             return process.run(exec, request, control);
         }
         let queued_control = control.clone();
-        state.queued.push_back(Job { exec, request, control });
+        state.queued.push_back(Job { exec, request, control, queued_at: Instant::now() });
         let spawn = self.grow(&mut state);
         drop(state);
         // Settles the job at once if it is cancelled (or its deadline passes) while queued.
@@ -146,11 +158,20 @@ impl Pool {
     /// Processes to start for the queue, at most `max_starting` starting at once. When no
     /// more may exist, an idle process with another heap size takes the job (it rebuilds
     /// its isolate for it).
-    fn grow(&self, state: &mut State) -> Vec<(u64, usize)> {
+    fn grow(&'static self, state: &mut State) -> Vec<(u64, usize)> {
         let mut spawn = Vec::new();
+        let now = Instant::now();
         while state.queued.len() > state.starting && state.starting < self.max_starting {
             // `processes` already holds every started process, ready or not.
-            if state.processes.len() + spawn.len() >= self.max_processes {
+            let total = state.processes.len() + spawn.len();
+            let queued_at = state.queued[state.starting].queued_at;
+            if total >= self.max_starting && now.duration_since(queued_at) < GROW_DELAY {
+                if state.grow_check.is_none() {
+                    state.grow_check = Some(timer::arm(queued_at + GROW_DELAY, move || self.grow_check()));
+                }
+                break;
+            }
+            if total >= self.max_processes {
                 if state.idle.is_empty() {
                     break;
                 }
@@ -165,6 +186,16 @@ impl Pool {
             spawn.push((self.new_id(state), memory_limit));
         }
         spawn
+    }
+
+    fn grow_check(&'static self) {
+        let spawn = {
+            let mut state = self.lock();
+            // Fired: forgetting the ticket disarms nothing, and lets `grow` arm a new one.
+            state.grow_check = None;
+            self.grow(&mut state)
+        };
+        self.start(spawn);
     }
 
     fn start(&'static self, spawn: Vec<(u64, usize)>) {
