@@ -338,6 +338,7 @@ e. runs in different V8 builds (Node ${process.versions.v8} vs the engine's deno
   console.log(`  engineStats(): ${JSON.stringify(o.engineStats)}`);
   console.log(
     `  RSS: node ${mib(o.memory.nodeRss)} + ${o.engines.count} engine processes ${mib(o.engines.rss)} = ${mib(o.memory.nodeRss + o.engines.rss)}` +
+      ` (engine PSS, shared pages split: ${mib(o.engines.pss ?? 0)}, ${mib((o.engines.pss ?? 0) / Math.max(1, o.engines.count))} per process)` +
       ` (node heapUsed ${mib(o.memory.heapUsed)})`,
   );
   console.log(`baseline worker at the end: RSS ${mib(sides.baseline.memory.nodeRss)} (heapUsed ${mib(sides.baseline.memory.heapUsed)})`);

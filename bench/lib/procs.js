@@ -15,6 +15,18 @@ function readRssBytes(pid) {
   }
 }
 
+// Proportional set size: shared pages (the engine binary's text, shared libraries) split
+// among the processes that map them, so a sum over processes is not inflated.
+function readPssBytes(pid) {
+  try {
+    const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const match = /^Pss:\s+(\d+)\s+kB/m.exec(rollup);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function childrenFromTasks(pid) {
   const tasks = fs.readdirSync(`/proc/${pid}/task`);
   const out = new Set();
@@ -58,11 +70,11 @@ function commandName(pid) {
 }
 
 // The engine processes under `pid` (direct children running `enclave-engine`; the name
-// is truncated to 15 characters by the kernel) and their total RSS.
+// is truncated to 15 characters by the kernel) and their total RSS and PSS.
 function engineMemory(pid = process.pid) {
   const pids = childPids(pid).filter((child) => commandName(child).startsWith('enclave-engine'));
-  const rss = pids.map(readRssBytes);
-  return { count: pids.length, rss: rss.reduce((a, b) => a + b, 0), pids };
+  const sum = (read) => pids.map(read).reduce((a, b) => a + b, 0);
+  return { count: pids.length, rss: sum(readRssBytes), pss: sum(readPssBytes), pids };
 }
 
-module.exports = { readRssBytes, childPids, engineMemory };
+module.exports = { readRssBytes, readPssBytes, childPids, engineMemory };
