@@ -136,6 +136,7 @@ export interface EngineStats {
   idle: number
   queued: number
   executions: number
+  killed: number
 }
 
 /** Keeps Node's event loop alive (`true`) while executions are in flight. */

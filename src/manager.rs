@@ -130,6 +130,7 @@ pub struct EngineStats {
     pub idle: u32,
     pub queued: u32,
     pub executions: f64,
+    pub killed: f64,
 }
 
 #[napi]
@@ -140,5 +141,6 @@ pub fn engine_stats() -> EngineStats {
         idle: s.idle as u32,
         queued: s.queued as u32,
         executions: s.executions as f64,
+        killed: s.killed as f64,
     }
 }

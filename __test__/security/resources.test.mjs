@@ -3,6 +3,7 @@
 // overflow, console output caps, tool-call caps, and isolation between concurrent runs.
 // Attacks that can take the host down are in host-crash.test.mjs (child processes).
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { createBroker } from '../../index.mjs';
 import { CLEAN_HOST, MEMORY_MESSAGE, PRE, fail, hostLooksClean, makeBroker, ok, outcome } from './helpers.mjs';
 
 const { broker, state } = makeBroker();
@@ -319,5 +320,32 @@ describe('concurrent sessions', () => {
     const results = (await Promise.all(runs)).map(outcome);
     expect(results).toStrictEqual(Array.from({ length: 8 }, () => TIMEOUT_300));
     expect(await run('return 1 + 1;')).toStrictEqual(ok(2));
+  });
+});
+
+describe('the host event loop', () => {
+  // The engine reads its pipe only when its script yields. Writing a tool result that does
+  // not fit in the pipe must not wait for that, or Node's main thread would hang until the
+  // script's timeout: here the cancel scheduled by the handler could then never run first.
+  it('is not held up by a large tool result sent to a script that spins', async () => {
+    const big = createBroker({ limits: { toolTimeoutMs: 8000, heartbeatIntervalMs: 0 } });
+    try {
+      const session = big.createSession();
+      big.tool('big', {
+        handler: async () => {
+          setTimeout(() => session.cancel('host timer ran'), 100);
+          return 'x'.repeat(4 * 1024 * 1024);
+        },
+      });
+      const started = Date.now();
+      const r = await session.execute("callTool('big', {}); while (true) {}");
+      expect(outcome(r)).toStrictEqual(fail('SESSION_CANCELLED', 'Error', 'Session was cancelled'));
+      expect(Date.now() - started).toBeLessThan(6000);
+      // The result still reaches a script that waits for it.
+      const waited = await big.execute("const s = await callTool('big', {}); return s.length;");
+      expect(outcome(waited)).toStrictEqual(ok(4 * 1024 * 1024));
+    } finally {
+      await big.dispose();
+    }
   });
 });

@@ -8,8 +8,10 @@
 mod bridge;
 mod control;
 mod outcome;
+mod pipe_writer;
 mod pool;
 mod process;
+mod signal;
 pub(crate) mod timer;
 pub mod wire;
 

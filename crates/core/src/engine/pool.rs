@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,15 @@ pub struct PoolStats {
     pub idle: usize,
     pub queued: usize,
     pub executions: u64,
+    /// Processes the broker had to kill while they ran: a stop not honoured within the
+    /// grace period, or memory past the ceiling. Stops normally end without a kill.
+    pub killed: u64,
+}
+
+static KILLED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn count_kill() {
+    KILLED.fetch_add(1, Ordering::Relaxed);
 }
 
 fn env_usize(name: &str) -> Option<usize> {
@@ -114,6 +124,7 @@ pub fn pool_stats() -> PoolStats {
         idle: state.idle.len(),
         queued: state.queued.len(),
         executions: state.executions,
+        killed: KILLED.load(Ordering::Relaxed),
     }
 }
 

@@ -2,15 +2,15 @@
 //! and console output arrive as frames and go to the execution's bridge (the session); the
 //! broker settles each call before replying, so events stay in program order.
 //!
-//! A stop is sent as a frame; if the process has not answered within `STOP_GRACE` (a
-//! builtin that ignores V8's termination), it is killed. A process that dies, by our hand
-//! or V8's, ends only the execution it was running.
+//! A stop is sent as a frame and a signal (see `signal`); if the process has not answered
+//! within `STOP_GRACE` (a builtin that ignores V8's termination), it is killed. A process
+//! that dies, by our hand or V8's, ends only the execution it was running.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
@@ -18,9 +18,11 @@ use std::time::Instant;
 use super::bridge::{SandboxBridge, ToolCallInfo};
 use super::control::ExecutionControl;
 use super::outcome::{ExecutionOutcome, InterruptReason};
+use super::pipe_writer::PipeWriter;
 use super::pool::Pool;
+use super::signal;
 use super::timer::{self, Ticket};
-use super::wire::{FromEngine, ToEngine, read_frame, write_frame};
+use super::wire::{FromEngine, ToEngine, read_frame};
 use super::{DoneCallback, ExecutionRequest, STOP_GRACE, memory_ceiling};
 use crate::protocol::{ErrorCode, ErrorInfo};
 use crate::tools::ToolReply;
@@ -38,7 +40,7 @@ struct Running {
 pub(crate) struct EngineProcess {
     pub memory_limit: usize,
     pid: u32,
-    stdin: Mutex<ChildStdin>,
+    stdin: Arc<PipeWriter>,
     child: Mutex<Child>,
     running: Mutex<Option<Running>>,
     /// Why the broker killed the process, if it did.
@@ -76,10 +78,17 @@ impl EngineProcess {
             let _ = child.kill();
             return Err(io::Error::other("engine process has no pipes"));
         };
+        let stdin = match PipeWriter::new(stdin) {
+            Ok(writer) => writer,
+            Err(error) => {
+                let _ = child.kill();
+                return Err(error);
+            }
+        };
         let process = Arc::new(EngineProcess {
             memory_limit,
             pid: child.id(),
-            stdin: Mutex::new(stdin),
+            stdin,
             child: Mutex::new(child),
             running: Mutex::new(None),
             killed: Mutex::new(None),
@@ -103,8 +112,7 @@ impl EngineProcess {
     }
 
     fn send(&self, message: &ToEngine) {
-        // A write error means the process is gone; its reader settles what it ran.
-        let _ = write_frame(&mut *lock(&self.stdin), &message.encode());
+        self.stdin.send(&message.to_frame());
     }
 
     /// Ends an idle process.
@@ -145,7 +153,15 @@ impl EngineProcess {
     }
 
     fn stop(self: &Arc<Self>, exec: u64, reason: InterruptReason) {
+        // The frame reaches an engine that waits; the signal one that runs JavaScript.
         self.send(&ToEngine::Interrupt { exec, reason });
+        {
+            let mut child = lock(&self.child);
+            // Unreaped, the pid is still this process's (at worst a zombie), never a stranger's.
+            if matches!(child.try_wait(), Ok(None)) {
+                signal::send(self.pid, exec, reason);
+            }
+        }
         let process = Arc::downgrade(self);
         let escalation = timer::arm(Instant::now() + STOP_GRACE, move || {
             if let Some(process) = process.upgrade() {
@@ -161,6 +177,7 @@ impl EngineProcess {
     pub fn kill_if_running(&self, exec: u64, reason: InterruptReason) {
         if lock(&self.running).as_ref().is_some_and(|r| r.exec == exec) {
             *lock(&self.killed) = Some(reason);
+            super::pool::count_kill();
             let _ = lock(&self.child).kill();
         }
     }

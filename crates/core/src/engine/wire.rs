@@ -10,7 +10,7 @@ use crate::protocol::ErrorInfo;
 use crate::tools::ToolReply;
 
 /// Larger frames mean a corrupt stream (results are capped far below this).
-const MAX_FRAME: usize = 1 << 30;
+pub(crate) const MAX_FRAME: usize = 1 << 30;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ToEngine {
@@ -56,10 +56,20 @@ pub enum FromEngine {
     },
 }
 
-#[derive(Default)]
+/// Builds a whole frame, length prefix first, so it leaves in one `write`.
 struct Writer(Vec<u8>);
 
 impl Writer {
+    fn frame() -> Writer {
+        Writer(vec![0; 4])
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let len = (self.0.len() - 4) as u32;
+        self.0[..4].copy_from_slice(&len.to_le_bytes());
+        self.0
+    }
+
     fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
@@ -146,8 +156,9 @@ fn reason_from(v: u8) -> io::Result<InterruptReason> {
 }
 
 impl ToEngine {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
+    /// The message as a frame: its length, then its bytes.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut w = Writer::frame();
         match self {
             ToEngine::Execute { exec, code, memory_limit, max_result_bytes, max_depth, globals_json } => {
                 w.u8(1).u64(*exec).str(code).u64(*memory_limit).u64(*max_result_bytes).u32(*max_depth);
@@ -164,7 +175,7 @@ impl ToEngine {
                 w.u8(3).u64(*exec).u8(reason.to_u8());
             }
         }
-        w.0
+        w.finish()
     }
 
     pub fn decode(frame: &[u8]) -> io::Result<ToEngine> {
@@ -204,8 +215,9 @@ fn level_index(level: ConsoleLevel) -> u8 {
 }
 
 impl FromEngine {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
+    /// The message as a frame: its length, then its bytes.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut w = Writer::frame();
         match self {
             FromEngine::Ready => {
                 w.u8(10);
@@ -227,7 +239,7 @@ impl FromEngine {
                 };
             }
         }
-        w.0
+        w.finish()
     }
 
     pub fn decode(frame: &[u8]) -> io::Result<FromEngine> {
@@ -259,9 +271,9 @@ impl FromEngine {
     }
 }
 
-pub fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
-    out.write_all(&(payload.len() as u32).to_le_bytes())?;
-    out.write_all(payload)?;
+/// Writes a frame made by `to_frame` (one write for the pipe, so one wake-up for the reader).
+pub fn write_frame(out: &mut impl Write, frame: &[u8]) -> io::Result<()> {
+    out.write_all(frame)?;
     out.flush()
 }
 
@@ -301,7 +313,7 @@ mod tests {
             ToEngine::Interrupt { exec: 7, reason: InterruptReason::Timeout },
         ];
         for message in to_engine {
-            assert_eq!(ToEngine::decode(&message.encode()).unwrap(), message);
+            assert_eq!(ToEngine::decode(&message.to_frame()[4..]).unwrap(), message);
         }
         let from_engine = [
             FromEngine::Ready,
@@ -322,15 +334,20 @@ mod tests {
             },
         ];
         for message in from_engine {
-            assert_eq!(FromEngine::decode(&message.encode()).unwrap(), message);
+            assert_eq!(FromEngine::decode(&message.to_frame()[4..]).unwrap(), message);
         }
     }
 
     #[test]
     fn frames_round_trip_and_corruption_is_an_error() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, b"abc").unwrap();
-        assert_eq!(read_frame(&mut buf.as_slice()).unwrap(), b"abc");
+        let frame = ToEngine::Interrupt { exec: 9, reason: InterruptReason::Timeout }.to_frame();
+        write_frame(&mut buf, &frame).unwrap();
+        write_frame(&mut buf, &FromEngine::Ready.to_frame()).unwrap();
+        let mut input = buf.as_slice();
+        assert_eq!(read_frame(&mut input).unwrap(), frame[4..]);
+        assert_eq!(read_frame(&mut input).unwrap(), [10]);
+        assert!(input.is_empty());
         assert!(FromEngine::decode(&[99]).is_err());
         assert!(ToEngine::decode(&[2, 1]).is_err());
         assert!(read_frame(&mut [0u8, 0, 0, 0x80].as_slice()).is_err());

@@ -38,7 +38,7 @@ impl Link {
     /// Sends a frame; a broker that went away ends this process.
     pub fn send(&self, message: &FromEngine) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        if write_frame(&mut *out, &message.encode()).is_err() {
+        if write_frame(&mut *out, &message.to_frame()).is_err() {
             std::process::exit(0);
         }
     }

@@ -4,6 +4,7 @@
 //! starts a fresh one.
 
 mod buffer_budget;
+mod interrupts;
 mod isolate;
 mod link;
 mod platform;
@@ -11,11 +12,13 @@ mod run;
 mod sandbox;
 pub mod wrap;
 
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::mpsc;
 
 use deno_core::v8;
+use tokio::io::{AsyncReadExt, BufReader};
+use tokio::sync::mpsc;
 
 use self::isolate::IsolateHost;
 use self::link::{Link, RemoteBridge};
@@ -23,7 +26,7 @@ use self::run::RunRequest;
 use super::SandboxOptions;
 use super::control::ExecutionControl;
 use super::outcome::ExecutionOutcome;
-use super::wire::{FromEngine, ToEngine, read_frame};
+use super::wire::{FromEngine, ToEngine};
 use crate::protocol::{ErrorCode, ErrorInfo};
 
 /// V8 keeps to about 1 MiB of it; the rest is for the recursive parser that finds the
@@ -52,27 +55,37 @@ struct Job {
 
 /// Entry point of the engine binary. `memory_limit` sizes the first isolate.
 pub fn main(memory_limit: usize) -> ! {
+    interrupts::block();
     let link = Link::to_stdout();
-    let (jobs, queue) = mpsc::channel::<Job>();
-    let reader_link = link.clone();
-    // Reads frames even while the engine thread is busy in JS, so interrupts always arrive.
-    std::thread::Builder::new()
-        .name("enclave-engine-reader".into())
-        .spawn(move || read_loop(&reader_link, &jobs))
-        .expect("failed to start the reader thread");
+    interrupts::listen(link.clone());
     let engine = std::thread::Builder::new()
         .name("enclave-engine".into())
         .stack_size(STACK_SIZE)
-        .spawn(move || engine_loop(&link, &queue, memory_limit))
+        .spawn(move || engine_loop(&link, memory_limit))
         .expect("failed to start the engine thread");
     let _ = engine.join();
     std::process::exit(0)
 }
 
-fn read_loop(link: &Link, jobs: &mpsc::Sender<Job>) {
-    let mut input = std::io::stdin().lock();
+async fn read_frame(input: &mut BufReader<tokio::net::unix::pipe::Receiver>) -> std::io::Result<Vec<u8>> {
+    let len = input.read_u32_le().await? as usize;
+    if len > super::wire::MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "frame too large"));
+    }
+    let mut frame = vec![0u8; len];
+    input.read_exact(&mut frame).await?;
+    Ok(frame)
+}
+
+/// Runs on the engine thread's runtime, so a tool reply wakes no other thread. It runs
+/// whenever the engine waits (between executions, and at every await of a script).
+async fn read_loop(link: Arc<Link>, jobs: mpsc::UnboundedSender<Job>) {
+    // SAFETY: fd 0 is the pipe from the broker; nothing else in this process uses it.
+    let stdin = unsafe { OwnedFd::from_raw_fd(0) };
+    let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(stdin) else { std::process::exit(0) };
+    let mut input = BufReader::with_capacity(64 * 1024, pipe);
     loop {
-        let message = match read_frame(&mut input).and_then(|frame| ToEngine::decode(&frame)) {
+        let message = match read_frame(&mut input).await.and_then(|frame| ToEngine::decode(&frame)) {
             Ok(message) => message,
             // The broker closed the pipe (or went away): this process is done.
             Err(_) => std::process::exit(0),
@@ -95,16 +108,18 @@ fn read_loop(link: &Link, jobs: &mpsc::Sender<Job>) {
     }
 }
 
-fn engine_loop(link: &Arc<Link>, queue: &mpsc::Receiver<Job>, mut memory_limit: usize) {
+fn engine_loop(link: &Arc<Link>, mut memory_limit: usize) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
     // deno_core requires isolates to be created inside a runtime context.
     let _entered = rt.enter();
+    let (jobs, mut queue) = mpsc::unbounded_channel();
+    rt.spawn(read_loop(link.clone(), jobs));
     let mut engine = Engine::new(memory_limit);
     loop {
         let mut prepared = Some(sandbox::prepare(&mut engine.host));
         engine.host.pump_platform_tasks();
         link.send(&FromEngine::Ready);
-        let Ok(job) = queue.recv() else { return };
+        let Some(job) = rt.block_on(queue.recv()) else { return };
 
         let wanted = job.sandbox.effective_memory_limit();
         if wanted != memory_limit {

@@ -1,0 +1,50 @@
+//! The engine process's end of `engine::signal`: the interrupt signal is blocked in every
+//! thread (so it never takes its default action, which would end the process) and taken
+//! by one thread that waits for it and stops the execution it names.
+
+use std::sync::Arc;
+
+use super::link::Link;
+use crate::engine::signal;
+
+fn interrupt_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set it is given; sigaddset adds a valid signal.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal::number());
+        set
+    }
+}
+
+/// Must run before any other thread starts: threads inherit the mask of their creator.
+pub(super) fn block() {
+    let set = interrupt_set();
+    // SAFETY: changes only this thread's mask, with a valid set.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+pub(super) fn listen(link: Arc<Link>) {
+    let spawned = std::thread::Builder::new().name("enclave-engine-interrupts".into()).spawn(move || {
+        let set = interrupt_set();
+        loop {
+            // SAFETY: a zeroed siginfo_t is a valid out-parameter for sigwaitinfo.
+            let mut info = unsafe { std::mem::zeroed::<libc::siginfo_t>() };
+            // SAFETY: the set is valid and `info` outlives the call.
+            if unsafe { libc::sigwaitinfo(&set, &mut info) } < 0 {
+                continue; // EINTR
+            }
+            // SAFETY: signals sent with sigqueue carry a value.
+            let value = unsafe { info.si_value().sival_ptr } as usize;
+            if let Some((exec, reason)) = signal::decode(value) {
+                link.interrupt(exec, reason);
+            }
+        }
+    });
+    if spawned.is_err() {
+        // Without it a spinning script could only be stopped by the kill after the grace period.
+        std::process::exit(0);
+    }
+}

@@ -1,0 +1,54 @@
+//! How a running script is stopped. Its own test binary: it counts the broker's kills,
+//! which are process-wide, so no test from elsewhere may run beside it.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use enclave_broker_core::engine::pool_stats;
+use enclave_broker_core::protocol::SessionLimits;
+use enclave_broker_core::session::SessionState;
+
+/// The kill count is process-wide: these tests take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A script spinning in JavaScript reads nothing from its pipe, so the stop must reach V8
+/// another way (the interrupt signal); the kill after the grace period is only a fallback.
+#[test]
+fn spinning_scripts_stop_without_killing_their_process() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let killed_before = pool_stats().killed;
+
+    let limits = SessionLimits { tool_timeout_ms: 300, ..Default::default() };
+    let f = run_with(&TestHost::new(), limits, "while (true) {}");
+    assert_eq!(f.error_code(), "TIMEOUT");
+
+    let s = session(&TestHost::new(), SessionLimits::default());
+    s.execute("for (;;) {}".into()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(s.state(), SessionState::Running);
+    s.cancel(None);
+    assert_eq!(wait(&s).error_code(), "SESSION_CANCELLED");
+
+    // A tool reply that arrives while the script spins waits in the pipe, then the stop.
+    let host = TestHost::new().tool("t", |_| ok("1"));
+    let limits = SessionLimits { tool_timeout_ms: 300, ..Default::default() };
+    let f = run_with(&host, limits, "callTool('t', {}); while (true) {}");
+    assert_eq!(f.error_code(), "TIMEOUT");
+
+    assert_eq!(pool_stats().killed, killed_before, "a spinning script needed a kill");
+    assert_eq!(run("return 'next'").result.value_json.as_deref(), Some(r#""next""#));
+}
+
+/// Builtins that never look at V8's termination flag are what the kill is for.
+#[test]
+fn a_builtin_that_ignores_termination_is_counted_as_killed() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let killed_before = pool_stats().killed;
+    let limits = SessionLimits { tool_timeout_ms: 200, ..Default::default() };
+    let f = run_with(&TestHost::new(), limits, "new Array(1e8).fill(0); return 1");
+    assert_eq!(f.error_code(), "TIMEOUT");
+    assert!(pool_stats().killed > killed_before);
+}
