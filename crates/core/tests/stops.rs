@@ -38,6 +38,25 @@ fn spinning_scripts_stop_without_killing_their_process() {
     let f = run_with(&host, limits, "callTool('t', {}); while (true) {}");
     assert_eq!(f.error_code(), "TIMEOUT");
 
+    // A stop sent before the engine begins the script (it may arrive before the Execute
+    // frame is handled) still stops it once it begins.
+    for round in 0..20 {
+        let sessions: Vec<_> = (0..16)
+            .map(|_| {
+                let s = session(&TestHost::new(), SessionLimits::default());
+                s.execute("for (;;) {}".into()).unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(round % 8));
+        for s in &sessions {
+            s.cancel(None);
+        }
+        for s in &sessions {
+            assert_eq!(wait(s).error_code(), "SESSION_CANCELLED");
+        }
+    }
+
     assert_eq!(pool_stats().killed, killed_before, "a spinning script needed a kill");
     assert_eq!(run("return 'next'").result.value_json.as_deref(), Some(r#""next""#));
 }

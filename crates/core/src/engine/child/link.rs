@@ -17,9 +17,17 @@ use crate::engine::wire::{FromEngine, write_frame};
 use crate::protocol::{ErrorCode, ErrorInfo};
 use crate::tools::{ReplySender, ToolReply, reply_channel};
 
+#[derive(Default)]
+struct Executions {
+    current: Option<(u64, Arc<ExecutionControl>)>,
+    /// A stop that came before its execution began: a signal (or the frame, read in the
+    /// same batch as its Execute) can beat the engine thread to `begin`.
+    early_stop: Option<(u64, InterruptReason)>,
+}
+
 pub(crate) struct Link {
     out: Mutex<BufWriter<File>>,
-    current: Mutex<Option<(u64, Arc<ExecutionControl>)>>,
+    executions: Mutex<Executions>,
     replies: Mutex<HashMap<(u64, u32), ReplySender>>,
 }
 
@@ -30,7 +38,7 @@ impl Link {
         let out = unsafe { File::from_raw_fd(1) };
         Arc::new(Link {
             out: Mutex::new(BufWriter::new(out)),
-            current: Mutex::new(None),
+            executions: Mutex::new(Executions::default()),
             replies: Mutex::new(HashMap::new()),
         })
     }
@@ -44,17 +52,49 @@ impl Link {
     }
 
     pub fn begin(&self, exec: u64, control: Arc<ExecutionControl>) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((exec, control));
+        let early = {
+            let mut executions = self.executions.lock().unwrap_or_else(|p| p.into_inner());
+            executions.current = Some((exec, control.clone()));
+            match executions.early_stop {
+                Some((stopped, reason)) if stopped == exec => {
+                    executions.early_stop = None;
+                    Some(reason)
+                }
+                // Stops for executions that never came here are stale.
+                Some((stopped, _)) if stopped < exec => {
+                    executions.early_stop = None;
+                    None
+                }
+                _ => None,
+            }
+        };
+        if let Some(reason) = early {
+            control.interrupt(reason);
+        }
     }
 
     pub fn end(&self, exec: u64) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.executions.lock().unwrap_or_else(|p| p.into_inner()).current = None;
         self.replies.lock().unwrap_or_else(|p| p.into_inner()).retain(|(e, _), _| *e != exec);
     }
 
+    /// Stops `exec` if it runs; remembers the stop if `exec` has not begun yet (execution
+    /// ids only grow); ignores a stop for an execution that already ended.
     pub fn interrupt(&self, exec: u64, reason: InterruptReason) {
-        let current = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((_, control)) = current.filter(|(running, _)| *running == exec) {
+        let control = {
+            let mut executions = self.executions.lock().unwrap_or_else(|p| p.into_inner());
+            match &executions.current {
+                Some((running, control)) if *running == exec => Some(control.clone()),
+                Some((running, _)) if *running > exec => None,
+                _ => {
+                    if executions.early_stop.is_none_or(|(stopped, _)| stopped < exec) {
+                        executions.early_stop = Some((exec, reason));
+                    }
+                    None
+                }
+            }
+        };
+        if let Some(control) = control {
             control.interrupt(reason);
         }
     }
