@@ -82,6 +82,17 @@ const SCENARIOS = [
     warmup: 5,
     iterations: 40,
   },
+  {
+    id: 'i',
+    title: 'i. while (true) {} under a 100 ms script timeout',
+    code: 'while (true) {}',
+    // Both sides must report a failure (ours: TIMEOUT); the time is when it was reported.
+    check: (v, r) => r.success === false && (r.error.code === 'TIMEOUT' || r.error.code === 'EXECUTION_ERROR'),
+    expectFailure: true,
+    limits: { toolTimeoutMs: 100 },
+    warmup: 3,
+    iterations: 40,
+  },
 ];
 
 const IMPORT_RUNS = QUICK ? 2 : 15;
@@ -121,7 +132,8 @@ function createSide(side) {
   const broker = new VmBaselineBroker();
   for (const [name, def] of Object.entries(tools)) broker.tool(name, def);
   return {
-    run: (code, limits) => broker.execute(code, limits === undefined ? {} : { maxToolCalls: limits.maxToolCalls }),
+    run: (code, limits) =>
+      broker.execute(code, limits === undefined ? {} : { maxToolCalls: limits.maxToolCalls, timeoutMs: limits.toolTimeoutMs }),
     dispose: () => broker.dispose(),
   };
 }
@@ -129,7 +141,8 @@ function createSide(side) {
 async function sample(side, scenario, failures) {
   const once = async () => {
     const result = await side.run(scenario.code, scenario.limits);
-    if (!result.success || !scenario.check(result.value)) {
+    const passed = scenario.expectFailure ? scenario.check(undefined, result) : result.success && scenario.check(result.value);
+    if (!passed) {
       failures.push({ scenario: scenario.id, result: JSON.stringify(result).slice(0, 300) });
     }
   };
@@ -324,7 +337,9 @@ g. baseline import = require('node:vm') only: the original @enclave-vm/broker is
   so its real import cost is not measurable. Ours = require of this package (no engine processes
   started at import: ${Math.max(...imports.ours.map((r) => r.enginesAfterImport))} found after import).
 h. is extra: the first execute after import in a fresh process (includes starting engine processes).
-e. runs in different V8 builds (Node ${process.versions.v8} vs the engine's deno_core V8).`);
+e. runs in different V8 builds (Node ${process.versions.v8} vs the engine's deno_core V8).
+i. the time from execute() to the reported timeout: the overshoot past 100 ms is how promptly a
+  spinning script is stopped (ours: watchdog -> signal -> V8 terminate_execution; baseline: vm's timeout).`);
 
   const failures = [...sides.ours.failures, ...sides.baseline.failures.map((f) => ({ ...f, side: 'baseline' }))];
   const importFailures = [...imports.ours, ...imports.baseline].filter((r) => !r.firstOk).length;
