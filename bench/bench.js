@@ -10,12 +10,13 @@
 // Results are written to bench/results/latest.json.
 'use strict';
 
-const { fork, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { summarize, fmt, mib, table } = require('./lib/stats');
 const { engineMemory, readRssBytes } = require('./lib/procs');
+const { startWorker } = require('./lib/worker');
 
 const ROOT = path.resolve(__dirname, '..');
 const RESULTS = path.join(__dirname, 'results', 'latest.json');
@@ -184,34 +185,15 @@ function worker(sideName) {
   process.send({ ready: true });
 }
 
-function startWorker(side) {
-  const child = fork(__filename, ['--worker', side], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let pending;
-  child.on('message', (msg) => {
-    const resolve = pending;
-    pending = undefined;
-    resolve?.(msg);
-  });
-  // 'close', not 'exit': it comes after the IPC channel has delivered every message.
-  child.on('close', (code) => {
-    if (pending !== undefined) {
-      console.error(`\n${side} worker exited (${code}) while busy`);
-      process.exit(1);
-    }
-  });
-  const request = (msg) =>
-    new Promise((resolve) => {
-      pending = resolve;
-      if (msg !== undefined) child.send(msg);
-    });
-  return { ready: request(), request };
+function startSideWorker(side) {
+  return startWorker(__filename, ['--worker', side], { label: `${side} worker`, execArgv: ['--expose-gc'] });
 }
 
 // Per scenario: warm-up on both sides, then CHUNKS alternating chunks of iterations.
 const CHUNKS = 5;
 
 async function runSides() {
-  const workers = { ours: startWorker('ours'), baseline: startWorker('baseline') };
+  const workers = { ours: startSideWorker('ours'), baseline: startSideWorker('baseline') };
   await workers.ours.ready;
   await workers.baseline.ready;
   const scenarios = { ours: {}, baseline: {} };

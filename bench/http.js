@@ -14,9 +14,9 @@
 
 const http = require('node:http');
 const path = require('node:path');
-const { fork } = require('node:child_process');
 const { summarize, percentile, fmt, mib, table } = require('./lib/stats');
 const { engineMemory, readRssBytes } = require('./lib/procs');
+const { startWorker } = require('./lib/worker');
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -75,28 +75,6 @@ async function server() {
     }
   });
   process.send({ port: broker.port });
-}
-
-function startServer() {
-  const child = fork(__filename, ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let pending;
-  child.on('message', (msg) => {
-    const resolve = pending;
-    pending = undefined;
-    resolve?.(msg);
-  });
-  child.on('close', (code) => {
-    if (pending !== undefined) {
-      console.error(`server exited (${code}) while busy`);
-      process.exit(1);
-    }
-  });
-  const request = (msg) =>
-    new Promise((resolve) => {
-      pending = resolve;
-      if (msg !== undefined) child.send(msg);
-    });
-  return { ready: request(), request };
 }
 
 // ---------------------------------------------------------------- load generator
@@ -177,7 +155,7 @@ async function load(port, scenario, seconds, record) {
 
 async function main() {
   console.log(`enclave-broker-rs HTTP benchmark: ${CLIENTS} concurrent clients, ${SECONDS} s per scenario (+${WARMUP_SECONDS} s warm-up)`);
-  const srv = startServer();
+  const srv = startWorker(__filename, ['--server'], { label: 'server' });
   const { port } = await srv.ready;
   const rows = [];
   const reports = [];
