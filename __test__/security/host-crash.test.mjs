@@ -4,6 +4,8 @@
 // built-ins that outrun the timeout, and console output reaching the host's stdout.
 // The safe outcome for every case: the child exits normally, the script ends with a
 // sandboxed error, and the same broker then runs `return 1 + 1`.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MEMORY_MESSAGE, MiB, memoryMessage, runInChild } from './helpers.mjs';
 
@@ -174,4 +176,42 @@ describe('the host process output', () => {
     expect(r.stdout).toBe(`REPORT ${JSON.stringify(r.report)}\n`);
     expect(r.stderr).toBe('');
   });
+});
+
+describe('the broker process dying', () => {
+  // A spinning script reads nothing, so its engine cannot see the broker's pipe close;
+  // it must still end rather than spin on as an orphan (here with no timeout at all).
+  it('ends its engine processes, even one spinning without a timeout', async () => {
+    const script = `
+      const { createBroker } = require(${JSON.stringify(new URL('../../index.js', import.meta.url).pathname)});
+      const broker = createBroker({ limits: { toolTimeoutMs: 0 } });
+      broker.execute('while (true) {}');
+      setTimeout(() => process.stdout.write('spinning\\n'), 500);
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const alive = (pid) => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const engines = fs
+      .readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((pid) => {
+        try {
+          const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return stat.includes('(enclave-engine)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid;
+        } catch {
+          return false;
+        }
+      });
+    expect(engines.length).toBeGreaterThan(0);
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 10000;
+    while (engines.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(engines.filter(alive)).toEqual([]);
+  }, 20000);
 });

@@ -1,6 +1,10 @@
 //! The engine process's end of `engine::signal`: the interrupt signal is blocked in every
 //! thread (so it never takes its default action, which would end the process) and taken
 //! by one thread that waits for it and stops the execution it names.
+//!
+//! The same thread ends the process once the broker is gone: the pipe's end-of-file is
+//! only seen when the engine thread waits, and a script spinning without a timeout would
+//! otherwise outlive its broker.
 
 use std::sync::Arc;
 
@@ -26,15 +30,25 @@ pub(super) fn block() {
     }
 }
 
+/// How often the thread looks whether the broker is still there.
+const PARENT_CHECK: libc::timespec = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+
 pub(super) fn listen(link: Arc<Link>) {
+    // SAFETY: getppid has no preconditions.
+    let broker = unsafe { libc::getppid() };
     let spawned = std::thread::Builder::new().name("enclave-engine-interrupts".into()).spawn(move || {
         let set = interrupt_set();
         loop {
-            // SAFETY: a zeroed siginfo_t is a valid out-parameter for sigwaitinfo.
+            // SAFETY: a zeroed siginfo_t is a valid out-parameter for sigtimedwait.
             let mut info = unsafe { std::mem::zeroed::<libc::siginfo_t>() };
-            // SAFETY: the set is valid and `info` outlives the call.
-            if unsafe { libc::sigwaitinfo(&set, &mut info) } < 0 {
-                continue; // EINTR
+            // SAFETY: the set and the timeout are valid and `info` outlives the call.
+            if unsafe { libc::sigtimedwait(&set, &mut info, &PARENT_CHECK) } < 0 {
+                // Timed out (or interrupted): an orphan is re-parented, so its parent changes.
+                // SAFETY: getppid has no preconditions.
+                if unsafe { libc::getppid() } != broker {
+                    std::process::exit(0);
+                }
+                continue;
             }
             // SAFETY: signals sent with sigqueue carry a value.
             let value = unsafe { info.si_value().sival_ptr } as usize;
