@@ -178,6 +178,30 @@ describe('the host process output', () => {
   });
 });
 
+// A process that has exited (and is at most a zombie) is not alive.
+function alive(pid) {
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+// The engine processes started by `parent`.
+function enginesOf(parent) {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.includes('(enclave-engine)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+      } catch {
+        return false;
+      }
+    });
+}
+
 describe('the broker process dying', () => {
   // A spinning script reads nothing, so its engine cannot see the broker's pipe close;
   // it must still end rather than spin on as an orphan (here with no timeout at all).
@@ -190,24 +214,7 @@ describe('the broker process dying', () => {
       setInterval(() => {}, 1000);`;
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((resolve) => child.stdout.once('data', resolve));
-    const alive = (pid) => {
-      try {
-        return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        return false;
-      }
-    };
-    const engines = fs
-      .readdirSync('/proc')
-      .filter((e) => /^\d+$/.test(e))
-      .filter((pid) => {
-        try {
-          const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-          return stat.includes('(enclave-engine)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === child.pid;
-        } catch {
-          return false;
-        }
-      });
+    const engines = enginesOf(child.pid);
     expect(engines.length).toBeGreaterThan(0);
     child.kill('SIGKILL');
     const deadline = Date.now() + 10000;
