@@ -7,6 +7,7 @@ import { once, EventEmitter } from 'node:events';
 import express5 from 'express';
 import express4 from 'express4';
 import { createBroker, createSessionHandler, registerExpressRoutes, createExpressRouter } from '../index.mjs';
+import { gatedTool } from './helpers/index.mjs';
 
 const VERSIONS = [
   ['Express 4', express4],
@@ -85,26 +86,6 @@ function postJson(base, path, body, init = {}) {
     body: typeof body === 'string' ? body : JSON.stringify(body),
     signal: init.signal,
   });
-}
-
-// A tool whose calls stay pending until the test opens the gate.
-function gatedTool(broker, name = 'wait') {
-  const waiters = [];
-  let opened = false;
-  broker.tool(name, {
-    handler: () =>
-      opened
-        ? 'open'
-        : new Promise((resolve) => {
-            waiters.push(resolve);
-          }),
-  });
-  return {
-    open() {
-      opened = true;
-      for (const resolve of waiters.splice(0)) resolve('open');
-    },
-  };
 }
 
 // An app-level auth check, as the docs' `middleware` option shows.

@@ -2,6 +2,7 @@
 // routes, bodies, headers, the NDJSON stream, replay and its aliases, the cancel route.
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { createBroker, SessionHandler, createSessionHandler } from '../index.mjs';
+import { gatedTool } from './helpers/index.mjs';
 
 const SCRIPT_ONE_TOOL = "const r = await callTool('add', {a: 1, b: 2}); return r;";
 
@@ -61,27 +62,6 @@ function response({ writeResult = true } = {}) {
     },
   };
   return res;
-}
-
-// A tool whose calls stay pending until the test opens the gate: streams can be observed
-// mid-run without timing assumptions.
-function gatedTool(broker, name = 'wait') {
-  const waiters = [];
-  let opened = false;
-  broker.tool(name, {
-    handler: () =>
-      opened
-        ? 'open'
-        : new Promise((resolve) => {
-            waiters.push(resolve);
-          }),
-  });
-  return {
-    open() {
-      opened = true;
-      for (const resolve of waiters.splice(0)) resolve('open');
-    },
-  };
 }
 
 async function until(predicate, what) {

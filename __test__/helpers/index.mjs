@@ -103,3 +103,24 @@ export function runNode(source, { timeoutMs = 10000, env = {} } = {}) {
     });
   });
 }
+
+// A tool whose calls stay pending until the test opens the gate: streams can be observed
+// mid-run without timing assumptions.
+export function gatedTool(broker, name = 'wait') {
+  const waiters = [];
+  let opened = false;
+  broker.tool(name, {
+    handler: () =>
+      opened
+        ? 'open'
+        : new Promise((resolve) => {
+            waiters.push(resolve);
+          }),
+  });
+  return {
+    open() {
+      opened = true;
+      for (const resolve of waiters.splice(0)) resolve('open');
+    },
+  };
+}

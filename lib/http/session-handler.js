@@ -159,18 +159,36 @@ class SessionHandler {
     }
   }
 
-  async getSession(req, res) {
-    this.addCorsHeaders(req, res);
+  // The route's `:sessionId`, or undefined once a 400 has been sent.
+  #requireSessionId(req, res) {
     const sessionId = req.params['sessionId'];
     if (!sessionId) {
       this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
-      return;
+      return undefined;
     }
+    return sessionId;
+  }
+
+  #sendNotFound(res, sessionId) {
+    this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+  }
+
+  // The route's session, or undefined once a 400 or 404 has been sent.
+  #requireSession(req, res) {
+    const sessionId = this.#requireSessionId(req, res);
+    if (sessionId === undefined) return undefined;
     const session = this.broker.getSession(sessionId);
     if (!session) {
-      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
-      return;
+      this.#sendNotFound(res, sessionId);
+      return undefined;
     }
+    return session;
+  }
+
+  async getSession(req, res) {
+    this.addCorsHeaders(req, res);
+    const session = this.#requireSession(req, res);
+    if (session === undefined) return;
     res.status(200).json(this.sessionToInfo(session));
   }
 
@@ -190,16 +208,8 @@ class SessionHandler {
 
   async streamSession(req, res) {
     this.addCorsHeaders(req, res);
-    const sessionId = req.params['sessionId'];
-    if (!sessionId) {
-      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
-      return;
-    }
-    const session = this.broker.getSession(sessionId);
-    if (!session) {
-      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
-      return;
-    }
+    const session = this.#requireSession(req, res);
+    if (session === undefined) return;
 
     const fromSeq = this.resolveFromSeq(req);
 
@@ -291,14 +301,11 @@ class SessionHandler {
 
   async terminateSession(req, res) {
     this.addCorsHeaders(req, res);
-    const sessionId = req.params['sessionId'];
-    if (!sessionId) {
-      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
-      return;
-    }
+    const sessionId = this.#requireSessionId(req, res);
+    if (sessionId === undefined) return;
     const success = await this.broker.terminateSession(sessionId);
     if (!success) {
-      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+      this.#sendNotFound(res, sessionId);
       return;
     }
     res.status(200).json({ success: true, sessionId });
@@ -308,19 +315,11 @@ class SessionHandler {
   // broker, so its stream can still be replayed to the end.
   async cancelSession(req, res) {
     this.addCorsHeaders(req, res);
-    const sessionId = req.params['sessionId'];
-    if (!sessionId) {
-      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
-      return;
-    }
-    const session = this.broker.getSession(sessionId);
-    if (!session) {
-      this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
-      return;
-    }
+    const session = this.#requireSession(req, res);
+    if (session === undefined) return;
     const reason = req.body && typeof req.body.reason === 'string' ? req.body.reason : undefined;
     await session.cancel(reason);
-    res.status(200).json({ success: true, sessionId });
+    res.status(200).json({ success: true, sessionId: session.sessionId });
   }
 
   sessionToInfo(session) {
