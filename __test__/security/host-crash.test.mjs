@@ -160,11 +160,25 @@ describe('built-ins that outrun the timeout', () => {
     expect(r.report.peakRssMiB).toBeLessThan(512);
   });
 
-  it('new Array(5e7).fill(0) with a 1 s timeout and 32 MiB ends within 3 s and 512 MiB', async () => {
-    const r = await runInChild('new Array(5e7).fill(0); return 1;', { limits: { toolTimeoutMs: 1000 }, enclave: { memoryLimit: 32 * MiB } });
-    expect(summary(r)).toStrictEqual(survived(memoryExceeded()));
+  it('new Array(1e8).fill(0) with a 200 ms timeout ends as TIMEOUT within 3 s and 512 MiB', async () => {
+    const r = await runInChild('new Array(1e8).fill(0); return 1;', { limits: { toolTimeoutMs: 200 } });
+    expect(summary(r)).toStrictEqual(
+      survived({ success: false, error: { message: 'Script execution timed out after 200ms', name: 'Error', code: 'TIMEOUT' } }),
+    );
     expect(r.report.elapsedMs).toBeLessThan(3000);
     expect(r.report.peakRssMiB).toBeLessThan(512);
+  });
+});
+
+describe('built-ins that outrun the memory limit', () => {
+  // The heap limit is reached long before the timeout, but `fill` only looks at the
+  // termination when it is done: the run must end at the limit, not at the timeout or at
+  // the engine process's memory ceiling.
+  it('new Array(5e7).fill(0) with a 32 MiB limit ends at the heap limit, not at its 10 s timeout', async () => {
+    const r = await runInChild('new Array(5e7).fill(0); return 1;', { limits: { toolTimeoutMs: 10000 }, enclave: { memoryLimit: 32 * MiB } });
+    expect(summary(r)).toStrictEqual(survived(memoryExceeded(/^Memory limit exceeded: the script's heap reached the 32\.00MB limit \(\d+\.\d\dMB in use\)$/)));
+    expect(r.report.elapsedMs).toBeLessThan(3000);
+    expect(r.report.peakRssMiB).toBeLessThan(320);
   });
 });
 

@@ -35,6 +35,8 @@ struct Running {
     calls: HashMap<u32, ToolCallInfo>,
     _timeout: Option<Ticket>,
     escalation: Option<Ticket>,
+    /// The engine's report that the heap limit was reached, if that is what stopped the run.
+    limit_report: Option<String>,
 }
 
 pub(crate) struct EngineProcess {
@@ -135,6 +137,7 @@ impl EngineProcess {
             calls: HashMap::new(),
             _timeout: timeout,
             escalation: None,
+            limit_report: None,
         });
         self.send(&ToEngine::Execute {
             exec,
@@ -201,31 +204,51 @@ impl EngineProcess {
                         bridge.console(level, &text);
                     }
                 }
+                FromEngine::MemoryLimitReached { exec, report } => self.limit_reached(exec, report),
                 FromEngine::Outcome { exec, outcome, .. } => self.finish(exec, outcome),
             }
         }
         let status = lock(&self.child).wait().ok();
         let killed = lock(&self.killed).take();
-        let exec = lock(&self.running).as_ref().map(|r| r.exec);
-        if let Some(exec) = exec {
-            self.finish(exec, self.death_outcome(killed, status));
+        let running = lock(&self.running).as_mut().map(|r| (r.exec, r.limit_report.take()));
+        if let Some((exec, limit_report)) = running {
+            self.finish(exec, self.death_outcome(killed, limit_report, status));
         }
         pool.process_exited(&self);
+    }
+
+    /// The heap limit was reached while V8 may be inside a builtin that ignores termination:
+    /// the run is stopped like any other, so it ends within `STOP_GRACE`, as out of memory.
+    /// A stop already under way (a timeout, say) came first and keeps its reason.
+    fn limit_reached(&self, exec: u64, report: String) {
+        let control = {
+            let mut running = lock(&self.running);
+            let Some(run) = running.as_mut().filter(|r| r.exec == exec) else { return };
+            if run.control.reason().is_some() {
+                return;
+            }
+            run.limit_report = Some(report);
+            run.control.clone()
+        };
+        control.interrupt(InterruptReason::MemoryLimit);
     }
 
     fn death_outcome(
         &self,
         killed: Option<InterruptReason>,
+        limit_report: Option<String>,
         status: Option<std::process::ExitStatus>,
     ) -> ExecutionOutcome {
         let mb = |bytes: usize| bytes as f64 / 1_048_576.0;
         match killed {
             Some(InterruptReason::MemoryLimit) => ExecutionOutcome::Interrupted {
                 reason: InterruptReason::MemoryLimit,
-                detail: Some(format!(
-                    "Memory limit exceeded: the engine process grew past its {:.2}MB ceiling",
-                    mb(memory_ceiling(self.memory_limit))
-                )),
+                detail: Some(limit_report.unwrap_or_else(|| {
+                    format!(
+                        "Memory limit exceeded: the engine process grew past its {:.2}MB ceiling",
+                        mb(memory_ceiling(self.memory_limit))
+                    )
+                })),
             },
             Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },
             // V8 ends the process with a trap or abort on a fatal error, which in practice is

@@ -48,6 +48,11 @@ pub enum FromEngine {
         level: ConsoleLevel,
         text: String,
     },
+    /// The run reached its heap limit; its outcome follows (or the process is killed).
+    MemoryLimitReached {
+        exec: u64,
+        report: String,
+    },
     /// The run ended. A `tainted` process exits instead of taking another run.
     Outcome {
         exec: u64,
@@ -228,6 +233,9 @@ impl FromEngine {
             FromEngine::Console { exec, level, text } => {
                 w.u8(12).u64(*exec).u8(level_index(*level)).str(text);
             }
+            FromEngine::MemoryLimitReached { exec, report } => {
+                w.u8(14).u64(*exec).str(report);
+            }
             FromEngine::Outcome { exec, outcome, tainted } => {
                 w.u8(13).u64(*exec).u8(u8::from(*tainted));
                 match outcome {
@@ -266,6 +274,7 @@ impl FromEngine {
                 };
                 FromEngine::Outcome { exec, outcome, tainted }
             }
+            14 => FromEngine::MemoryLimitReached { exec: r.u64()?, report: r.str()? },
             _ => return Err(corrupt()),
         })
     }
@@ -319,6 +328,7 @@ mod tests {
             FromEngine::Ready,
             FromEngine::CallTool { exec: 1, index: 0, name: "t".into(), args_json: "{}".into() },
             FromEngine::Console { exec: 1, level: ConsoleLevel::Warn, text: "w".into() },
+            FromEngine::MemoryLimitReached { exec: 1, report: "r".into() },
             FromEngine::Outcome {
                 exec: 1,
                 outcome: ExecutionOutcome::Returned(Some("3".into())),

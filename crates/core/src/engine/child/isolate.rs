@@ -15,6 +15,9 @@ use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions};
 use super::buffer_budget::BufferBudget;
 use super::platform;
 
+/// Told, from inside V8, the first time the heap reaches its limit, with the report.
+pub(crate) type LimitReached = Box<dyn Fn(&str) + Send + Sync>;
+
 /// State shared with the near-heap-limit callback (which only gets a raw pointer).
 struct HeapGuard {
     handle: v8::IsolateHandle,
@@ -23,6 +26,8 @@ struct HeapGuard {
     hit: AtomicBool,
     /// Heap in use when the limit was reached (read then: after the stop, GC may shrink it).
     used_at_hit: AtomicUsize,
+    limit: usize,
+    on_limit_reached: LimitReached,
 }
 
 pub(crate) struct IsolateHost {
@@ -39,7 +44,9 @@ pub(crate) struct IsolateHost {
 /// builtins (a `fill` over a huge sparse array, `JSON.stringify` of one) do not look at the
 /// termination request until they finish, and V8 aborts the process if its heap limit is
 /// reached meanwhile, so the limit is raised once, to the engine process's memory ceiling.
-/// Past that ceiling the broker kills the process (and only this execution ends).
+/// Past that ceiling the broker kills the process (and only this execution ends). The
+/// broker is told at once, so such a builtin is not left running until the ceiling or the
+/// script's timeout, whichever a race picks.
 unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
     // SAFETY: `data` is the `HeapGuard` owned by the `IsolateHost` that owns this isolate.
     let guard = unsafe { &*(data as *const HeapGuard) };
@@ -47,10 +54,24 @@ unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial
         // SAFETY: the callback runs on the isolate's own thread while the isolate is alive;
         // reading heap statistics here is allowed (embedders take heap snapshots here).
         let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(guard.isolate) };
-        guard.used_at_hit.store(isolate.get_heap_statistics().used_heap_size(), Ordering::Release);
+        let used = isolate.get_heap_statistics().used_heap_size();
+        guard.used_at_hit.store(used, Ordering::Release);
+        (guard.on_limit_reached)(&heap_limit_report(guard.limit, used));
     }
     guard.handle.terminate_execution();
     current.max(guard.ceiling)
+}
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+fn heap_limit_report(limit: usize, used: usize) -> String {
+    format!(
+        "Memory limit exceeded: the script's heap reached the {:.2}MB limit ({:.2}MB in use)",
+        mb(limit),
+        mb(used)
+    )
 }
 
 unsafe extern "C" fn ignore_promise_rejection(_message: v8::PromiseRejectMessage) {
@@ -137,7 +158,7 @@ fn prepare_stack_trace<'s>(
 
 impl IsolateHost {
     /// Must be called inside a tokio runtime context (V8 posts delayed tasks to it).
-    pub fn new(memory_limit: usize) -> IsolateHost {
+    pub fn new(memory_limit: usize, on_limit_reached: LimitReached) -> IsolateHost {
         platform::ensure_initialized();
         let buffers = BufferBudget::new(memory_limit);
         let create_params = v8::CreateParams::default()
@@ -154,6 +175,8 @@ impl IsolateHost {
             ceiling: crate::engine::memory_ceiling(memory_limit),
             hit: AtomicBool::new(false),
             used_at_hit: AtomicUsize::new(0),
+            limit: memory_limit,
+            on_limit_reached,
         });
         isolate.add_near_heap_limit_callback(near_heap_limit, &*heap as *const HeapGuard as *mut c_void);
         isolate.set_promise_reject_callback(ignore_promise_rejection);
@@ -174,7 +197,6 @@ impl IsolateHost {
 
     /// Why the script ran out of memory, if it did, as the error message reports it.
     pub fn memory_limit_hit(&mut self) -> Option<String> {
-        let mb = |bytes: usize| bytes as f64 / 1_048_576.0;
         if self.buffers.hit() {
             return Some(format!(
                 "Memory limit exceeded: an ArrayBuffer of {:.2}MB would exceed the {:.2}MB limit ({:.2}MB of ArrayBuffers in use)",
@@ -195,11 +217,7 @@ impl IsolateHost {
             self.heap.hit.store(true, Ordering::Release);
             used
         };
-        Some(format!(
-            "Memory limit exceeded: the script's heap reached the {:.2}MB limit ({:.2}MB in use)",
-            mb(self.memory_limit),
-            mb(used)
-        ))
+        Some(heap_limit_report(self.memory_limit, used))
     }
 
     /// Collects garbage left by earlier executions when it would eat into the next

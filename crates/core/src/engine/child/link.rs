@@ -99,6 +99,16 @@ impl Link {
         }
     }
 
+    /// Tells the broker that the running execution reached its heap limit, while V8 may
+    /// still be inside a builtin that finishes before it notices the termination.
+    pub fn limit_reached(&self, report: &str) {
+        let exec =
+            self.executions.lock().unwrap_or_else(|p| p.into_inner()).current.as_ref().map(|(e, _)| *e);
+        if let Some(exec) = exec {
+            self.send(&FromEngine::MemoryLimitReached { exec, report: report.to_string() });
+        }
+    }
+
     pub fn deliver(&self, exec: u64, index: u32, reply: ToolReply) {
         let sender = self.replies.lock().unwrap_or_else(|p| p.into_inner()).remove(&(exec, index));
         if let Some(sender) = sender {

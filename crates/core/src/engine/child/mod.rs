@@ -40,8 +40,9 @@ struct Engine {
 }
 
 impl Engine {
-    fn new(memory_limit: usize) -> Engine {
-        let mut host = IsolateHost::new(memory_limit);
+    fn new(memory_limit: usize, link: &Arc<Link>) -> Engine {
+        let link = link.clone();
+        let mut host = IsolateHost::new(memory_limit, Box::new(move |report| link.limit_reached(report)));
         let graveyard = v8::MicrotaskQueue::new(host.isolate(), v8::MicrotasksPolicy::Explicit);
         Engine { graveyard, host }
     }
@@ -114,7 +115,7 @@ fn engine_loop(link: &Arc<Link>, mut memory_limit: usize) {
     let _entered = rt.enter();
     let (jobs, mut queue) = mpsc::unbounded_channel();
     rt.spawn(read_loop(link.clone(), jobs));
-    let mut engine = Engine::new(memory_limit);
+    let mut engine = Engine::new(memory_limit, link);
     loop {
         let mut prepared = Some(sandbox::prepare(&mut engine.host));
         engine.host.pump_platform_tasks();
@@ -126,7 +127,7 @@ fn engine_loop(link: &Arc<Link>, mut memory_limit: usize) {
             prepared = None;
             drop(engine);
             memory_limit = wanted;
-            engine = Engine::new(memory_limit);
+            engine = Engine::new(memory_limit, link);
         }
         let context = prepared.take().unwrap_or_else(|| sandbox::prepare(&mut engine.host));
         let control = Arc::new(ExecutionControl::new());
