@@ -201,9 +201,9 @@ describe('console output', () => {
     expect(events.at(-1).payload.stats.stdoutBytes).toBe(40);
   });
 
-  it('a single huge line is cut to the limit', async () => {
+  it('a single 4 MiB line is cut to the limit', async () => {
     const events = [];
-    const r = await broker.execute("console.log('y'.repeat(2 ** 24)); return 1;", {
+    const r = await broker.execute("console.log('y'.repeat(2 ** 22)); return 1;", {
       session: { limits: { toolTimeoutMs: 5000, maxStdoutBytes: 10 } },
       onEvent: (e) => events.push(e),
     });
