@@ -530,6 +530,14 @@ export interface BrokerSessionConfig {
   externalTools?: boolean | string[];
 }
 
+/** `Broker.createSession`'s config, with the seed API's top-level limit keys. */
+export interface CreateSessionConfig extends BrokerSessionConfig {
+  /** Seed API: the script timeout in ms (`limits.toolTimeoutMs`), over the limits the session would have. */
+  timeout?: number;
+  /** Seed API: `limits.maxToolCalls`, over the limits the session would have. */
+  maxToolCalls?: number;
+}
+
 /** The docs' object form of the BrokerSession constructor. */
 export interface BrokerSessionOptions {
   toolRegistry: ToolRegistry;
@@ -685,12 +693,37 @@ export interface BrokerConfig {
   externalTools?: boolean | string[];
 }
 
+/** The seed API's event filter of `execute()`: event types to keep, or to drop. */
+export interface EventTypeLists {
+  types?: EventType[];
+  blockedTypes?: EventType[];
+}
+
 /** Options of `Broker.execute`. */
 export interface ExecuteOptions {
+  /** The run's session config, merged shallowly with the broker's (a given `limits` replaces the broker's). */
   session?: BrokerSessionConfig;
-  /** Called synchronously for every event of the run; exceptions are swallowed. */
+  /** Called synchronously for every event of the run (that passes `filter`); exceptions are swallowed. */
   onEvent?: (event: StreamEvent) => void;
+  /** Seed API: the script timeout in ms (`limits.toolTimeoutMs`), over the limits the run would have. */
+  timeout?: number;
+  /** Seed API: `limits.maxToolCalls`, over the limits the run would have. */
+  maxToolCalls?: number;
+  /** Seed API: read-only globals of this run, over `enclave.globals` (plain data only). */
+  context?: Record<string, unknown>;
+  /**
+   * Seed API: which events the iterator and `onEvent` see (`session_init` and `final` always pass;
+   * seq numbers are kept). The resolved result is not filtered.
+   */
+  filter?: EventFilter | EventFilterConfig | EventTypeLists;
 }
+
+/**
+ * What `execute()` returns: the original's promise of the result, which is also async-iterable
+ * over the run's events from `session_init` to `final` (seed API). An iteration may begin before,
+ * during or after the run; leaving it early does not stop the run.
+ */
+export type ExecutionStream = Promise<SessionFinalResult> & AsyncIterable<StreamEvent>;
 
 /** A tool definition without its name, as `broker.tool(name, definition)` takes it. */
 export type ToolSpec<TArgs = unknown, TResult = unknown> = Omit<ToolDefinition<TArgs, TResult>, 'name'>;
@@ -729,7 +762,7 @@ export declare class Broker {
   hasSecret(key: string): boolean;
   removeSecret(key: string): boolean;
   /** Creates an idle session (synchronous). Throws `Broker is disposed` or `Maximum sessions reached (N). ...`. */
-  createSession(config?: BrokerSessionConfig): BrokerSession;
+  createSession(config?: CreateSessionConfig): BrokerSession;
   /** Synchronous; `undefined` (not null) for unknown ids and for sessions whose `execute()` finished. */
   getSession(sessionId: string): BrokerSession | undefined;
   listSessions(): SessionInfo[];
@@ -737,10 +770,10 @@ export declare class Broker {
   terminateSession(sessionId: string, reason?: string): Promise<boolean>;
   /**
    * Runs `code` in a new session and resolves with its result; the session is removed afterwards.
-   * Rejects only for `Broker is disposed`, session-creation errors and bad arguments. Returns a plain
-   * promise: unlike the seed documents' `execute`, it is not async-iterable (use `onEvent`).
+   * Rejects only for `Broker is disposed`, session-creation errors and bad arguments (an iteration
+   * throws the same error). `for await (const event of broker.execute(code))` yields the run's events.
    */
-  execute(code: string, options?: ExecuteOptions): Promise<SessionFinalResult>;
+  execute(code: string, options?: ExecuteOptions): ExecutionStream;
   /** Seed API: answers an external tool call of a session; rejects `Session <id> not found`. */
   submitToolResult(sessionId: string, callId: string, result: unknown, error?: ExternalToolError | null): Promise<void>;
   /** `totalSessions` counts sessions currently held. */

@@ -7,6 +7,8 @@
 const { ToolRegistry } = require('./tool-registry');
 const { SessionManager } = require('./session-manager');
 const { resolveExternalTools } = require('./config');
+const { attachEventStream } = require('./event-stream');
+const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
@@ -115,7 +117,7 @@ class Broker {
 
   createSession(config) {
     if (this.#disposed) throw new Error('Broker is disposed');
-    return this.#sessions.create(config).session;
+    return this.#sessions.create(resolveSessionOptions(config, this.#sessions._defaults)).session;
   }
 
   getSession(sessionId) {
@@ -134,7 +136,17 @@ class Broker {
     return this.#sessions.terminate(sessionId, reason);
   }
 
-  async execute(code, options = {}) {
+  /**
+   * The original's `Promise<SessionFinalResult>`, which is also async-iterable over the run's
+   * events (seed API, contract C2). Seed option keys `timeout`, `maxToolCalls`, `context` and
+   * `filter` are accepted beside the original's `session` and `onEvent`.
+   */
+  execute(code, options = {}) {
+    const run = { session: undefined, finished: false, filter: ALL_EVENTS };
+    return attachEventStream(this.#execute(code, options, run), run);
+  }
+
+  async #execute(code, options, run) {
     if (this.#disposed) throw new Error('Broker is disposed');
     if (typeof code !== 'string') {
       throw new TypeError(`Script code must be a string, got ${code === null ? 'null' : typeof code}`);
@@ -144,11 +156,18 @@ class Broker {
     if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
       throw new TypeError('onEvent handler must be a function');
     }
-    const { session } = this.#sessions.create(options.session);
-    if (options.onEvent !== undefined) session.onEvent(options.onEvent);
+    const { config, filter } = resolveExecuteOptions(options, this.#sessions._defaults);
+    const { session } = this.#sessions.create(config);
+    run.session = session;
+    run.filter = filter;
+    const onEvent = options.onEvent;
+    if (onEvent !== undefined) {
+      session.onEvent(filter === ALL_EVENTS ? onEvent : (event) => filter(event) && onEvent(event));
+    }
     try {
       return await session.execute(code);
     } finally {
+      run.finished = true;
       session.dispose();
       this.#sessions._remove(session);
     }

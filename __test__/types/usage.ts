@@ -310,8 +310,17 @@ async function brokerBasics(): Promise<void> {
   createBroker({ limits: { maxToolCals: 3 } });
   // @ts-expect-error the original has no openapi() here
   broker.openapi({ name: 'svc', url: 'https://example.com/openapi.json', baseUrl: 'https://example.com' });
-  // @ts-expect-error execute() resolves to a result, it is not a stream
-  for await (const event of broker.execute('return 1')) void event;
+  // Seed API: the same value is async-iterable over the run's events.
+  const run = broker.execute('return 1', { timeout: 100, maxToolCalls: 2, context: { userId: 'u1' }, filter: { types: ['stdout'] } });
+  for await (const event of run) {
+    if (event.type === 'stdout') event.payload.chunk.toUpperCase();
+  }
+  assertType<Equal<Awaited<typeof run>, SessionFinalResult>>();
+  // @ts-expect-error filter types are event types
+  broker.execute('return 1', { filter: { types: ['stdot'] } });
+  // @ts-expect-error the seed timeout is a number of milliseconds
+  broker.execute('return 1', { timeout: '1s' });
+  broker.createSession({ timeout: 100, maxToolCalls: 3 });
   // @ts-expect-error createSession is synchronous and takes no code
   broker.createSession('return 1');
 }
