@@ -127,6 +127,8 @@ export interface BindingSessionConfig {
   globalsJson?: string
   /** Tools the client runs itself (results come through `submitToolResult`); `["*"]` for all. */
   externalTools?: Array<string>
+  /** Glob patterns of the tools the script may call (seed `allowedTools`); all when absent. */
+  allowedTools?: Array<string>
 }
 
 export declare function engineStats(): EngineStats

@@ -528,6 +528,11 @@ export interface BrokerSessionConfig {
   heartbeatIntervalMs?: number;
   /** Tools the client runs itself (results via `submitToolResult`); `true` for all (not in the original). */
   externalTools?: boolean | string[];
+  /**
+   * Seed API: glob patterns (`'users:*'`) of the tools the script may call; all when absent. Other
+   * calls fail in the script with `TOOL_NOT_ALLOWED` and their handlers never run.
+   */
+  allowedTools?: string[];
 }
 
 /** `Broker.createSession`'s config, with the seed API's top-level limit keys. */
@@ -548,6 +553,7 @@ export interface BrokerSessionOptions {
   enclaveConfig?: EnclaveConfig;
   heartbeatIntervalMs?: number;
   externalTools?: boolean | string[];
+  allowedTools?: string[];
 }
 
 /** The event-emitting surface of a session (`session.events`): a subset of the original's core SessionEmitter. */

@@ -120,6 +120,13 @@ function resolveExternalTools(value) {
   throw new TypeError('externalTools must be true or an array of tool names');
 }
 
+// Seed API (`allowedTools`): glob patterns of the tools a session may call.
+function resolveAllowedTools(value) {
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value) && value.every((pattern) => typeof pattern === 'string')) return value;
+  throw new TypeError('allowedTools must be an array of tool name patterns');
+}
+
 // Returns `{binding, maxDepth}`: the native config and the depth limit for tool results.
 function resolveSessionConfig(config) {
   if (config === undefined || config === null) config = {};
@@ -138,6 +145,8 @@ function resolveSessionConfig(config) {
   Object.assign(binding, enclave);
   const externalTools = resolveExternalTools(config.externalTools);
   if (externalTools !== undefined) binding.externalTools = externalTools;
+  const allowedTools = resolveAllowedTools(config.allowedTools);
+  if (allowedTools !== undefined) binding.allowedTools = allowedTools;
   return { binding, maxDepth: enclave.maxDepth };
 }
 

@@ -4,7 +4,7 @@ use enclave_broker_core::engine::{
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, SandboxOptions,
 };
 use enclave_broker_core::protocol::{PartialLimits, SessionLimits};
-use enclave_broker_core::session::{ExternalTools, SessionConfig};
+use enclave_broker_core::session::{AllowedTools, ExternalTools, SessionConfig};
 use napi::Status;
 use napi_derive::napi;
 
@@ -37,6 +37,8 @@ pub struct BindingSessionConfig {
     pub globals_json: Option<String>,
     /// Tools the client runs itself (results come through `submitToolResult`); `["*"]` for all.
     pub external_tools: Option<Vec<String>>,
+    /// Glob patterns of the tools the script may call (seed `allowedTools`); all when absent.
+    pub allowed_tools: Option<Vec<String>>,
 }
 
 pub(crate) fn external_tools(names: Option<Vec<String>>) -> ExternalTools {
@@ -87,6 +89,11 @@ impl BindingSessionConfig {
                 globals_json: self.globals_json,
             },
             external_tools: external_tools(self.external_tools),
+            allowed_tools: match self.allowed_tools {
+                None => AllowedTools::all(),
+                Some(patterns) => AllowedTools::matching(&patterns)
+                    .map_err(|message| napi::Error::new(Status::InvalidArg, message))?,
+            },
             owner_key: 0,
         })
     }

@@ -320,7 +320,9 @@ async function brokerBasics(): Promise<void> {
   broker.execute('return 1', { filter: { types: ['stdot'] } });
   // @ts-expect-error the seed timeout is a number of milliseconds
   broker.execute('return 1', { timeout: '1s' });
-  broker.createSession({ timeout: 100, maxToolCalls: 3 });
+  broker.createSession({ timeout: 100, maxToolCalls: 3, allowedTools: ['users:*'] });
+  // @ts-expect-error allowedTools is a list of patterns
+  broker.createSession({ allowedTools: 'users:*' });
   // @ts-expect-error createSession is synchronous and takes no code
   broker.createSession('return 1');
 }

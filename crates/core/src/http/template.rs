@@ -38,6 +38,7 @@ impl SessionTemplate {
             limits: SessionLimits::resolve(limits).map_err(|e| e.to_string())?,
             sandbox,
             external_tools: self.external_tools.clone(),
+            allowed_tools: Default::default(),
             owner_key: 0,
         })
     }

@@ -1,11 +1,13 @@
 //! Sessions: state machine, event history, execution lifecycle, and the manager.
 
+pub mod allowed_tools;
 pub mod manager;
 pub mod result;
 #[allow(clippy::module_inception)]
 pub mod session;
 pub mod state;
 
+pub use allowed_tools::AllowedTools;
 pub use manager::{ManagerError, SessionInfo, SessionManager};
 pub use result::{ExecutionStats, FinalResult};
 pub use session::{ExternalTools, LifecycleError, Session, SessionConfig, SubmitError, Subscriber};

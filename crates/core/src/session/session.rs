@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use super::allowed_tools::AllowedTools;
 use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
 use crate::engine::timer;
@@ -58,6 +59,8 @@ pub struct SessionConfig {
     pub limits: SessionLimits,
     pub sandbox: SandboxOptions,
     pub external_tools: ExternalTools,
+    /// Tools the script may call (seed `allowedTools`); all by default.
+    pub allowed_tools: AllowedTools,
     /// Key of the owning manager (set by `SessionManager::create`).
     pub owner_key: u64,
 }
@@ -141,6 +144,7 @@ pub struct Session {
     limits: SessionLimits,
     sandbox: SandboxOptions,
     external_tools: ExternalTools,
+    allowed_tools: AllowedTools,
     owner_key: u64,
     host: Arc<dyn ToolHost>,
     weak_self: Weak<Session>,
@@ -158,6 +162,7 @@ impl Session {
             limits: config.limits,
             sandbox: config.sandbox,
             external_tools: config.external_tools,
+            allowed_tools: config.allowed_tools,
             owner_key: config.owner_key,
             host,
             weak_self: weak_self.clone(),
@@ -771,7 +776,10 @@ impl SandboxBridge for Session {
         drop(inner);
 
         let (tx, rx) = reply_channel();
-        if self.external_tools.contains(name) {
+        if !self.allowed_tools.allows(name) {
+            // Fails as a tool would, so the stream and counts look like any failed call.
+            let _ = tx.send(ToolReply::Err(AllowedTools::refusal(name)));
+        } else if self.external_tools.contains(name) {
             let mut inner = self.lock();
             inner.external_waiting.push((call_id.clone(), tx.clone()));
             if inner.state == SessionState::Running {
