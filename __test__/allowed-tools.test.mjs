@@ -1,14 +1,14 @@
 // The seed API's `allowedTools` session option (contract C28): glob patterns of the tools a
 // session may call. Any other call fails inside the script like a tool error, and its
 // handler never runs.
-import { afterEach, describe, expect, it } from 'vitest';
-import { createBroker, createSessionManager, createToolRegistry } from '../index.mjs';
-import { collector } from './helpers/index.mjs';
+import { describe, expect, it } from 'vitest';
+import { createSessionManager, createToolRegistry } from '../index.mjs';
+import { brokersDisposedAfterEach, collector } from './helpers/index.mjs';
 
-const brokers = [];
+const newBroker = brokersDisposedAfterEach();
 function makeBroker() {
   const calls = [];
-  const broker = createBroker()
+  const broker = newBroker()
     .tool('users:list', { handler: () => ['ada'] })
     .tool('users:get', { handler: ({ id }) => ({ id }) })
     .tool('admin:drop', {
@@ -17,13 +17,8 @@ function makeBroker() {
         return 'dropped';
       },
     });
-  brokers.push(broker);
   return { broker, calls };
 }
-
-afterEach(async () => {
-  for (const broker of brokers.splice(0)) await broker.dispose();
-});
 
 const TRY_BOTH = `
   const users = await callTool('users:list', {});

@@ -1,20 +1,11 @@
 // `execute()` as the seed documents use it (contract C2, C3, C28): the returned promise is
 // also async-iterable over the run's events, and the seed option keys `timeout`,
 // `maxToolCalls`, `context` and `filter` work beside the original's `session` and `onEvent`.
-import { afterEach, describe, expect, it } from 'vitest';
-import { createBroker, createEventFilter, createTypeFilter } from '../index.mjs';
-import { collector, gatedTool, waitFor } from './helpers/index.mjs';
+import { describe, expect, it } from 'vitest';
+import { createEventFilter, createTypeFilter } from '../index.mjs';
+import { brokersDisposedAfterEach, collector, gatedTool, waitFor } from './helpers/index.mjs';
 
-const brokers = [];
-function makeBroker(config) {
-  const broker = createBroker(config);
-  brokers.push(broker);
-  return broker;
-}
-
-afterEach(async () => {
-  for (const broker of brokers.splice(0)) await broker.dispose();
-});
+const makeBroker = brokersDisposedAfterEach();
 
 async function drain(iterable) {
   const events = [];

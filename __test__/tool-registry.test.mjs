@@ -1,21 +1,12 @@
 // ToolRegistry / createToolRegistry (contract 1.E, 1.F): registration, zod 4 and zod 3
 // validation, secrets, ToolContext, handler results and errors as scripts see them.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { z } from 'zod';
 import { z as z3 } from 'zod3';
-import { ToolRegistry, createBroker, createToolRegistry } from '../index.mjs';
-import { CALL_ID_RE, SESSION_ID_RE, collector } from './helpers/index.mjs';
+import { ToolRegistry, createToolRegistry } from '../index.mjs';
+import { CALL_ID_RE, SESSION_ID_RE, brokersDisposedAfterEach, collector } from './helpers/index.mjs';
 
-const brokers = [];
-function makeBroker(config) {
-  const broker = createBroker(config);
-  brokers.push(broker);
-  return broker;
-}
-
-afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.dispose()));
-});
+const makeBroker = brokersDisposedAfterEach();
 
 describe('registry API', () => {
   it('createToolRegistry() is new ToolRegistry()', () => {

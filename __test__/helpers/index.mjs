@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
+import { afterEach } from 'vitest';
+import { createBroker } from '../../index.mjs';
 
 const require = createRequire(import.meta.url);
 // The facade's host channel (same module instance as the one index.mjs loads).
@@ -122,5 +124,18 @@ export function gatedTool(broker, name = 'wait') {
       opened = true;
       for (const resolve of waiters.splice(0)) resolve('open');
     },
+  };
+}
+
+// `makeBroker(config)` for a suite: every broker it makes is disposed after each test.
+export function brokersDisposedAfterEach() {
+  const brokers = [];
+  afterEach(async () => {
+    await Promise.all(brokers.splice(0).map((broker) => broker.dispose()));
+  });
+  return (config) => {
+    const broker = createBroker(config);
+    brokers.push(broker);
+    return broker;
   };
 }
