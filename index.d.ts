@@ -877,13 +877,38 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
 }
 
 /**
+ * The seed API's broker events (S000), for sessions made by `execute()`, `createSession()` and
+ * the `listen()` server alike.
+ */
+export interface EnclaveBrokerEvents {
+  /** A session was created (before it runs). */
+  'session:created': (session: BrokerSession) => void;
+  /** Its run ended with success (`result.success` is true). */
+  'session:completed': (session: BrokerSession, result: SessionFinalResult) => void;
+  /** It ended otherwise: failed, cancelled or past its deadline. */
+  'session:error': (session: BrokerSession, error: SessionFailureResult['error']) => void;
+  /** A script called a tool, before its handler runs (`args` as the script passed them). */
+  'tool:called': (session: BrokerSession, tool: string, args: unknown) => void;
+  /** The handler succeeded with `value`. */
+  'tool:completed': (session: BrokerSession, tool: string, value: unknown) => void;
+}
+
+/**
  * The seed API's broker (not in the original): a Broker that also serves the HTTP API itself —
  * the original SessionHandler routes plus `POST /execute`, `POST /sessions/:id/tool-result`,
- * `POST /sessions/:id/cancel` and `GET /health` — with optional authentication and rate limiting.
- * It has no `on(...)` events and its `execute` is the Broker's.
+ * `POST /sessions/:id/cancel` and `GET /health` — with optional authentication and rate limiting,
+ * and the seed's broker events (`on(...)`).
  */
 export declare class EnclaveBroker extends Broker {
   constructor(options?: EnclaveBrokerOptions);
+  /** Adds a listener of a broker event; listeners that throw are ignored. Chainable. */
+  on<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
+  addListener<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
+  once<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
+  off<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
+  removeListener<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
+  removeAllListeners(event?: keyof EnclaveBrokerEvents): this;
+  listenerCount(event: keyof EnclaveBrokerEvents): number;
   /** The port the server listens on, once `listen` resolved. */
   readonly port: number | undefined;
   /** Starts the HTTP server (port 0 picks a free one; read it from `port`). Default host `0.0.0.0`. Keeps Node alive until `close`. */

@@ -2,12 +2,11 @@
 // nothing behind.
 import { describe, it, expect, afterEach } from 'vitest';
 import { ToolRegistry, createBroker, createBrokerSession, createSessionManager } from '../index.mjs';
-import { collector, hangingTool, hostCounts, settleWithin, waitFor } from './helpers/index.mjs';
+import { NO_LEAKS, collector, hangingTool, hostCounts, settleWithin, waitFor } from './helpers/index.mjs';
 
 const MAX_SESSIONS = (n) =>
   `Maximum sessions reached (${n}). Wait for existing sessions to complete or increase maxSessions.`;
 const handler = () => 1;
-const NO_LEAKS = { sessions: 0, toolSignals: 0, runsInFlight: 0 };
 
 const brokers = [];
 function makeBroker(config) {

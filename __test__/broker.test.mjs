@@ -3,7 +3,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import * as pkg from '../index.mjs';
 import { Broker, BrokerSession, createBroker } from '../index.mjs';
-import { INFO_KEYS, SESSION_ID_RE, collector, hangingTool, hostCounts, settleWithin, sleep, waitFor } from './helpers/index.mjs';
+import { INFO_KEYS, NO_LEAKS, SESSION_ID_RE, collector, hangingTool, hostCounts, settleWithin, sleep, waitFor } from './helpers/index.mjs';
 
 const handler = () => 1;
 
@@ -229,7 +229,7 @@ describe('execute', () => {
     expect(result.value).toBe(3);
     expect(broker.getSession(events[0].sessionId)).toBeUndefined();
     expect(broker.stats()).toEqual({ tools: 0, activeSessions: 0, totalSessions: 0 });
-    expect(hostCounts()).toEqual({ sessions: 0, toolSignals: 0, runsInFlight: 0 });
+    expect(hostCounts()).toEqual(NO_LEAKS);
   });
 
   it('rejects non-string code with a TypeError before creating a session', async () => {
@@ -448,6 +448,6 @@ describe('dispose', () => {
     expect(result).toMatchObject({ success: false, error: { code: 'SESSION_CANCELLED' }, finalState: 'cancelled' });
     expect(hang.calls[0].aborted).toBe(true);
     await waitFor(() => hostCounts().runsInFlight === 0);
-    expect(hostCounts()).toEqual({ sessions: 0, toolSignals: 0, runsInFlight: 0 });
+    expect(hostCounts()).toEqual(NO_LEAKS);
   });
 });

@@ -12,6 +12,8 @@ const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
+// EnclaveBroker's BrokerEvents, handed to the Broker constructor (the original has none).
+const BROKER_EVENTS = Symbol('brokerEvents');
 
 function isRegistry(value) {
   return value !== null && typeof value === 'object' && typeof value.execute === 'function' && typeof value.register === 'function';
@@ -44,6 +46,7 @@ class Broker {
   #disposed = false;
   #sources = [];
   #config;
+  #events;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
@@ -58,7 +61,13 @@ class Broker {
     const externalTools = resolveExternalTools(config.externalTools);
     const sessions = config.sessions ?? {};
     this.#config = config;
-    this.#sessions = new SessionManager(withFallback(this.#registry, config.toolHandler), {
+    this.#events = config[BROKER_EVENTS];
+    let sessionRegistry = withFallback(this.#registry, config.toolHandler);
+    if (this.#events !== undefined) {
+      sessionRegistry = this.#events.observeTools(sessionRegistry);
+      this.#events.bindSessions((sessionId) => this.#sessions.get(sessionId));
+    }
+    this.#sessions = new SessionManager(sessionRegistry, {
       ...sessions,
       defaultSessionConfig: { limits: config.limits, enclaveConfig: config.enclave, externalTools },
     });
@@ -117,7 +126,9 @@ class Broker {
 
   createSession(config) {
     if (this.#disposed) throw new Error('Broker is disposed');
-    return this.#sessions.create(resolveSessionOptions(config, this.#sessions._defaults)).session;
+    const { session } = this.#sessions.create(resolveSessionOptions(config, this.#sessions._defaults));
+    if (this.#events !== undefined) this.#events.sessionCreated(session);
+    return session;
   }
 
   getSession(sessionId) {
@@ -158,6 +169,7 @@ class Broker {
     }
     const { config, filter } = resolveExecuteOptions(options, this.#sessions._defaults);
     const { session } = this.#sessions.create(config);
+    if (this.#events !== undefined) this.#events.sessionCreated(session);
     run.session = session;
     run.filter = filter;
     const onEvent = options.onEvent;
@@ -210,4 +222,4 @@ function createBroker(config) {
   return new Broker(config);
 }
 
-module.exports = { Broker, createBroker, INTERNALS };
+module.exports = { Broker, createBroker, INTERNALS, BROKER_EVENTS };

@@ -6,7 +6,8 @@
 
 const native = require('./native');
 const host = require('./host');
-const { Broker, INTERNALS } = require('./broker');
+const { Broker, INTERNALS, BROKER_EVENTS } = require('./broker');
+const { BrokerEvents } = require('./broker-events');
 const { resolveSessionConfig } = require('./config');
 
 const AUTH_TYPES = ['bearer', 'api-key', 'custom'];
@@ -63,6 +64,7 @@ class EnclaveBroker extends Broker {
   #options;
   #server;
   #closed;
+  #events;
 
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('EnclaveBroker options must be an object');
@@ -72,7 +74,9 @@ class EnclaveBroker extends Broker {
     checkAuthentication(options.authentication);
     checkRateLimiting(options.rateLimiting);
     positive('maxBodyBytes', options.maxBodyBytes);
-    super(brokerConfig(options));
+    const events = new BrokerEvents();
+    super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
+    this.#events = events;
     this.#options = options;
     const minSize = options.runtimePool && options.runtimePool.minSize;
     if (minSize !== undefined) native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
@@ -81,6 +85,39 @@ class EnclaveBroker extends Broker {
   #log(level, message) {
     const logger = this.#options.logger;
     if (logger && typeof logger[level] === 'function') logger[level](message);
+  }
+
+  // The seed's broker events (see broker-events.js), with EventEmitter's listener methods.
+  on(event, listener) {
+    this.#events.emitter.on(event, listener);
+    return this;
+  }
+
+  addListener(event, listener) {
+    return this.on(event, listener);
+  }
+
+  once(event, listener) {
+    this.#events.emitter.once(event, listener);
+    return this;
+  }
+
+  off(event, listener) {
+    this.#events.emitter.off(event, listener);
+    return this;
+  }
+
+  removeListener(event, listener) {
+    return this.off(event, listener);
+  }
+
+  removeAllListeners(event) {
+    this.#events.emitter.removeAllListeners(event);
+    return this;
+  }
+
+  listenerCount(event) {
+    return this.#events.emitter.listenerCount(event);
   }
 
   /** The port the server listens on (after `listen`). */
@@ -113,6 +150,7 @@ class EnclaveBroker extends Broker {
       defaults: resolved.binding,
       hasLimits: defaults.limits !== undefined,
       externalTools: resolved.binding.externalTools,
+      sessionEvents: true,
     });
     this.#server = server;
     this.#closed = new Promise((resolve) => {
@@ -123,6 +161,10 @@ class EnclaveBroker extends Broker {
           keyGenerator: rate ? rate.keyGenerator : undefined,
         },
         resolve,
+        (sessionId) => {
+          const session = this.getSession(sessionId);
+          if (session !== undefined) this.#events.sessionCreated(session);
+        },
       );
     });
     // Like any listening server, this keeps Node running until close().

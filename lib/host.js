@@ -1,7 +1,7 @@
 // The facade's end of the channel from the Rust core. Messages arrive in the order the
 // core produced them: event batches, tool calls to run, aborts of tool signals, the
-// completion of executions, callbacks a server asks for (`validate`, `keyGenerator`) and
-// server shutdowns. While any execution is in flight, or a server listens, the channel
+// completion of executions, callbacks a server asks for (`validate`, `keyGenerator`),
+// server shutdowns, and the session lifecycle a broker with event listeners watches. While any execution is in flight, or a server listens, the channel
 // keeps Node's event loop alive; otherwise it does not.
 'use strict';
 
@@ -14,14 +14,18 @@ const KIND_TOOL_ABORT = 2;
 const KIND_DONE = 3;
 const KIND_CALLBACK = 4;
 const KIND_SERVER_CLOSED = 5;
+const KIND_SESSION_FINISHED = 6;
+const KIND_SESSION_CREATED = 7;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
 // Manager key → {registry, maxDepth}: serves tool calls of sessions that have no JS wrapper
 // (created by the listen() server).
 const owners = new Map();
-// Server key → {callbacks: {validate?, keyGenerator?}, onClosed}.
+// Server key → {callbacks: {validate?, keyGenerator?}, onClosed, onSessionCreated?}.
 const servers = new Map();
+// Session key → what to call with the session's final result (see watchFinished).
+const finishWatchers = new Map();
 let holds = 0;
 
 function answerCallback(requestKey, server, name, argument, requestJson) {
@@ -89,6 +93,18 @@ function dispatch(kind, a, b, s1, s2, s3) {
       if (server !== undefined) server.onClosed();
       break;
     }
+    case KIND_SESSION_FINISHED: {
+      const watcher = finishWatchers.get(a);
+      finishWatchers.delete(a);
+      // Empty: the session was dropped without ever having a result.
+      if (watcher !== undefined && s1 !== '') watcher(JSON.parse(s1));
+      break;
+    }
+    case KIND_SESSION_CREATED: {
+      const server = servers.get(a);
+      if (server !== undefined && server.onSessionCreated !== undefined) server.onSessionCreated(s1);
+      break;
+    }
     default:
       break;
   }
@@ -119,8 +135,15 @@ function unregisterOwner(key) {
   owners.delete(key);
 }
 
-function registerServer(key, callbacks, onClosed) {
-  servers.set(key, { callbacks, onClosed });
+function registerServer(key, callbacks, onClosed, onSessionCreated) {
+  servers.set(key, { callbacks, onClosed, onSessionCreated });
+}
+
+// `onFinished(result)` runs once the native session `handle` has its final result, however
+// the session ends; the watcher is forgotten if the session is dropped without one.
+function watchFinished(handle, onFinished) {
+  finishWatchers.set(handle.key, onFinished);
+  handle.watchFinished();
 }
 
 // Something that must keep Node alive (an execution in flight, a listening server).
@@ -133,9 +156,9 @@ function release() {
 }
 
 // Counts for leak checks in tests: sessions awaiting completion, tool calls whose handler
-// is running, things keeping Node alive.
+// is running, things keeping Node alive, sessions watched for the broker's events.
 function _counts() {
-  return { sessions: sessions.size, toolSignals: toolSignals.size, runsInFlight: holds };
+  return { sessions: sessions.size, toolSignals: toolSignals.size, runsInFlight: holds, finishWatchers: finishWatchers.size };
 }
 
 module.exports = {
@@ -144,6 +167,7 @@ module.exports = {
   registerOwner,
   unregisterOwner,
   registerServer,
+  watchFinished,
   hold,
   release,
   runStarted: hold,

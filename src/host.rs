@@ -23,6 +23,8 @@ const KIND_TOOL_ABORT: u32 = 2;
 const KIND_DONE: u32 = 3;
 const KIND_CALLBACK: u32 = 4;
 const KIND_SERVER_CLOSED: u32 = 5;
+const KIND_SESSION_FINISHED: u32 = 6;
+const KIND_SESSION_CREATED: u32 = 7;
 
 pub(crate) enum HostMessage {
     Events(Arc<Forwarder>),
@@ -41,6 +43,16 @@ pub(crate) enum HostMessage {
         request_json: String,
     },
     ServerClosed(u64),
+    /// A watched session has its final result (for the broker's `session:*` events).
+    SessionFinished {
+        session_key: u64,
+        result_json: String,
+    },
+    /// A server route created a session (for the broker's `session:created`).
+    SessionCreated {
+        server_key: u64,
+        session_id: String,
+    },
 }
 
 fn dispatch() -> &'static Mutex<Option<Arc<Dispatch>>> {
@@ -87,6 +99,12 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
         }
         HostMessage::ServerClosed(server_key) => {
             (KIND_SERVER_CLOSED, server_key as f64, 0.0, String::new(), String::new(), String::new())
+        }
+        HostMessage::SessionFinished { session_key, result_json } => {
+            (KIND_SESSION_FINISHED, session_key as f64, 0.0, result_json, String::new(), String::new())
+        }
+        HostMessage::SessionCreated { server_key, session_id } => {
+            (KIND_SESSION_CREATED, server_key as f64, 0.0, session_id, String::new(), String::new())
         }
     }
 }

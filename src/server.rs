@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use enclave_broker_core::http::{
     AuthConfig, AuthKind, AuthResult, AuthValidator, BoxFuture, Cors, HttpConfig, HttpServer, KeyGenerator,
-    RateLimitConfig, RequestInfo, SessionTemplate,
+    RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate,
 };
 use enclave_broker_core::protocol::PartialLimits;
 use enclave_broker_core::runtime;
+use enclave_broker_core::session::Session;
 use napi::Status;
 use napi_derive::napi;
 
@@ -28,6 +29,8 @@ pub struct BindingHttpConfig {
     pub cors: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
     pub cancel_on_disconnect: Option<bool>,
+    /// Tell the facade of each session a route creates (`session created`).
+    pub session_events: Option<bool>,
     /// `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks.
     pub auth: Option<String>,
     pub rate_limit_window_ms: Option<f64>,
@@ -160,6 +163,14 @@ impl BindingHttpServer {
             auth,
             rate_limit,
             template: SessionTemplate { limits: template_limits, sandbox: session.sandbox, external_tools },
+            on_session_created: config.session_events.unwrap_or(false).then(|| {
+                Arc::new(move |session: &Arc<Session>| {
+                    host::send(HostMessage::SessionCreated {
+                        server_key: key,
+                        session_id: session.id().to_string(),
+                    });
+                }) as SessionCreated
+            }),
         };
         let server = HttpServer::start(core_config, manager.core())
             .map_err(|e| napi::Error::new(Status::GenericFailure, format!("listen failed: {e}")))?;

@@ -126,6 +126,16 @@ impl BindingSession {
         Ok(())
     }
 
+    /// Tells the facade (`session finished`) once the session has its final result, however
+    /// it ends: run, cancel, deadline, terminate or dispose.
+    /// A session dropped without a result (never run, then removed) sends an empty result,
+    /// so the facade can forget its watcher.
+    #[napi]
+    pub fn watch_finished(&self) {
+        let notice = FinishNotice { session_key: self.session.key(), sent: false };
+        self.session.on_finished(move |result| notice.send(result.to_json()));
+    }
+
     /// Returns the final result JSON when the cancel finished the session at once.
     #[napi]
     pub fn cancel(&self, reason: Option<String>) -> Option<String> {
@@ -235,5 +245,29 @@ impl BindingSession {
     #[napi]
     pub fn info_json(&self) -> String {
         info_json(&enclave_broker_core::session::manager::info(&self.session))
+    }
+}
+
+/// `session finished` for one watcher: sent with the result, or empty if dropped unsent.
+struct FinishNotice {
+    session_key: u64,
+    sent: bool,
+}
+
+impl FinishNotice {
+    fn send(mut self, result_json: String) {
+        self.sent = true;
+        host::send(HostMessage::SessionFinished { session_key: self.session_key, result_json });
+    }
+}
+
+impl Drop for FinishNotice {
+    fn drop(&mut self) {
+        if !self.sent {
+            host::send(HostMessage::SessionFinished {
+                session_key: self.session_key,
+                result_json: String::new(),
+            });
+        }
     }
 }

@@ -46,6 +46,9 @@ export function collector() {
   return { events, onEvent, types: () => events.map((e) => e.type) };
 }
 
+// What hostCounts() is when nothing leaked.
+export const NO_LEAKS = Object.freeze({ sessions: 0, toolSignals: 0, runsInFlight: 0, finishWatchers: 0 });
+
 // Leak counters of the facade: sessions awaiting completion, running tool handlers,
 // executions keeping Node alive.
 export function hostCounts() {

@@ -321,6 +321,15 @@ async function brokerBasics(): Promise<void> {
   // @ts-expect-error the seed timeout is a number of milliseconds
   broker.execute('return 1', { timeout: '1s' });
   broker.createSession({ timeout: 100, maxToolCalls: 3, allowedTools: ['users:*'] });
+  const listening = new EnclaveBroker();
+  listening
+    .on('session:completed', (done, final) => void [done.sessionId, final.finalState])
+    .on('session:error', (_failed, error) => error.message.toUpperCase())
+    .once('tool:called', (_caller, tool, args) => void [tool.length, args]);
+  // @ts-expect-error not a broker event
+  listening.on('session:started', () => {});
+  // @ts-expect-error a tool event's second argument is the tool's name
+  listening.on('tool:completed', (_caller, tool: number) => void tool);
   // @ts-expect-error allowedTools is a list of patterns
   broker.createSession({ allowedTools: 'users:*' });
   // @ts-expect-error createSession is synchronous and takes no code

@@ -12,5 +12,5 @@ pub mod template;
 
 pub use callbacks::{AuthResult, AuthValidator, BoxFuture, KeyGenerator, RequestInfo};
 pub use response::Cors;
-pub use server::{AuthConfig, AuthKind, HttpConfig, HttpServer, RateLimitConfig};
+pub use server::{AuthConfig, AuthKind, HttpConfig, HttpServer, RateLimitConfig, SessionCreated};
 pub use template::SessionTemplate;

@@ -260,6 +260,9 @@ fn start_streaming(
         }
         Err(e) => return error(capacity_status, "SESSION_CREATE_ERROR", &e.to_string()),
     };
+    if let Some(created) = &state.config.on_session_created {
+        created(&session);
+    }
     if let Err(e) = session.execute(code) {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "SESSION_CREATE_ERROR", &e.to_string());
     }

@@ -59,7 +59,11 @@ pub struct HttpConfig {
     pub auth: Option<AuthConfig>,
     pub rate_limit: Option<RateLimitConfig>,
     pub template: SessionTemplate,
+    /// Told of every session a route creates, before it runs (the seed's broker events).
+    pub on_session_created: Option<SessionCreated>,
 }
+
+pub type SessionCreated = Arc<dyn Fn(&Arc<Session>) + Send + Sync>;
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -74,6 +78,7 @@ impl Default for HttpConfig {
             auth: None,
             rate_limit: None,
             template: SessionTemplate::default(),
+            on_session_created: None,
         }
     }
 }
