@@ -32,6 +32,13 @@ export declare class BindingSession {
   isTerminal(): boolean
   /** Starts the run; the facade hears `done` through the host channel. */
   execute(code: string): void
+  /**
+   * Tells the facade (`session finished`) once the session has its final result, however
+   * it ends: run, cancel, deadline, terminate or dispose.
+   * A session dropped without a result (never run, then removed) sends an empty result,
+   * so the facade can forget its watcher.
+   */
+  watchFinished(): void
   /** Returns the final result JSON when the cancel finished the session at once. */
   cancel(reason?: string | undefined | null): string | null
   dispose(): void
@@ -89,6 +96,8 @@ export interface BindingHttpConfig {
   cors?: boolean
   allowedOrigins?: Array<string>
   cancelOnDisconnect?: boolean
+  /** Tell the facade of each session a route creates (`session created`). */
+  sessionEvents?: boolean
   /** `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks. */
   auth?: string
   rateLimitWindowMs?: number
