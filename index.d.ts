@@ -529,8 +529,8 @@ export interface BrokerSessionConfig {
   /** Tools the client runs itself (results via `submitToolResult`); `true` for all (not in the original). */
   externalTools?: boolean | string[];
   /**
-   * Seed API: glob patterns (`'users:*'`) of the tools the script may call; all when absent. Other
-   * calls fail in the script with `TOOL_NOT_ALLOWED` and their handlers never run.
+   * Seed API: patterns (`'users:*'`: `*` is one `:`-segment, `**` any) of the tools the script may call;
+   * all when absent. Other calls fail in the script with `TOOL_NOT_ALLOWED` and their handlers never run.
    */
   allowedTools?: string[];
 }

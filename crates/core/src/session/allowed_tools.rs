@@ -1,8 +1,14 @@
-//! The seed API's `allowedTools`: glob patterns (`users:*`) naming the tools a session may
-//! call. A call to any other tool fails inside the script like a tool error, after its
-//! `tool_call` event, and no handler runs.
+//! The seed API's `allowedTools`: patterns naming the tools a session may call. A call to
+//! any other tool fails inside the script like a tool error, after its `tool_call` event,
+//! and no handler runs.
+//!
+//! Tool names are `:`-separated segments (`users:list`, `user:profile:read`), and the seed's
+//! access rules read `*` as one segment (`admin:*` covers `admin:delete`, not
+//! `admin:x:delete`), which is also the safer reading for an allow list. So: `*` matches
+//! within one segment, `**` across segments, `?` one character other than `:`; everything
+//! else is literal. Patterns compile to one linear-time regex set.
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::RegexSet;
 
 use crate::protocol::ErrorInfo;
 
@@ -10,7 +16,25 @@ use crate::protocol::ErrorInfo;
 pub const TOOL_NOT_ALLOWED: &str = "TOOL_NOT_ALLOWED";
 
 #[derive(Clone, Debug, Default)]
-pub struct AllowedTools(Option<GlobSet>);
+pub struct AllowedTools(Option<RegexSet>);
+
+fn to_regex(pattern: &str) -> String {
+    let mut out = String::from("^");
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push_str(".*");
+            }
+            '*' => out.push_str("[^:]*"),
+            '?' => out.push_str("[^:]"),
+            c => out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    out.push('$');
+    out
+}
 
 impl AllowedTools {
     /// Every tool (the default, and what the original does).
@@ -18,16 +42,13 @@ impl AllowedTools {
         AllowedTools(None)
     }
 
-    /// Only tools matching one of `patterns` (`*`, `?`, `[abc]`, `{a,b}`); an empty list
-    /// allows none.
+    /// Only tools matching one of `patterns`; an empty list allows none.
     pub fn matching(patterns: &[String]) -> Result<AllowedTools, String> {
-        let mut set = GlobSetBuilder::new();
-        for pattern in patterns {
-            let glob = Glob::new(pattern)
-                .map_err(|e| format!("Invalid allowedTools pattern \"{pattern}\": {}", e.kind()))?;
-            set.add(glob);
+        if patterns.iter().any(|p| p.is_empty()) {
+            return Err("allowedTools patterns must be non-empty strings".into());
         }
-        let set = set.build().map_err(|e| format!("Invalid allowedTools patterns: {e}"))?;
+        let set = RegexSet::new(patterns.iter().map(|p| to_regex(p)))
+            .map_err(|e| format!("Invalid allowedTools patterns: {e}"))?;
         Ok(AllowedTools(Some(set)))
     }
 
@@ -49,22 +70,38 @@ mod tests {
     }
 
     #[test]
-    fn globs_name_the_allowed_tools() {
+    fn a_star_is_one_segment_and_two_stars_any() {
         let users = patterns(&["users:*", "health"]);
         assert!(users.allows("users:list"));
         assert!(users.allows("users:"));
+        assert!(!users.allows("users:admin:drop"));
         assert!(users.allows("health"));
-        assert!(!users.allows("admin:drop"));
         assert!(!users.allows("healthz"));
         assert!(!users.allows("my-users:list"));
-        assert!(patterns(&["{a,b}:?"]).allows("b:x"));
+        assert!(patterns(&["users:**"]).allows("users:admin:drop"));
+        assert!(patterns(&["user:*:read"]).allows("user:profile:read"));
+        assert!(!patterns(&["user:*:read"]).allows("user:profile:write"));
+        assert!(patterns(&["db:?"]).allows("db:x"));
+        assert!(!patterns(&["db:?"]).allows("db::"));
+        assert!(!patterns(&["*"]).allows("a:b"));
         assert!(!patterns(&[]).allows("anything"));
         assert!(AllowedTools::all().allows("anything"));
     }
 
     #[test]
-    fn a_bad_pattern_is_an_error_that_names_it() {
-        let error = AllowedTools::matching(&["users:[".to_string()]).unwrap_err();
-        assert!(error.starts_with("Invalid allowedTools pattern \"users:[\": "), "{error}");
+    fn everything_else_is_literal() {
+        let dotted = patterns(&["a.b", "(x|y)+"]);
+        assert!(dotted.allows("a.b"));
+        assert!(!dotted.allows("axb"));
+        assert!(dotted.allows("(x|y)+"));
+        assert!(!dotted.allows("xx"));
+    }
+
+    #[test]
+    fn an_empty_pattern_is_an_error() {
+        assert_eq!(
+            AllowedTools::matching(&["users:*".to_string(), String::new()]).unwrap_err(),
+            "allowedTools patterns must be non-empty strings"
+        );
     }
 }
