@@ -53,8 +53,8 @@ describe('allowedTools', () => {
   it('reads * as one :-segment and ** as any; an empty list allows nothing', async () => {
     const { broker } = makeBroker();
     broker.tool('users:admin:drop', { handler: () => 'gone' });
-    const code = (name) => `return await callTool('${name}', {id: 1});`;
-    const run = async (name, allowedTools) => outcome(await broker.execute(code(name), { session: { allowedTools } }));
+    const run = async (name, allowedTools) =>
+      outcome(await broker.execute(`return await callTool('${name}', {id: 1});`, { session: { allowedTools } }));
     expect(await run('users:get', ['users:*'])).toStrictEqual({ value: { id: 1 } });
     expect(await run('users:admin:drop', ['users:*'])).toStrictEqual({ code: 'TOOL_NOT_ALLOWED' });
     expect(await run('users:admin:drop', ['users:**'])).toStrictEqual({ value: 'gone' });
