@@ -697,7 +697,23 @@ export interface BrokerConfig {
   toolHandler?: (args: any, context: ToolContext & { toolName: string }) => unknown;
   /** Seed API: tools the client runs itself, answered with `submitToolResult`; `true` for all. */
   externalTools?: boolean | string[];
+  /** Seed API: functions around every tool handler (after validation), outermost first. */
+  middleware?: ToolMiddleware[];
 }
+
+/** One tool call as middleware sees it: validated `args` and the handler's context. */
+export interface ToolMiddlewareCall {
+  name: string;
+  args: any;
+  context: ToolContext;
+}
+
+/**
+ * Seed API: wraps a tool handler. `next(call)` runs the rest of the chain and the handler with
+ * `call.args`, resolving to its value (call it at most once). Throwing fails the call as a throwing
+ * handler would (its `code`, else `EXECUTION_ERROR`).
+ */
+export type ToolMiddleware = (call: ToolMiddlewareCall, next: (call?: ToolMiddlewareCall) => Promise<unknown>) => unknown;
 
 /** The seed API's event filter of `execute()`: event types to keep, or to drop. */
 export interface EventTypeLists {

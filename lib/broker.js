@@ -1,7 +1,7 @@
 // Broker: the original's entry point (b/broker.ts): tools, secrets, sessions, execute.
 // Seed-API additions, inert unless used: `tools` given as a ToolRegistry or as a record of
-// handler functions, a `toolHandler` for tools the registry lacks, `externalTools` with
-// `submitToolResult` for tools the client runs itself.
+// handler functions, a `toolHandler` for tools the registry lacks, `middleware` around
+// handlers, `externalTools` with `submitToolResult` for tools the client runs itself.
 'use strict';
 
 const { ToolRegistry } = require('./tool-registry');
@@ -9,6 +9,7 @@ const { SessionManager } = require('./session-manager');
 const { resolveExternalTools } = require('./config');
 const { attachEventStream } = require('./event-stream');
 const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
+const { checkMiddleware, runThroughMiddleware } = require('./middleware');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
@@ -19,17 +20,23 @@ function isRegistry(value) {
   return value !== null && typeof value === 'object' && typeof value.execute === 'function' && typeof value.register === 'function';
 }
 
-// The registry, falling back to `toolHandler(args, context)` for tools it does not have.
-function withFallback(registry, toolHandler) {
-  if (toolHandler === undefined) return registry;
-  if (typeof toolHandler !== 'function') throw new TypeError('toolHandler must be a function');
+// What sessions call tools through: the registry, falling back to `toolHandler(args,
+// context)` for tools it does not have, with every handler run through `middleware`.
+function sessionRegistry(registry, toolHandler, middleware) {
+  if (toolHandler !== undefined && typeof toolHandler !== 'function') throw new TypeError('toolHandler must be a function');
+  if (toolHandler === undefined && middleware === undefined) return registry;
+  const invoke =
+    middleware === undefined
+      ? undefined
+      : (name, args, context, handler) => runThroughMiddleware(middleware, { name, args, context }, (callArgs) => handler(callArgs, context));
   return {
     register: (def) => registry.register(def),
     execute: async (name, args, ctx = {}) => {
-      if (registry.has(name)) return registry.execute(name, args, ctx);
+      if (toolHandler === undefined || registry.has(name)) return registry.execute(name, args, ctx, invoke);
       const started = Date.now();
+      const context = { sessionId: ctx.sessionId, callId: ctx.callId, secrets: {}, signal: ctx.signal, toolName: name };
       try {
-        const value = await toolHandler(args, { sessionId: ctx.sessionId, callId: ctx.callId, secrets: {}, signal: ctx.signal, toolName: name });
+        const value = await (invoke === undefined ? toolHandler(args, context) : invoke(name, args, context, toolHandler));
         return { success: true, value, durationMs: Date.now() - started };
       } catch (error) {
         const code = error !== null && typeof error === 'object' && error.code != null ? String(error.code) : 'EXECUTION_ERROR';
@@ -62,12 +69,12 @@ class Broker {
     const sessions = config.sessions ?? {};
     this.#config = config;
     this.#events = config[BROKER_EVENTS];
-    let sessionRegistry = withFallback(this.#registry, config.toolHandler);
+    let callable = sessionRegistry(this.#registry, config.toolHandler, checkMiddleware(config.middleware));
     if (this.#events !== undefined) {
-      sessionRegistry = this.#events.observeTools(sessionRegistry);
+      callable = this.#events.observeTools(callable);
       this.#events.bindSessions((sessionId) => this.#sessions.get(sessionId));
     }
-    this.#sessions = new SessionManager(sessionRegistry, {
+    this.#sessions = new SessionManager(callable, {
       ...sessions,
       defaultSessionConfig: { limits: config.limits, enclaveConfig: config.enclave, externalTools },
     });

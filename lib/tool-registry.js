@@ -243,8 +243,9 @@ class ToolRegistry {
     this._secrets.clear();
   }
 
-  // Never throws: every failure is `{success: false, error: {code, message}}`.
-  async execute(name, args, ctx = {}) {
+  // Never throws: every failure is `{success: false, error: {code, message}}`. `invoke`
+  // (internal, not in the original) runs the handler, so a broker can wrap it in middleware.
+  async execute(name, args, ctx = {}, invoke = undefined) {
     const started = Date.now();
     const done = (result) => ({ ...result, durationMs: Date.now() - started });
     const tool = this._tools.get(name);
@@ -267,7 +268,9 @@ class ToolRegistry {
     }
     const context = { sessionId: ctx.sessionId, callId: ctx.callId, secrets, signal: ctx.signal };
     try {
-      const value = await tool.handler(validation.validatedArgs, context);
+      const value = await (invoke === undefined
+        ? tool.handler(validation.validatedArgs, context)
+        : invoke(name, validation.validatedArgs, context, tool.handler));
       return done({ success: true, value });
     } catch (error) {
       return done({ success: false, error: handlerFailure(error) });

@@ -330,6 +330,16 @@ async function brokerBasics(): Promise<void> {
   listening.on('session:started', () => {});
   // @ts-expect-error a tool event's second argument is the tool's name
   listening.on('tool:completed', (_caller, tool: number) => void tool);
+  createBroker({
+    middleware: [
+      async (call, next) => {
+        void [call.name, call.context.sessionId];
+        return next({ ...call, args: { ...call.args, extra: 1 } });
+      },
+    ],
+  });
+  // @ts-expect-error middleware is a list of functions
+  createBroker({ middleware: async () => 1 });
   // @ts-expect-error allowedTools is a list of patterns
   broker.createSession({ allowedTools: 'users:*' });
   // @ts-expect-error createSession is synchronous and takes no code
