@@ -580,6 +580,8 @@ export declare class BrokerSession {
   constructor(toolRegistry: ToolRegistry, config?: BrokerSessionConfig);
   constructor(options: BrokerSessionOptions);
   readonly sessionId: string;
+  /** Seed API: `sessionId`. */
+  readonly id: string;
   /** Epoch ms. */
   readonly createdAt: number;
   /** Epoch ms (`createdAt + sessionTtlMs`). */
@@ -639,24 +641,49 @@ export interface SessionInfo {
   createdAt: number;
   expiresAt: number;
   isExpired: boolean;
+  /** Seed API: present only for sessions created with a `userId`. */
+  userId?: string;
+  /** Seed API: present only for sessions created with `metadata`. */
+  metadata?: Record<string, unknown>;
 }
 
 /** What `SessionManager.create` returns. */
 export interface CreateSessionResult {
   session: BrokerSession;
   sessionId: string;
+  /** Seed API: `sessionId` (not enumerable). */
+  readonly id: string;
+}
+
+/** Seed API: `new SessionManager({...})` without a registry (its registry starts empty). */
+export interface SeedSessionManagerOptions {
+  /** `maxSessions`. */
+  maxConcurrentSessions?: number;
+  /** ms; `defaultSessionConfig.limits.sessionTtlMs`. */
+  sessionTimeout?: number;
+  /** ms; `cleanupIntervalMs`. */
+  cleanupInterval?: number;
+}
+
+/** `SessionManager.create`'s config, with the seed API's owner keys. */
+export interface ManagedSessionConfig extends BrokerSessionConfig {
+  /** Seed API: kept with the session, shown in `list()` and used by `list({userId})`. */
+  userId?: string;
+  metadata?: Record<string, unknown>;
 }
 
 /** Holds sessions: limits their number, lists them, cleans up expired and finished ones. */
 export declare class SessionManager {
   constructor(toolRegistry: ToolRegistry, config?: SessionManagerConfig);
+  constructor(options: SeedSessionManagerOptions);
   /** Throws `Session manager is disposed` or `Maximum sessions reached (N). ...`. A duplicate sessionId replaces the old entry. */
-  create(config?: BrokerSessionConfig): CreateSessionResult;
+  create(config?: ManagedSessionConfig): CreateSessionResult;
   get(sessionId: string): BrokerSession | undefined;
   has(sessionId: string): boolean;
-  list(): SessionInfo[];
+  /** `filter` (seed API): `{userId}` keeps that user's sessions. */
+  list(filter?: { userId?: string }): SessionInfo[];
   /** Sessions not completed, cancelled or failed. */
-  listActive(): SessionInfo[];
+  listActive(filter?: { userId?: string }): SessionInfo[];
   /** Cancels (default reason `Terminated by session manager`), disposes and removes; false for unknown ids. */
   terminate(sessionId: string, reason?: string): Promise<boolean>;
   /** Alias of `terminate` (seed README; not in the original). */

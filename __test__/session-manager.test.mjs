@@ -215,3 +215,59 @@ describe('dispose', () => {
     await expect(manager.executeAndWait('return 1')).rejects.toThrow('Session manager is disposed');
   });
 });
+
+describe('the seed API (S001, contract C26)', () => {
+  it('new SessionManager({maxConcurrentSessions, sessionTimeout, cleanupInterval}) maps onto the original’s config', async () => {
+    const manager = new SessionManager({ maxConcurrentSessions: 1, sessionTimeout: 5000, cleanupInterval: 10000 });
+    managers.push(manager);
+    const { session } = manager.create();
+    expect(session.expiresAt - session.createdAt).toBe(5000);
+    expect(() => manager.create()).toThrow(new Error(MAX_SESSIONS(1)));
+    // Its registry is empty: a tool call fails like any unknown tool.
+    expect((await session.execute("return await callTool('add', {a: 1, b: 2})")).error.code).toBe('UNKNOWN_TOOL');
+  });
+
+  it('the seed form keeps the original’s defaults for keys it does not give, and refuses unknown keys', () => {
+    const manager = new SessionManager({});
+    managers.push(manager);
+    const { session } = manager.create();
+    expect(session.expiresAt - session.createdAt).toBe(60000);
+    expect(() => new SessionManager({ maxSessions: 5 })).toThrow(
+      new TypeError(
+        'SessionManager needs a ToolRegistry (or seed options maxConcurrentSessions, sessionTimeout, cleanupInterval), got key "maxSessions"',
+      ),
+    );
+    expect(() => new SessionManager({ maxConcurrentSessions: -1 })).toThrow('maxSessions must be a non-negative number, got -1');
+  });
+
+  it('create({userId, metadata}) keeps them: in list() of those sessions only, and list({userId}) filters', () => {
+    const manager = makeManager();
+    const alice = manager.create({ userId: 'alice', metadata: { source: 'api' } });
+    const bob = manager.create({ userId: 'bob' });
+    const plain = manager.create();
+    // `id` is the seed's name of sessionId, on the result and on the session.
+    expect(manager.get(alice.id)).toBe(alice.session);
+    expect(alice.session.id).toBe(alice.sessionId);
+    expect(Object.keys(alice)).toStrictEqual(['session', 'sessionId']);
+    const infos = manager.list();
+    expect(infos.map((i) => [i.sessionId, i.userId, i.metadata])).toStrictEqual([
+      [alice.sessionId, 'alice', { source: 'api' }],
+      [bob.sessionId, 'bob', undefined],
+      [plain.sessionId, undefined, undefined],
+    ]);
+    expect(Object.keys(infos[2])).toStrictEqual(INFO_KEYS);
+    expect(manager.list({ userId: 'alice' }).map((i) => i.sessionId)).toStrictEqual([alice.sessionId]);
+    expect(manager.listActive({ userId: 'carol' })).toStrictEqual([]);
+    expect(() => manager.create({ userId: 7 })).toThrow(new TypeError('userId must be a string, got 7'));
+    expect(() => manager.create({ metadata: 'x' })).toThrow(new TypeError('metadata must be an object'));
+    expect(() => manager.list('alice')).toThrow(new TypeError('list filter must be an object'));
+    expect(manager.totalCount).toBe(3);
+  });
+
+  it('forgets a session’s userId once the session is gone', async () => {
+    const manager = makeManager();
+    const { sessionId } = manager.create({ userId: 'alice' });
+    await manager.destroy(sessionId);
+    expect(manager.list({ userId: 'alice' })).toStrictEqual([]);
+  });
+});

@@ -75,6 +75,11 @@ class BrokerSession {
     return this.#handle.state;
   }
 
+  // The seed documents' name for `sessionId` (a getter, so JSON and keys stay the original's).
+  get id() {
+    return this.sessionId;
+  }
+
   get seq() {
     return this.#handle.seq;
   }

@@ -6,9 +6,41 @@ const native = require('./native');
 const host = require('./host');
 const { BrokerSession } = require('./broker-session');
 const { resolveSessionConfig, show } = require('./config');
+const { ToolRegistry } = require('./tool-registry');
 
 function isRegistry(value) {
   return value !== null && typeof value === 'object' && typeof value.execute === 'function';
+}
+
+const SEED_OPTIONS = ['maxConcurrentSessions', 'sessionTimeout', 'cleanupInterval'];
+
+// The seed's `new SessionManager({maxConcurrentSessions, sessionTimeout, cleanupInterval})`
+// (S001, contract C26) as the original's arguments: an empty registry, and only the keys
+// given (never the seed's defaults).
+function fromSeedOptions(options) {
+  const unknown = Object.keys(options).filter((key) => !SEED_OPTIONS.includes(key));
+  if (unknown.length > 0) {
+    throw new TypeError(`SessionManager needs a ToolRegistry (or seed options ${SEED_OPTIONS.join(', ')}), got key "${unknown[0]}"`);
+  }
+  const config = {};
+  if (options.maxConcurrentSessions !== undefined) config.maxSessions = options.maxConcurrentSessions;
+  if (options.cleanupInterval !== undefined) config.cleanupIntervalMs = options.cleanupInterval;
+  if (options.sessionTimeout !== undefined) config.defaultSessionConfig = { limits: { sessionTtlMs: options.sessionTimeout } };
+  return [new ToolRegistry(), config];
+}
+
+// The seed's `userId` / `metadata` of `create()`, kept beside the session.
+function ownerOf(config) {
+  const { userId, metadata } = config;
+  if (userId === undefined && metadata === undefined) return undefined;
+  if (userId !== undefined && typeof userId !== 'string') throw new TypeError(`userId must be a string, got ${show(userId)}`);
+  if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))) {
+    throw new TypeError('metadata must be an object');
+  }
+  const owner = {};
+  if (userId !== undefined) owner.userId = userId;
+  if (metadata !== undefined) owner.metadata = metadata;
+  return owner;
 }
 
 class SessionManager {
@@ -19,8 +51,13 @@ class SessionManager {
   #wrappers = new Map();
   #maxDepth;
   #timer;
+  // Session key → the seed's {userId?, metadata?} given to create().
+  #owners = new Map();
 
   constructor(toolRegistry, config = {}) {
+    if (!isRegistry(toolRegistry) && toolRegistry !== null && typeof toolRegistry === 'object' && arguments.length === 1) {
+      [toolRegistry, config] = fromSeedOptions(toolRegistry);
+    }
     if (!isRegistry(toolRegistry)) throw new TypeError('SessionManager needs a ToolRegistry');
     if (config === null || typeof config !== 'object') throw new TypeError('SessionManager config must be an object');
     const maxSessions = config.maxSessions ?? 100;
@@ -76,16 +113,24 @@ class SessionManager {
     // Shallow merge, as the original: a given `limits` replaces the defaults' limits (Q1).
     const merged = { ...this.#defaults, ...config };
     const resolved = resolveSessionConfig(merged);
+    const owner = ownerOf(config);
     const handle = this.#native.create(resolved.binding);
+    if (owner !== undefined) this.#owners.set(handle.key, owner);
     const session = BrokerSession._fromHandle(handle, this.#registry, resolved.maxDepth);
     // Only an explicit id can replace an existing entry (Q7).
     if (resolved.binding.sessionId !== undefined) {
       for (const [key, existing] of this.#wrappers) {
-        if (existing.sessionId === session.sessionId) this.#wrappers.delete(key);
+        if (existing.sessionId === session.sessionId) {
+          this.#wrappers.delete(key);
+          this.#owners.delete(key);
+        }
       }
     }
     this.#wrappers.set(handle.key, session);
-    return { session, sessionId: session.sessionId };
+    const created = { session, sessionId: session.sessionId };
+    // The seed reads `created.id`; non-enumerable, so the original's shape is unchanged.
+    Object.defineProperty(created, 'id', { value: session.sessionId });
+    return created;
   }
 
   get(sessionId) {
@@ -104,12 +149,31 @@ class SessionManager {
     return this.#native.has(String(sessionId));
   }
 
-  list() {
-    return JSON.parse(this.#native.listJson());
+  // `filter` (seed S001): `{userId}` keeps that user's sessions.
+  list(filter) {
+    return this.#withOwners(JSON.parse(this.#native.listJson()), filter);
   }
 
-  listActive() {
-    return JSON.parse(this.#native.listActiveJson());
+  listActive(filter) {
+    return this.#withOwners(JSON.parse(this.#native.listActiveJson()), filter);
+  }
+
+  // Adds `userId` / `metadata` to the infos of sessions created with them (others keep the
+  // original's shape), then applies the seed's filter.
+  #withOwners(infos, filter) {
+    if (filter !== undefined && filter !== null && (typeof filter !== 'object' || Array.isArray(filter))) {
+      throw new TypeError('list filter must be an object');
+    }
+    if (this.#owners.size > 0) {
+      const byId = new Map();
+      for (const [key, owner] of this.#owners) {
+        const session = this.#wrappers.get(key);
+        if (session !== undefined) byId.set(session.sessionId, owner);
+      }
+      for (const info of infos) Object.assign(info, byId.get(info.sessionId));
+    }
+    if (filter === undefined || filter === null || filter.userId === undefined) return infos;
+    return infos.filter((info) => info.userId === filter.userId);
   }
 
   async terminate(sessionId, reason) {
@@ -118,6 +182,7 @@ class SessionManager {
     if (session !== undefined) {
       session._catchUp();
       this.#wrappers.delete(session._key);
+      this.#owners.delete(session._key);
     }
     return terminated;
   }
@@ -148,6 +213,7 @@ class SessionManager {
   _remove(session) {
     this.#native.remove(session._handle);
     this.#wrappers.delete(session._key);
+    this.#owners.delete(session._key);
   }
 
   get activeCount() {
@@ -166,6 +232,7 @@ class SessionManager {
         if (!live.has(key)) {
           session._catchUp();
           this.#wrappers.delete(key);
+          this.#owners.delete(key);
         }
       }
     }
@@ -178,6 +245,7 @@ class SessionManager {
     host.unregisterOwner(this.#native.key);
     for (const session of this.#wrappers.values()) session._catchUp();
     this.#wrappers.clear();
+    this.#owners.clear();
   }
 }
 

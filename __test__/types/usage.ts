@@ -340,6 +340,11 @@ async function brokerBasics(): Promise<void> {
   });
   // @ts-expect-error middleware is a list of functions
   createBroker({ middleware: async () => 1 });
+  const seedManager = new SessionManager({ maxConcurrentSessions: 10, sessionTimeout: 60000 });
+  const owned = seedManager.create({ userId: 'u1', metadata: { source: 'api' } });
+  void [owned.id, owned.session.id, seedManager.list({ userId: 'u1' })[0]?.metadata];
+  // @ts-expect-error the seed options have no maxSessions
+  new SessionManager({ maxSessions: 3 });
   // @ts-expect-error allowedTools is a list of patterns
   broker.createSession({ allowedTools: 'users:*' });
   // @ts-expect-error createSession is synchronous and takes no code
