@@ -961,6 +961,120 @@ export declare class EnclaveBroker extends Broker {
 }
 
 // ============================================================================
+// ToolRouter, AccessController, RateLimiter (seed API)
+// ============================================================================
+// Tool-name patterns: names are `:`-separated segments; `*` matches within one segment, `**`
+// across segments, `?` one character other than `:`; everything else is literal.
+
+/** A sliding-window limit: at most `maxCalls` calls in any `windowMs` milliseconds. */
+export interface RateLimit {
+  /** A positive integer. */
+  maxCalls: number;
+  /** A positive finite number of milliseconds. */
+  windowMs: number;
+}
+
+/** A time source; `Date` by default. Used by tests to move time without sleeping. */
+export interface Clock {
+  now(): number;
+}
+
+/** An Error rejected or thrown by ToolRouter and AccessController. */
+export interface ToolAccessError extends Error {
+  code: 'UNKNOWN_TOOL' | 'UNAUTHORIZED' | 'RATE_LIMITED' | 'ACCESS_DENIED';
+  toolName: string;
+}
+
+/** The context a route handler gets: what was passed to `execute` (from the broker: ToolContext & {toolName}). */
+export type ToolRouteContext = Record<string, unknown> & { authenticated?: unknown };
+
+export interface ToolRouteDefinition<TArgs = any, TResult = unknown> {
+  handler: (name: string, args: TArgs, context: ToolRouteContext) => Promise<TResult> | TResult;
+  /** One sliding window for the route, shared by every tool name it handles. */
+  rateLimit?: RateLimit;
+  /** When true, `execute` needs a truthy `context.authenticated`. Default false. */
+  requiresAuth?: boolean;
+}
+
+export interface ToolRouterOptions {
+  /** Clock for route rate limits. */
+  clock?: Clock;
+}
+
+/**
+ * Seed API (not in the original): routes tool calls by pattern. The first registered route
+ * whose pattern matches handles a call.
+ */
+export declare class ToolRouter {
+  constructor(options?: ToolRouterOptions);
+  /** Adds a route after the existing ones. Throws TypeError on a bad definition, Error on a duplicate pattern. */
+  register<TArgs = any, TResult = unknown>(pattern: string, definition: ToolRouteDefinition<TArgs, TResult>): this;
+  /** Removes the route registered with exactly `pattern`; false if there was none. */
+  unregister(pattern: string): boolean;
+  /** Whether some route would handle `name`. */
+  has(name: string): boolean;
+  /** Registered patterns in the order they are tried. */
+  routes(): string[];
+  /**
+   * Runs the call through the first matching route. Rejects with a ToolAccessError:
+   * `UNKNOWN_TOOL` (`Unknown tool: <name>`), `UNAUTHORIZED`, `RATE_LIMITED` (`Rate limit exceeded for <name>`);
+   * or with whatever the handler throws.
+   */
+  execute(name: string, args?: unknown, context?: ToolRouteContext): Promise<unknown>;
+  /**
+   * For the Broker's `toolHandler` option. `baseContext` (e.g. `{ authenticated: true }`) is merged
+   * beneath the broker's context.
+   */
+  toolHandler(baseContext?: Record<string, unknown>): (args: any, context: ToolContext & { toolName: string }) => Promise<unknown>;
+}
+
+export interface AccessRule {
+  pattern: string;
+  allow: boolean;
+  /** Flips `allow` when every key is an own property of the context with a === value. Must not be empty. */
+  unless?: Record<string, unknown>;
+}
+
+export interface AccessControllerOptions {
+  /** Used when no rule matches. Default 'deny'. */
+  defaultPolicy?: 'deny' | 'allow';
+  /** Tried in order; the first matching rule decides. */
+  rules?: AccessRule[];
+}
+
+/** Seed API (not in the original): allow/deny rules over tool-name patterns. */
+export declare class AccessController {
+  constructor(options?: AccessControllerOptions);
+  /** Appends a rule, consulted after the existing ones. */
+  addRule(rule: AccessRule): this;
+  check(toolName: string, context?: Record<string, unknown>): boolean;
+  /** Throws a ToolAccessError with code 'ACCESS_DENIED' (`Access denied to tool: <name>`) when `check` is false. */
+  assert(toolName: string, context?: Record<string, unknown>): void;
+}
+
+export interface RateLimiterOptions {
+  /** One budget shared by every call. */
+  global?: RateLimit;
+  /** One budget per session id. */
+  perSession?: RateLimit;
+  /** Tool pattern → limit; one budget per pattern, shared across sessions. Every matching pattern applies. */
+  perTool?: Record<string, RateLimit>;
+}
+
+/** Seed API (not in the original): sliding-window call limits. */
+export declare class RateLimiter {
+  constructor(options?: RateLimiterOptions, clock?: Clock);
+  /** True, and the call is counted against every applicable limit, when all of them have room. */
+  allow(sessionId: string, toolName: string): boolean;
+  /** The tightest applicable limit's remaining calls; Infinity when no limit applies. Records nothing. */
+  remaining(sessionId: string, toolName: string): number;
+  /** Clears one session's per-session budget, or every budget when called without an argument. */
+  reset(sessionId?: string): void;
+  /** Budgets currently holding calls. */
+  stats(): { sessionBuckets: number; toolBuckets: number; globalBuckets: number };
+}
+
+// ============================================================================
 // HTTP (framework-agnostic)
 // ============================================================================
 

@@ -9,6 +9,9 @@ const { SessionManager, createSessionManager } = require('./lib/session-manager'
 const { SessionHandler, createSessionHandler } = require('./lib/http/session-handler');
 const { registerExpressRoutes, createExpressRouter } = require('./lib/http/express-adapter');
 const { EventFilter, createEventFilter, createTypeFilter, createContentFilter } = require('./lib/event-filter');
+const { ToolRouter } = require('./lib/tool-router');
+const { AccessController } = require('./lib/access-controller');
+const { RateLimiter } = require('./lib/rate-limiter');
 
 module.exports = {
   Broker,
@@ -28,4 +31,7 @@ module.exports = {
   createEventFilter,
   createTypeFilter,
   createContentFilter,
+  ToolRouter,
+  AccessController,
+  RateLimiter,
 };

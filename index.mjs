@@ -19,6 +19,9 @@ export const {
   createEventFilter,
   createTypeFilter,
   createContentFilter,
+  ToolRouter,
+  AccessController,
+  RateLimiter,
 } = cjs;
 
 export default cjs;

@@ -36,7 +36,7 @@ const ORIGINAL_TYPES = [
 // Not implemented (no OpenAPI support), so neither exported nor declared as values.
 const NOT_IMPLEMENTED = ['OpenApiSpecPoller', 'OpenApiToolLoader', 'OpenApiSource', 'CatalogHandler'];
 // Seed-API value exports added on top of the original's (contract C1).
-const ADDED = ['EnclaveBroker'];
+const ADDED = ['EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter'];
 
 // Public members of the JS classes that the original keeps private (so they are not declared).
 const UNDECLARED_INTERNALS = {
@@ -155,6 +155,7 @@ describe('entry points and declarations', () => {
 
   it("declares each class's public members, and only members the objects have", () => {
     const { Broker, EnclaveBroker, ToolRegistry, BrokerSession, SessionManager, SessionHandler, EventFilter } = cjs;
+    const { ToolRouter, AccessController, RateLimiter } = cjs;
     const broker = new Broker();
     const enclaveBroker = new EnclaveBroker();
     const registry = new ToolRegistry();
@@ -169,6 +170,9 @@ describe('entry points and declarations', () => {
       SessionManager: manager,
       SessionHandler: new SessionHandler({ broker }),
       EventFilter: new EventFilter({ config: { mode: 'include', rules: [] } }),
+      ToolRouter: new ToolRouter(),
+      AccessController: new AccessController(),
+      RateLimiter: new RateLimiter(),
     };
     expect(Object.keys(instances).toSorted()).toEqual(Object.keys(declared.classMembers).toSorted());
     for (const [name, instance] of Object.entries(instances)) {

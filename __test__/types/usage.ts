@@ -344,7 +344,8 @@ async function brokerBasics(): Promise<void> {
   const owned = seedManager.create({ userId: 'u1', metadata: { source: 'api' } });
   void [owned.id, owned.session.id, seedManager.list({ userId: 'u1' })[0]?.metadata];
   // @ts-expect-error the seed options have no maxSessions
-  new SessionManager({ maxSessions: 3 });
+  const misnamed = new SessionManager({ maxSessions: 3 });
+  void misnamed;
   // @ts-expect-error allowedTools is a list of patterns
   broker.createSession({ allowedTools: 'users:*' });
   // @ts-expect-error createSession is synchronous and takes no code
