@@ -788,7 +788,6 @@ export interface ExternalToolError {
  * The broker: registers tools and secrets, runs scripts, manages sessions. Scripts run in V8 isolates
  * (in engine processes) as the body of an async function: ordinary JavaScript works, without the
  * original's AST bans, and console output becomes `stdout`/`log` events instead of host output.
- * Unlike the original there is no `openapi()` (OpenAPI sources are not implemented).
  */
 export declare class Broker {
   constructor(config?: BrokerConfig);
@@ -804,8 +803,10 @@ export declare class Broker {
   hasTool(name: string): boolean;
   listTools(): string[];
   removeTool(name: string): boolean;
-  /** Always empty: OpenAPI sources are not implemented. */
-  getOpenApiSources(): readonly never[];
+  /** Adds an OpenAPI source over the broker's tools; call `await source.start()` to load and poll. Throws `Broker is disposed`. */
+  openapi(config: OpenApiSourceConfig): OpenApiSource;
+  /** The sources `openapi()` added, in order. */
+  getOpenApiSources(): readonly OpenApiSource[];
   secret(key: string, value: string): this;
   secrets(values: Record<string, string>): this;
   hasSecret(key: string): boolean;
@@ -1285,105 +1286,281 @@ export declare function createTypeFilter(mode: FilterMode, types: EventType[]): 
 export declare function createContentFilter(mode: FilterMode, pattern: string, patternType?: PatternType): EventFilterConfig;
 
 // ============================================================================
-// OpenAPI (types only: the original's OpenAPI classes are not implemented)
+// OpenAPI tool loading
 // ============================================================================
 
-/** How the original's spec poller detects changes. Type only: no OpenAPI classes exist here. */
+/**
+ * The methods of Node's EventEmitter, typed by an event map (name → listener arguments). The
+ * poller and the source extend EventEmitter; declared here so no @types/node is needed.
+ */
+export interface OpenApiEventEmitter<Events extends { [E in keyof Events]: unknown[] }> {
+  on<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this;
+  addListener<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this;
+  prependListener<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this;
+  once<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this;
+  prependOnceListener<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this;
+  off<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this;
+  removeListener<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this;
+  removeAllListeners(event?: keyof Events): this;
+  emit<E extends keyof Events>(event: E, ...args: Events[E]): boolean;
+  listenerCount(event: keyof Events): number;
+  listeners<E extends keyof Events>(event: E): Array<(...args: Events[E]) => void>;
+  rawListeners<E extends keyof Events>(event: E): Array<(...args: Events[E]) => void>;
+  eventNames(): Array<keyof Events>;
+  setMaxListeners(n: number): this;
+  getMaxListeners(): number;
+}
+
+/** How the spec poller detects changes: `'content-hash'` never sends `If-None-Match` / `If-Modified-Since`. */
 export type ChangeDetectionMode = 'content-hash' | 'etag' | 'auto';
 
-/** Retry settings of the original's spec poller. Type only. */
+/** Retries of one poll; the wait before retry n (from 0) is `min(initialDelayMs * backoffMultiplier^n, maxDelayMs)`. */
 export interface PollerRetryConfig {
+  /** Default 3. */
   maxRetries?: number;
+  /** Default 1000. */
   initialDelayMs?: number;
+  /** Default 10000. */
   maxDelayMs?: number;
+  /** Default 2. */
   backoffMultiplier?: number;
 }
 
-/** Configuration of the original's OpenApiSpecPoller. Type only. */
+/** Configuration of OpenApiSpecPoller (and the polling part of an OpenApiSource). */
 export interface OpenApiPollerConfig {
+  /** URL of the OpenAPI spec (JSON). */
   url: string;
+  /** Default 60000. */
   intervalMs?: number;
+  /** Per request; default 10000. */
   fetchTimeoutMs?: number;
+  /** Default `'auto'`. */
   changeDetection?: ChangeDetectionMode;
   retry?: PollerRetryConfig;
+  /** Failed polls in a row before `unhealthy`; default 3. */
   unhealthyThreshold?: number;
+  /** Sent with every spec request. */
   headers?: Record<string, string>;
 }
 
-/** Events of the original's OpenApiSpecPoller (name → listener arguments). Type only. */
+/** Events of OpenApiSpecPoller: name → listener arguments. */
 export interface OpenApiPollerEvents {
+  /** A body unlike the last one (always the first), with its SHA-256 hex. */
   changed: [spec: string, hash: string];
+  /** 304, or the same body as last time. */
   unchanged: [];
+  /** A poll failed after its retries (`HTTP <status>: <statusText>`, a network error or a timeout). */
   pollError: [error: Error];
+  /** Failed polls in a row reached `unhealthyThreshold` (once until `recovered`). */
   unhealthy: [consecutiveFailures: number];
+  /** The first successful poll after `unhealthy`. */
   recovered: [];
 }
 
-/** Options of the original's OpenApiToolLoader. Type only. */
+/**
+ * Polls an OpenAPI spec URL and reports changes. Its timers never keep Node running (the
+ * original's did).
+ */
+export declare class OpenApiSpecPoller {
+  /** Throws a TypeError for a missing `url` or an out-of-range setting. */
+  constructor(config: OpenApiPollerConfig);
+  /** Polls now, then every `intervalMs`. No-op while started. */
+  start(): void;
+  /** Stops polling and aborts a poll under way; `start()` resumes. */
+  stop(): void;
+  /** SHA-256 hex of the last body reported as `changed`; null before the first. */
+  getHash(): string | null;
+  getConsecutiveFailures(): number;
+  /**
+   * One poll with its retries; resolves when it is over (with the poll already under way, if
+   * any). Rejects only when a listener throws. Does nothing after `stop()` until `start()`.
+   */
+  poll(): Promise<void>;
+  /** `stop()`, and removes every listener. */
+  dispose(): void;
+}
+
+/** OpenApiSpecPoller is a Node EventEmitter of OpenApiPollerEvents. */
+export interface OpenApiSpecPoller extends OpenApiEventEmitter<OpenApiPollerEvents> {}
+
+/** Options of OpenApiToolLoader. */
 export interface LoaderOptions {
+  /** Base URL of the API the tools call. Default: the spec's `servers[0].url` (resolved against the spec URL in `fromURL`), else the spec URL's origin. */
   baseUrl?: string;
+  /** Sent with every API request (and with the spec request in `fromURL`). */
   headers?: Record<string, string>;
+  /** Names the tool of an operation; `operationId` is the spec's or `${method}_${path with non-alphanumerics as _}`. */
   namingStrategy?: (method: string, path: string, operationId?: string) => string;
+  /** Only these operationIds. */
   includeOperations?: string[];
+  /** Not these operationIds. */
   excludeOperations?: string[];
+  /** Stored as each tool's `config.timeout` (not enforced); default 30000. */
   perToolDeadlineMs?: number;
+  /** Tools are named `${sourceName}_${operationId}` (unless `namingStrategy`). */
   sourceName?: string;
 }
 
-/** Authentication of upstream OpenAPI calls. Type only. */
+/** Credentials of upstream requests: `Authorization: Bearer <token>`, `<header ?? 'X-API-Key'>: <token>`, or `Authorization: Basic <token>`. */
 export interface UpstreamAuth {
   type: 'bearer' | 'api-key' | 'basic';
+  /** Without a token no credential header is sent. */
   token?: string;
+  /** The api-key header; default `X-API-Key`. */
   header?: string;
 }
 
-/** Configuration of the original's `broker.openapi(...)`. Type only: `openapi()` does not exist here. */
+/**
+ * Turns an OpenAPI 3 spec into tool definitions: one per operation (get, post, put, delete,
+ * patch, head, options), with a zod args schema of its parameters plus `body`, and a handler
+ * that calls the API (with `ToolContext.signal`) and returns its JSON or text.
+ */
+export declare class OpenApiToolLoader {
+  private constructor();
+  /**
+   * Fetches the spec (with `options.headers` and `auth`) and loads it. Rejects with
+   * `Failed to fetch OpenAPI spec from <url>: <status>` (or the network error), for a body
+   * that is not JSON, and for duplicate tool names.
+   */
+  static fromURL(url: string, options?: LoaderOptions, auth?: UpstreamAuth): Promise<OpenApiToolLoader>;
+  /**
+   * Loads a spec object. Rejects with `Cannot resolve relative server URL "…" without a source
+   * URL. Use fromURL() or provide an explicit baseUrl option.` when `servers[0].url` is relative
+   * and there is no `baseUrl`, and with `Duplicate tool name "…" generated for …` on a name clash.
+   */
+  static fromSpec(spec: Record<string, unknown>, options?: LoaderOptions, auth?: UpstreamAuth): Promise<OpenApiToolLoader>;
+  /** The tool definitions, ready for `ToolRegistry.register` or `broker.tool(def.name, def)`. */
+  getTools(): ToolDefinition[];
+  getToolNames(): Set<string>;
+  /** SHA-256 hex of `JSON.stringify(spec)`. */
+  getSpecHash(): string;
+  /** The base URL the tools call; undefined for a `fromSpec` loader without one (not in the original). */
+  getBaseUrl(): string | undefined;
+}
+
+/** Configuration of an OpenApiSource (`broker.openapi(config)`). */
 export interface OpenApiSourceConfig extends OpenApiPollerConfig {
+  /** Service name; tools are named `${name}_${operationId}`. */
   name: string;
+  /** Base URL of the API the tools call; wins over `loaderOptions.baseUrl`. */
   baseUrl: string;
+  /** `sourceName` is always `name`. */
   loaderOptions?: LoaderOptions;
+  /** Used for the spec request of a full load and for every API request (the poller sends only `headers`). */
   auth?: UpstreamAuth;
 }
 
-/** Health of an OpenAPI source's polling. Type only. */
+/** How an OpenApiSource's polling is doing: `'unknown'` until the first load. */
 export type SourceHealthStatus = 'healthy' | 'unhealthy' | 'unknown';
 
-/** `OpenApiSource.getStats()` of the original. Type only. */
+/** `OpenApiSource.getStats()`. */
 export interface OpenApiSourceStats {
   toolCount: number;
+  /** ISO time of the last load; `''` before the first. */
   lastUpdate: string;
+  /** `getSpecHash()` of the last load; `''` before the first. */
   specHash: string;
   pollHealth: SourceHealthStatus;
 }
 
-/** Payload of the original OpenApiSource's `toolsUpdated` event. Type only. */
+/** Payload of OpenApiSource's `toolsUpdated`: tool names by what happened to them. */
 export interface ToolsUpdatedEvent {
   added: string[];
   removed: string[];
+  /** Present before and after (replaced with the new definition). */
   updated: string[];
 }
 
-/** An action of the original's `GET /code/actions` catalog. Type only. */
+/** Events of OpenApiSource: name → listener arguments (not a type of the original). */
+export interface OpenApiSourceEvents {
+  /** After every load. */
+  toolsUpdated: [event: ToolsUpdatedEvent];
+  /** After a load that added or removed tools; the payload of a `catalog_changed` stream event (which is never sent), `version` being the spec hash. */
+  catalogChanged: [event: CatalogChangedPayload];
+  unhealthy: [consecutiveFailures: number];
+  recovered: [];
+  /** A failed poll, or a changed spec that could not be loaded. Without a listener it is dropped (the original crashed or lost it). */
+  error: [error: Error];
+}
+
+/** The registry an OpenApiSource keeps in step; `replace` is used when present. */
+export interface OpenApiToolTarget {
+  register(definition: ToolDefinition): void;
+  unregister(name: string): boolean | void;
+  has(name: string): boolean;
+  replace?(definition: ToolDefinition): void;
+}
+
+/**
+ * Keeps a tool registry in step with an OpenAPI spec: `start()` loads the spec's tools, then
+ * polls it and registers, replaces and removes tools as it changes. Loads run one at a time.
+ */
+export declare class OpenApiSource {
+  /** The original's argument order. Throws a TypeError for a bad registry or config. */
+  constructor(toolRegistry: ToolRegistry | OpenApiToolTarget, config: OpenApiSourceConfig);
+  /** The same, arguments the other way round (not in the original). */
+  constructor(config: OpenApiSourceConfig, toolRegistry: ToolRegistry | OpenApiToolTarget);
+  /** `refresh()`, then polls. Rejects when that first load fails (and then does not poll), or with `OpenApiSource is disposed`. */
+  start(): Promise<void>;
+  /** Stops polling; `start()` resumes. */
+  stop(): void;
+  /** Fetches the spec and brings the registry in line with it. Rejects with the loader's error, or `OpenApiSource is disposed`. */
+  refresh(): Promise<void>;
+  /** Names of the tools this source registered. */
+  getToolNames(): Set<string>;
+  getStats(): OpenApiSourceStats;
+  getName(): string;
+  /** Stops polling for good and removes every listener; the tools stay registered. Idempotent. */
+  dispose(): void;
+}
+
+/** OpenApiSource is a Node EventEmitter of OpenApiSourceEvents (`emit('error')` without a listener throws). */
+export interface OpenApiSource extends OpenApiEventEmitter<OpenApiSourceEvents> {}
+
+/** An action of `GET /code/actions`. The original declares the optional fields but never fills them. */
 export interface CatalogAction {
   name: string;
   description?: string;
   inputSchema?: Record<string, unknown>;
+  /** The name of the source that provided the tool, else `'default'`. */
   service: string;
   tags?: string[];
   deprecated?: boolean;
 }
 
-/** A service of the original's catalog. Type only. */
+/** A service (OpenAPI source) of the catalog. */
 export interface CatalogService {
   name: string;
+  /** Always `''`: the spec URL stays internal, as in the original. */
   specUrl: string;
+  /** The source's `getStats().lastUpdate`. */
   lastUpdated: string;
   actionCount: number;
 }
 
-/** Body of the original's `GET /code/actions`. Type only. */
+/** Body of `GET /code/actions`. */
 export interface CatalogResponse {
+  /** Every tool of the registry, in registration order. */
   actions: CatalogAction[];
   services: CatalogService[];
+  /** The sources' spec hashes, sorted and joined with `:`; `'empty'` without sources. */
   version: string;
+}
+
+/** The route of `CatalogHandler.getRoutes()`. */
+export interface CatalogRoute {
+  method: 'GET';
+  path: '/code/actions';
+  handler: RouteHandler;
+}
+
+/**
+ * `GET /code/actions`: the catalog of a registry's tools and of the OpenAPI sources they came
+ * from. Mount it with `registerExpressRoutes(router, catalogHandler)`; it is not part of SessionHandler.
+ */
+export declare class CatalogHandler {
+  /** `sources` is read at every request, so sources pushed to the same array later are included. */
+  constructor(toolRegistry: Pick<ToolRegistry, 'list' | 'get'>, sources?: readonly OpenApiSource[]);
+  getRoutes(): CatalogRoute[];
+  buildCatalog(): CatalogResponse;
 }

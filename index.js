@@ -9,6 +9,10 @@ const { SessionManager, createSessionManager } = require('./lib/session-manager'
 const { SessionHandler, createSessionHandler } = require('./lib/http/session-handler');
 const { registerExpressRoutes, createExpressRouter } = require('./lib/http/express-adapter');
 const { EventFilter, createEventFilter, createTypeFilter, createContentFilter } = require('./lib/event-filter');
+const { OpenApiSpecPoller } = require('./lib/openapi/openapi-spec-poller');
+const { OpenApiToolLoader } = require('./lib/openapi/openapi-tool-loader');
+const { OpenApiSource } = require('./lib/openapi/openapi-source');
+const { CatalogHandler } = require('./lib/openapi/catalog-handler');
 const { ToolRouter } = require('./lib/tool-router');
 const { AccessController } = require('./lib/access-controller');
 const { RateLimiter } = require('./lib/rate-limiter');
@@ -31,6 +35,10 @@ module.exports = {
   createEventFilter,
   createTypeFilter,
   createContentFilter,
+  OpenApiSpecPoller,
+  OpenApiToolLoader,
+  OpenApiSource,
+  CatalogHandler,
   ToolRouter,
   AccessController,
   RateLimiter,

@@ -82,7 +82,7 @@ describe('index.d.ts under the TypeScript compiler', () => {
     const probe = [
       "import { createBroker, createTypeFilter } from 'enclave-broker-rs';",
       'const broker = createBroker();',
-      "broker.openapi({ name: 'x', url: 'u', baseUrl: 'b' });",
+      'broker.listTools().push(1);',
       "createTypeFilter('include', ['tool_calls']);",
       "await broker.execute('return 1', { onEvent: (e) => e.payload.chunk });",
       "// @ts-expect-error nothing is wrong on the next line",
@@ -99,7 +99,7 @@ describe('index.d.ts under the TypeScript compiler', () => {
     const result = compile({ fileNames: [probeFile], options: usage.options }, host);
     const errors = result.diagnostics.map((d) => [d.code, d.file ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0]);
     expect(errors).toEqual([
-      [2339, 3], // Property 'openapi' does not exist on type 'Broker'.
+      [2345, 3], // listTools() gives names: a number is not assignable to 'string'.
       [2820, 4], // '"tool_calls"' is not assignable to type 'EventType'. Did you mean '"tool_call"'?
       [2339, 5], // Property 'chunk' does not exist on the un-narrowed payload union.
       [2578, 6], // Unused '@ts-expect-error' directive.

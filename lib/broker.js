@@ -10,6 +10,7 @@ const { resolveExternalTools } = require('./config');
 const { attachEventStream } = require('./event-stream');
 const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
 const { checkMiddleware, runThroughMiddleware } = require('./middleware');
+const { OpenApiSource } = require('./openapi/openapi-source');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
@@ -125,6 +126,14 @@ class Broker {
 
   removeSecret(key) {
     return this.#registry.removeSecret(key);
+  }
+
+  // Adds a source over this broker's tools; not started (the caller runs `await source.start()`).
+  openapi(config) {
+    if (this.#disposed) throw new Error('Broker is disposed');
+    const source = new OpenApiSource(this.#registry, config);
+    this.#sources.push(source);
+    return source;
   }
 
   getOpenApiSources() {

@@ -73,11 +73,7 @@ import type {
   EnclaveBrokerOptions,
 } from 'enclave-broker-rs';
 
-// The original's package exports no OpenAPI classes here, so they must not type-check as values.
-// @ts-expect-error OpenApiSource is not exported
-import { OpenApiSource } from 'enclave-broker-rs';
-// @ts-expect-error CatalogHandler is not exported
-import type { CatalogHandler } from 'enclave-broker-rs';
+import { CatalogHandler, OpenApiSource, OpenApiToolLoader } from 'enclave-broker-rs';
 
 // Exact type equality: Equal<A, B> is `true` only when A and B are the same type.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -283,7 +279,7 @@ async function brokerBasics(): Promise<void> {
   void (tools + activeSessions + totalSessions);
   const cleaned: number = broker.cleanup();
   void cleaned;
-  const sources: readonly unknown[] = broker.getOpenApiSources();
+  const sources: readonly OpenApiSource[] = broker.getOpenApiSources();
   void sources;
   void (broker.hasTool('search') && broker.removeTool('search'));
   broker.listTools().map((name) => name.length);
@@ -308,8 +304,12 @@ async function brokerBasics(): Promise<void> {
   await broker.execute(42);
   // @ts-expect-error misspelled limit
   createBroker({ limits: { maxToolCals: 3 } });
-  // @ts-expect-error the original has no openapi() here
-  broker.openapi({ name: 'svc', url: 'https://example.com/openapi.json', baseUrl: 'https://example.com' });
+  const source: OpenApiSource = broker.openapi({ name: 'svc', url: 'https://example.com/openapi.json', baseUrl: 'https://example.com' });
+  source.on('toolsUpdated', (event) => void event.added.length);
+  // @ts-expect-error an OpenAPI source needs a name
+  broker.openapi({ url: 'https://example.com/openapi.json', baseUrl: 'https://example.com' });
+  const loader = await OpenApiToolLoader.fromSpec({ openapi: '3.0.0', paths: {} }, { baseUrl: 'https://example.com' });
+  void [loader.getToolNames(), new CatalogHandler(createToolRegistry(), [source]).buildCatalog().version];
   // Seed API: the same value is async-iterable over the run's events.
   const run = broker.execute('return 1', { timeout: 100, maxToolCalls: 2, context: { userId: 'u1' }, filter: { types: ['stdout'] } });
   for await (const event of run) {
@@ -560,7 +560,7 @@ async function seedBroker(registry: ToolRegistry): Promise<void> {
   void new EnclaveBroker({ authentication: { type: 'oauth', validate: async () => ({ valid: true }) } });
 }
 
-// The OpenAPI names are types only.
+// The OpenAPI config types.
 const openapi: OpenApiSourceConfig = {
   name: 'users',
   url: 'https://api.example.com/openapi.json',
