@@ -10,7 +10,6 @@ const { resolveExternalTools } = require('./config');
 const { attachEventStream } = require('./event-stream');
 const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
 const { checkMiddleware, runThroughMiddleware } = require('./middleware');
-const { OpenApiSource } = require('./openapi/openapi-source');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
@@ -131,6 +130,8 @@ class Broker {
   // Adds a source over this broker's tools; not started (the caller runs `await source.start()`).
   openapi(config) {
     if (this.#disposed) throw new Error('Broker is disposed');
+    // Required here: most brokers never load OpenAPI tools, and importing should not pay for it.
+    const { OpenApiSource } = require('./openapi/openapi-source');
     const source = new OpenApiSource(this.#registry, config);
     this.#sources.push(source);
     return source;

@@ -4,7 +4,6 @@
 // them, the limits they change are those the session would otherwise run with.
 'use strict';
 
-const { EventFilter, createTypeFilter } = require('./event-filter');
 
 function nonNegative(owner, key, value) {
   if (typeof value !== 'number' || !(value >= 0)) {
@@ -53,6 +52,8 @@ function eventPredicate(filter) {
   if (filter === undefined || filter === null) return ALL_EVENTS;
   if (typeof filter === 'object' && typeof filter.shouldSend === 'function') return (event) => filter.shouldSend(event);
   if (!isObject(filter)) throw new TypeError(`execute option "filter" must be ${FILTER_SHAPE}`);
+  // Required here: filters are rare on execute(), and importing should not pay for them.
+  const { EventFilter, createTypeFilter } = require('./event-filter');
   const filters = [];
   if ('rules' in filter || 'mode' in filter) {
     filters.push(new EventFilter({ config: filter }));

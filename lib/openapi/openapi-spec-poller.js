@@ -7,7 +7,7 @@
 'use strict';
 
 const { EventEmitter } = require('node:events');
-const { createHash } = require('node:crypto');
+const { sha256Hex } = require('./sha256');
 
 const CHANGE_DETECTION_MODES = ['auto', 'etag', 'content-hash'];
 
@@ -17,10 +17,6 @@ const DEFAULT_RETRY = Object.freeze({
   maxDelayMs: 10000,
   backoffMultiplier: 2,
 });
-
-function sha256Hex(text) {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
 
 function isRecord(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);

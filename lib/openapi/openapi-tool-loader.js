@@ -5,7 +5,7 @@
 // a zod schema; its handler builds the request from them and returns the response body.
 'use strict';
 
-const { createHash } = require('node:crypto');
+const { sha256Hex } = require('./sha256');
 // zod is loaded on first use: importing the package should not pay for it.
 let zod;
 function zodLib() {
@@ -24,10 +24,6 @@ const JSON_MEDIA_TYPE = 'application/json';
 
 function isRecord(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function sha256Hex(text) {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 function anyRecord() {
