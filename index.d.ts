@@ -123,12 +123,49 @@ export interface StreamEventBase<TType extends EventType, TPayload> {
   payload: TPayload;
 }
 
-/** Payload of `session_init`: the first event of a run. `encryption.enabled` is always false. */
+/** The seed protocol's ClientHello, sent in `POST /execute` / `POST /sessions` as `encryption.clientHello`. */
+export interface ClientHello {
+  protocolVersion: 2;
+  /** The client's ephemeral P-256 public key: the uncompressed point (65 bytes), base64. */
+  clientEphemeralPubKeyB64: string;
+  curve: 'P-256';
+  supportedAlgorithms: string[];
+}
+
+/** The server's answer, in `session_init.payload.encryption.serverHello`. */
+export interface ServerHello {
+  protocolVersion: 2;
+  serverEphemeralPubKeyB64: string;
+  curve: 'P-256';
+  selectedAlgorithm: 'AES-GCM-256';
+  kdf: 'HKDF-SHA-256';
+  keyId: string;
+}
+
+/** `encryption` of a `listen()` server's `POST /execute` or `POST /sessions` body. */
+export interface EncryptionRequest {
+  mode: 'disabled' | 'optional' | 'required';
+  clientHello?: ClientHello;
+}
+
+/** An encrypted event: the inner event's JSON under AES-256-GCM (tag appended), with a counter nonce. */
+export interface EncryptedEnvelope {
+  protocolVersion: 2;
+  sessionId: string;
+  seq: number;
+  type: 'enc';
+  payload: { kid: string; nonceB64: string; ciphertextB64: string };
+}
+
+/**
+ * Payload of `session_init`: the first event of a run. `encryption.enabled` is false unless the
+ * client asked the `listen()` server for an encrypted stream (then `keyId` and `serverHello` are set).
+ */
 export interface SessionInitPayload {
   cancelUrl: string;
   /** ISO 8601 time at which the session expires. */
   expiresAt: string;
-  encryption: { enabled: boolean; keyId?: string };
+  encryption: { enabled: boolean; keyId?: string; serverHello?: ServerHello };
   replayUrl?: string;
 }
 

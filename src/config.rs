@@ -94,6 +94,7 @@ impl BindingSessionConfig {
                 Some(patterns) => AllowedTools::matching(&patterns)
                     .map_err(|message| napi::Error::new(Status::InvalidArg, message))?,
             },
+            encryption: None,
             owner_key: 0,
         })
     }

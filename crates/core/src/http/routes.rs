@@ -19,8 +19,10 @@ use super::rate_limit::Decision;
 use super::response::{Body, empty, error, json};
 use super::server::{AuthKind, ServerState};
 use super::stream::{StreamOptions, ndjson_response};
+use crate::protocol::ids::generate_session_id;
 use crate::protocol::json::JsonObject;
 use crate::protocol::{ErrorInfo, EventType};
+use crate::session::encryption::{EncryptionRefusal, negotiate};
 use crate::session::{ManagerError, Session, SessionConfig};
 use crate::tools::ToolReply;
 
@@ -222,6 +224,26 @@ fn invalid(message: &str) -> Response<Body> {
     error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
 }
 
+/// The body's `encryption` request (seed handshake) applied to `config`. The session id is
+/// fixed first when a handshake happens: it salts the key derivation.
+fn with_encryption(
+    body: &Map<String, Value>,
+    mut config: SessionConfig,
+) -> Result<SessionConfig, Response<Body>> {
+    let Some(request) = body.get("encryption") else { return Ok(config) };
+    let session_id = config.session_id.clone().unwrap_or_else(generate_session_id);
+    match negotiate(Some(request), &session_id) {
+        Ok(None) => Ok(config),
+        Ok(Some(encryption)) => {
+            config.session_id = Some(session_id);
+            config.encryption = Some(Arc::new(encryption));
+            Ok(config)
+        }
+        Err(EncryptionRefusal::Invalid(message)) => Err(invalid(&message)),
+        Err(EncryptionRefusal::Handshake(e)) => Err(error(StatusCode::BAD_REQUEST, e.code, &e.message)),
+    }
+}
+
 fn code_field(body: &Map<String, Value>) -> Result<String, Response<Body>> {
     match body.get("code") {
         Some(Value::String(code)) => Ok(code.clone()),
@@ -307,6 +329,10 @@ async fn execute(state: &Arc<ServerState>, request: Request<Incoming>) -> Respon
         Ok(config) => config,
         Err(message) => return invalid(&message),
     };
+    let config = match with_encryption(&body, config) {
+        Ok(config) => config,
+        Err(response) => return response,
+    };
     start_streaming(state, config, code, filters, StatusCode::SERVICE_UNAVAILABLE)
 }
 
@@ -333,6 +359,10 @@ async fn create_session(state: &Arc<ServerState>, request: Request<Incoming>) ->
     let config = match state.config.template.for_create(&body) {
         Ok(config) => config,
         Err(message) => return invalid(&message),
+    };
+    let config = match with_encryption(&body, config) {
+        Ok(config) => config,
+        Err(response) => return response,
     };
     start_streaming(state, config, code, filters, StatusCode::INTERNAL_SERVER_ERROR)
 }

@@ -60,10 +60,25 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
         // Registered before reading, so an event emitted after the read still wakes us.
         notified.as_mut().enable();
         let mut chunk = String::new();
+        let mut failed = false;
         for event in session.events_after(cursor) {
             cursor = event.seq();
             if options.filters.iter().all(|f| f.should_send(&event)) {
-                chunk.push_str(event.json());
+                match session.encryption() {
+                    // session_init stays plaintext: it carries what the client needs to decrypt.
+                    Some(encryption) if event.kind() != EventType::SessionInit => {
+                        match encryption.encryptor.envelope(session.id(), event.seq(), event.json()) {
+                            Ok(envelope) => chunk.push_str(&envelope),
+                            // The key's nonce space is spent (2^30 events): end the stream
+                            // rather than ever send an event in the clear or reuse a nonce.
+                            Err(_) => {
+                                failed = true;
+                                break;
+                            }
+                        }
+                    }
+                    _ => chunk.push_str(event.json()),
+                }
                 chunk.push('\n');
             }
             if event.kind() == EventType::Final {
@@ -72,6 +87,9 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
             }
         }
         if !chunk.is_empty() && tx.send(Bytes::from(chunk)).await.is_err() {
+            break;
+        }
+        if failed {
             break;
         }
         if finished {

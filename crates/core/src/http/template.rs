@@ -39,6 +39,7 @@ impl SessionTemplate {
             sandbox,
             external_tools: self.external_tools.clone(),
             allowed_tools: Default::default(),
+            encryption: None,
             owner_key: 0,
         })
     }

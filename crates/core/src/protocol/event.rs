@@ -110,11 +110,20 @@ impl StreamEvent {
 pub mod payload {
     use super::JsonObject;
 
-    pub fn session_init(session_id: &str, expires_at_iso: &str) -> String {
+    /// `encryption` is the negotiated `(keyId, ServerHello JSON)`, if any.
+    pub fn session_init(session_id: &str, expires_at_iso: &str, encryption: Option<(&str, &str)>) -> String {
+        let encryption = match encryption {
+            None => "{\"enabled\":false}".to_string(),
+            Some((key_id, server_hello_json)) => JsonObject::new()
+                .raw("enabled", "true")
+                .field("keyId", key_id)
+                .raw("serverHello", server_hello_json)
+                .finish(),
+        };
         JsonObject::new()
             .field("cancelUrl", &format!("/sessions/{session_id}/cancel"))
             .field("expiresAt", expires_at_iso)
-            .raw("encryption", "{\"enabled\":false}")
+            .raw("encryption", &encryption)
             .finish()
     }
 
@@ -232,8 +241,12 @@ mod tests {
     #[test]
     fn payload_shapes_match_the_original() {
         assert_eq!(
-            payload::session_init("s_a", "2025-01-01T00:00:00.000Z"),
+            payload::session_init("s_a", "2025-01-01T00:00:00.000Z", None),
             r#"{"cancelUrl":"/sessions/s_a/cancel","expiresAt":"2025-01-01T00:00:00.000Z","encryption":{"enabled":false}}"#
+        );
+        assert_eq!(
+            payload::session_init("s_a", "2025-01-01T00:00:00.000Z", Some(("k_1", r#"{"keyId":"k_1"}"#))),
+            r#"{"cancelUrl":"/sessions/s_a/cancel","expiresAt":"2025-01-01T00:00:00.000Z","encryption":{"enabled":true,"keyId":"k_1","serverHello":{"keyId":"k_1"}}}"#
         );
         assert_eq!(
             payload::tool_progress("c_1", "connecting", 0.0, None, None),

@@ -1,6 +1,7 @@
 //! Sessions: state machine, event history, execution lifecycle, and the manager.
 
 pub mod allowed_tools;
+pub mod encryption;
 pub mod manager;
 pub mod result;
 #[allow(clippy::module_inception)]
@@ -8,6 +9,7 @@ pub mod session;
 pub mod state;
 
 pub use allowed_tools::AllowedTools;
+pub use encryption::{EncryptionRefusal, SessionEncryption};
 pub use manager::{ManagerError, SessionInfo, SessionManager};
 pub use result::{ExecutionStats, FinalResult};
 pub use session::{ExternalTools, LifecycleError, Session, SessionConfig, SubmitError, Subscriber};

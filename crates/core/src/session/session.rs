@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use super::allowed_tools::AllowedTools;
+use super::encryption::SessionEncryption;
 use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
 use crate::engine::timer;
@@ -61,6 +62,8 @@ pub struct SessionConfig {
     pub external_tools: ExternalTools,
     /// Tools the script may call (seed `allowedTools`); all by default.
     pub allowed_tools: AllowedTools,
+    /// Negotiated stream encryption (seed handshake); plaintext when absent.
+    pub encryption: Option<Arc<SessionEncryption>>,
     /// Key of the owning manager (set by `SessionManager::create`).
     pub owner_key: u64,
 }
@@ -145,6 +148,7 @@ pub struct Session {
     sandbox: SandboxOptions,
     external_tools: ExternalTools,
     allowed_tools: AllowedTools,
+    encryption: Option<Arc<SessionEncryption>>,
     owner_key: u64,
     host: Arc<dyn ToolHost>,
     weak_self: Weak<Session>,
@@ -163,6 +167,7 @@ impl Session {
             sandbox: config.sandbox,
             external_tools: config.external_tools,
             allowed_tools: config.allowed_tools,
+            encryption: config.encryption,
             owner_key: config.owner_key,
             host,
             weak_self: weak_self.clone(),
@@ -205,6 +210,11 @@ impl Session {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The stream encryption negotiated at creation, if any.
+    pub fn encryption(&self) -> Option<&Arc<SessionEncryption>> {
+        self.encryption.as_ref()
     }
 
     pub fn limits(&self) -> &SessionLimits {
@@ -473,7 +483,8 @@ impl Session {
             return Ok(());
         }
 
-        let init = payload::session_init(&self.id, &iso_timestamp(self.expires_at()));
+        let encryption = self.encryption.as_ref().map(|e| (e.key_id.as_str(), e.server_hello_json.as_str()));
+        let init = payload::session_init(&self.id, &iso_timestamp(self.expires_at()), encryption);
         self.emit_locked(&mut inner, EventType::SessionInit, &init);
         self.start_heartbeat(&mut inner);
         self.arm_deadline(&mut inner);
