@@ -13,6 +13,8 @@ export declare class BindingHttpServer {
   /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
   static listen(manager: BindingSessionManager, config: BindingHttpConfig): BindingHttpServer
   get key(): number
+  /** Turns `session created` messages on or off (the broker gained or lost session listeners). */
+  setSessionEvents(enabled: boolean): void
   get port(): number
   /** Starts closing; the facade hears `server closed` through the host channel. */
   close(graceMs: number): void
@@ -96,7 +98,7 @@ export interface BindingHttpConfig {
   cors?: boolean
   allowedOrigins?: Array<string>
   cancelOnDisconnect?: boolean
-  /** Tell the facade of each session a route creates (`session created`). */
+  /** Tell the facade of each session a route creates (`session created`), from the start. */
   sessionEvents?: boolean
   /** `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks. */
   auth?: string

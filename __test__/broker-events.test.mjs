@@ -134,11 +134,36 @@ describe('broker events', () => {
   it('a session that never runs leaves no watcher behind once it is gone', async () => {
     const before = hostCounts().finishWatchers;
     const broker = makeBroker();
+    broker.on('session:completed', () => {});
     broker.createSession();
     broker.createSession();
     expect(hostCounts().finishWatchers).toBe(before + 2);
     await broker.close();
     await waitFor(() => hostCounts().finishWatchers === before, 2000, 'watchers released');
+  });
+
+  it('sessions are observed only while a session listener exists, also on the server', async () => {
+    const before = hostCounts().finishWatchers;
+    const broker = makeBroker();
+    broker.createSession();
+    expect(hostCounts().finishWatchers).toBe(before);
+    await broker.listen(0, '127.0.0.1');
+    const run = async () => {
+      const response = await fetch(`http://127.0.0.1:${broker.port}/execute`, { method: 'POST', body: JSON.stringify({ code: 'return 1' }) });
+      return JSON.parse((await response.text()).split('\n')[0]).sessionId;
+    };
+    const created = [];
+    const listener = (session) => created.push(session.sessionId);
+    await run();
+    broker.on('session:created', listener);
+    const seen = await run();
+    await waitFor(() => created.length === 1, 2000, 'session:created');
+    broker.off('session:created', listener);
+    broker.on('session:created', listener).removeAllListeners('session:created');
+    await run();
+    // Give a stray report time to arrive: none may.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(created).toStrictEqual([seen]);
   });
 
   it('the original’s Broker has no events', () => {

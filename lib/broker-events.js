@@ -5,11 +5,15 @@
 //   'tool:called'       (session, tool, args)    before the tool's handler runs
 //   'tool:completed'    (session, tool, value)   after the handler succeeded
 // `session` is the BrokerSession. A listener that throws is ignored, as `onEvent` listeners
-// are: a bug in an observer must not fail the tool call or the run it observes.
+// are: a bug in an observer must not fail the tool call or the run it observes. A session is
+// observed when some 'session:*' listener exists as it is created; without one, sessions cost
+// nothing extra (the server does not even report them).
 'use strict';
 
 const { EventEmitter } = require('node:events');
 const host = require('./host');
+
+const SESSION_EVENTS = ['session:created', 'session:completed', 'session:error'];
 
 function emitQuietly(events, name, ...args) {
   for (const listener of events.rawListeners(name)) {
@@ -34,7 +38,13 @@ class BrokerEvents {
     this.#sessionOf = sessionOf;
   }
 
+  // Whether sessions are being observed (see above).
+  get observingSessions() {
+    return SESSION_EVENTS.some((name) => this.#emitter.listenerCount(name) > 0);
+  }
+
   sessionCreated(session) {
+    if (!this.observingSessions) return;
     host.watchFinished(session._handle, (result) => {
       if (result.success) emitQuietly(this.#emitter, 'session:completed', session, result);
       else emitQuietly(this.#emitter, 'session:error', session, result.error);

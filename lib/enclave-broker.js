@@ -90,6 +90,7 @@ class EnclaveBroker extends Broker {
   // The seed's broker events (see broker-events.js), with EventEmitter's listener methods.
   on(event, listener) {
     this.#events.emitter.on(event, listener);
+    this.#syncSessionEvents();
     return this;
   }
 
@@ -99,11 +100,13 @@ class EnclaveBroker extends Broker {
 
   once(event, listener) {
     this.#events.emitter.once(event, listener);
+    this.#syncSessionEvents();
     return this;
   }
 
   off(event, listener) {
     this.#events.emitter.off(event, listener);
+    this.#syncSessionEvents();
     return this;
   }
 
@@ -113,11 +116,18 @@ class EnclaveBroker extends Broker {
 
   removeAllListeners(event) {
     this.#events.emitter.removeAllListeners(event);
+    this.#syncSessionEvents();
     return this;
   }
 
   listenerCount(event) {
     return this.#events.emitter.listenerCount(event);
+  }
+
+  // The server reports the sessions it creates only while someone listens for them (a fired
+  // once() listener leaves it reporting until the next change, which only costs messages).
+  #syncSessionEvents() {
+    if (this.#server !== undefined) this.#server.setSessionEvents(this.#events.observingSessions);
   }
 
   /** The port the server listens on (after `listen`). */
@@ -150,7 +160,7 @@ class EnclaveBroker extends Broker {
       defaults: resolved.binding,
       hasLimits: defaults.limits !== undefined,
       externalTools: resolved.binding.externalTools,
-      sessionEvents: true,
+      sessionEvents: this.#events.observingSessions,
     });
     this.#server = server;
     this.#closed = new Promise((resolve) => {

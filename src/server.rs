@@ -1,7 +1,7 @@
 //! `BindingHttpServer`: the core's HTTP server, with authentication and rate-limit keys
 //! answered by the facade's JavaScript callbacks.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ pub struct BindingHttpConfig {
     pub cors: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
     pub cancel_on_disconnect: Option<bool>,
-    /// Tell the facade of each session a route creates (`session created`).
+    /// Tell the facade of each session a route creates (`session created`), from the start.
     pub session_events: Option<bool>,
     /// `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks.
     pub auth: Option<String>,
@@ -99,6 +99,9 @@ pub struct BindingHttpServer {
     key: u64,
     port: u32,
     server: Mutex<Option<HttpServer>>,
+    /// Whether the facade wants `session created` (it has session listeners). Checked per
+    /// session, so a server without listeners pays nothing for the feature.
+    session_events: Arc<AtomicBool>,
 }
 
 #[napi]
@@ -111,6 +114,7 @@ impl BindingHttpServer {
     ) -> napi::Result<BindingHttpServer> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        let session_events = Arc::new(AtomicBool::new(config.session_events.unwrap_or(false)));
         let auth = match config.auth.as_deref() {
             None => None,
             Some(kind) => Some(AuthConfig {
@@ -163,24 +167,31 @@ impl BindingHttpServer {
             auth,
             rate_limit,
             template: SessionTemplate { limits: template_limits, sandbox: session.sandbox, external_tools },
-            on_session_created: config.session_events.unwrap_or(false).then(|| {
+            on_session_created: Some({
+                let wanted = session_events.clone();
                 Arc::new(move |session: &Arc<Session>| {
-                    host::send(HostMessage::SessionCreated {
-                        server_key: key,
-                        session_id: session.id().to_string(),
-                    });
+                    if wanted.load(Ordering::Acquire) {
+                        let session_id = session.id().to_string();
+                        host::send(HostMessage::SessionCreated { server_key: key, session_id });
+                    }
                 }) as SessionCreated
             }),
         };
         let server = HttpServer::start(core_config, manager.core())
             .map_err(|e| napi::Error::new(Status::GenericFailure, format!("listen failed: {e}")))?;
         let port = u32::from(server.local_addr().port());
-        Ok(BindingHttpServer { key, port, server: Mutex::new(Some(server)) })
+        Ok(BindingHttpServer { key, port, server: Mutex::new(Some(server)), session_events })
     }
 
     #[napi(getter)]
     pub fn key(&self) -> f64 {
         self.key as f64
+    }
+
+    /// Turns `session created` messages on or off (the broker gained or lost session listeners).
+    #[napi]
+    pub fn set_session_events(&self, enabled: bool) {
+        self.session_events.store(enabled, Ordering::Release);
     }
 
     #[napi(getter)]
