@@ -1,8 +1,9 @@
 // The facade's end of the channel from the Rust core. Messages arrive in the order the
 // core produced them: event batches, tool calls to run, aborts of tool signals, the
 // completion of executions, callbacks a server asks for (`validate`, `keyGenerator`),
-// server shutdowns, and the session lifecycle a broker with event listeners watches. While any execution is in flight, or a server listens, the channel
-// keeps Node's event loop alive; otherwise it does not.
+// server shutdowns, and the session lifecycle a broker with event listeners watches.
+// While any execution is in flight, or a server listens, the channel keeps Node's event
+// loop alive; otherwise it does not.
 'use strict';
 
 const native = require('./native');

@@ -4,7 +4,6 @@
 // them, the limits they change are those the session would otherwise run with.
 'use strict';
 
-
 function nonNegative(owner, key, value) {
   if (typeof value !== 'number' || !(value >= 0)) {
     throw new TypeError(`${owner} option "${key}" must be a non-negative number`);
