@@ -1,35 +1,12 @@
 // EnclaveBroker.listen(): the Rust HTTP server, driven over real sockets.
 import net from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EnclaveBroker, ToolRegistry } from '../index.mjs';
+import { listeningBrokersClosedAfterEach, ndjsonLines, postJson } from './helpers/index.mjs';
 
-const open = [];
-
-async function serve(options = {}, setup = () => {}) {
-  const broker = new EnclaveBroker({ limits: { heartbeatIntervalMs: 0 }, ...options });
-  setup(broker);
-  await broker.listen(0, '127.0.0.1');
-  open.push(broker);
-  return { broker, base: `http://127.0.0.1:${broker.port}` };
-}
-
-afterEach(async () => {
-  while (open.length > 0) await open.pop().close({ timeout: 0 });
-});
-
-const lines = (text) =>
-  text
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line));
-
-const post = (url, body, headers = {}) =>
-  fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+const serve = listeningBrokersClosedAfterEach();
+const lines = ndjsonLines;
+const post = postJson;
 
 // A tool the test releases by hand, so mid-run behaviour never depends on timing.
 function gate() {

@@ -4,31 +4,17 @@
 // server-to-client key. The client side here is Node's own crypto (ECDH P-256, HKDF-SHA-256,
 // AES-256-GCM), so the bytes are checked against an independent implementation.
 import crypto from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { EnclaveBroker } from '../index.mjs';
+import { describe, expect, it } from 'vitest';
+import { listeningBrokersClosedAfterEach, ndjsonLines, postJson } from './helpers/index.mjs';
 
-const open = [];
+const serveBroker = listeningBrokersClosedAfterEach();
+const lines = ndjsonLines;
+const post = (url, body) => postJson(url, body);
 
 async function serve() {
-  const broker = new EnclaveBroker({ limits: { heartbeatIntervalMs: 0 } });
-  broker.tool('add', { handler: ({ a, b }) => a + b });
-  await broker.listen(0, '127.0.0.1');
-  open.push(broker);
-  return `http://127.0.0.1:${broker.port}`;
+  const { base } = await serveBroker({}, (broker) => broker.tool('add', { handler: ({ a, b }) => a + b }));
+  return base;
 }
-
-afterEach(async () => {
-  while (open.length > 0) await open.pop().close({ timeout: 0 });
-});
-
-const lines = (text) =>
-  text
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
-
-const post = (url, body) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 function client() {
   const ecdh = crypto.createECDH('prime256v1');

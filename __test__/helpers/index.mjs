@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { createBroker } from '../../index.mjs';
+import { EnclaveBroker, createBroker } from '../../index.mjs';
 
 const require = createRequire(import.meta.url);
 // The facade's host channel (same module instance as the one index.mjs loads).
@@ -140,5 +140,37 @@ export function brokersDisposedAfterEach() {
     const broker = createBroker(config);
     brokers.push(broker);
     return broker;
+  };
+}
+
+// NDJSON text as parsed events.
+export const ndjsonLines = (text) =>
+  text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+
+// POSTs `body` (JSON unless already a string) to `url`.
+export const postJson = (url, body, headers = {}) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+// `serve(options, setup)` for a suite: an EnclaveBroker listening on a free local port
+// (heartbeats off), closed after each test; resolves {broker, base}.
+export function listeningBrokersClosedAfterEach() {
+  const open = [];
+  afterEach(async () => {
+    while (open.length > 0) await open.pop().close({ timeout: 0 });
+  });
+  return async (options = {}, setup = () => {}) => {
+    const broker = new EnclaveBroker({ limits: { heartbeatIntervalMs: 0 }, ...options });
+    setup(broker);
+    await broker.listen(0, '127.0.0.1');
+    open.push(broker);
+    return { broker, base: `http://127.0.0.1:${broker.port}` };
   };
 }
