@@ -767,6 +767,16 @@ function trackedSource(config, registry = createToolRegistry()) {
   return { registry, source: track(new OpenApiSource(registry, { intervalMs: 60000, ...config })) };
 }
 
+// A source polling every 10 ms without retries, unhealthy after `threshold` failures.
+const fastPolling = (api, threshold) => ({
+  name: 'svc',
+  url: api.specUrl,
+  baseUrl: api.origin,
+  intervalMs: 10,
+  unhealthyThreshold: threshold,
+  retry: { maxRetries: 0 },
+});
+
 describe('OpenApiSource', () => {
   const SOURCE_EVENTS = ['toolsUpdated', 'catalogChanged', 'unhealthy', 'recovered', 'error'];
 
@@ -915,14 +925,7 @@ describe('OpenApiSource', () => {
 
   it('poll failures: error events, unhealthy and recovered, reflected in pollHealth', async () => {
     const api = await startApi(petSpec());
-    const { source: s } = trackedSource({
-      name: 'svc',
-      url: api.specUrl,
-      baseUrl: api.origin,
-      intervalMs: 10,
-      unhealthyThreshold: 2,
-      retry: { maxRetries: 0 },
-    });
+    const { source: s } = trackedSource(fastPolling(api, 2));
     const events = record(s, SOURCE_EVENTS);
     await s.start();
     // The first poll succeeds, so recovery later finds the spec unchanged.
@@ -944,14 +947,7 @@ describe('OpenApiSource', () => {
 
   it("without an 'error' listener, background failures neither throw out nor stop the source", async () => {
     const api = await startApi(petSpec());
-    const { source: s } = trackedSource({
-      name: 'svc',
-      url: api.specUrl,
-      baseUrl: api.origin,
-      intervalMs: 10,
-      unhealthyThreshold: 1,
-      retry: { maxRetries: 0 },
-    });
+    const { source: s } = trackedSource(fastPolling(api, 1));
     const events = record(s, ['unhealthy', 'recovered']);
     await s.start();
     api.route('GET /openapi.json', { status: 200, headers: { 'content-type': 'application/json' }, body: 'not json' });
