@@ -2,7 +2,7 @@
 // routes, bodies, headers, the NDJSON stream, replay and its aliases, the cancel route.
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { createBroker, SessionHandler, createSessionHandler } from '../index.mjs';
-import { gatedTool } from './helpers/index.mjs';
+import { gatedTool, waitFor } from './helpers/index.mjs';
 
 const SCRIPT_ONE_TOOL = "const r = await callTool('add', {a: 1, b: 2}); return r;";
 
@@ -64,13 +64,7 @@ function response({ writeResult = true } = {}) {
   return res;
 }
 
-async function until(predicate, what) {
-  for (let i = 0; i < 2000; i++) {
-    if (predicate()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = (predicate, what) => waitFor(predicate, 10000, what);
 
 const NDJSON_HEADERS = {
   'Content-Type': 'application/x-ndjson',
@@ -103,6 +97,14 @@ async function stream(sessionId, query = {}, headers = {}, signal) {
   const res = response();
   await handler.streamSession(request({ params: { sessionId }, query, headers, signal }), res);
   return res;
+}
+
+// POSTs `code` to /sessions and waits for its first tool call; the run stays open.
+async function postUntilToolCall(code, signal) {
+  const post = response();
+  const running = handler.createSession(request({ method: 'POST', body: { code }, signal }), post);
+  await until(() => post.chunks.some((c) => c.includes('"type":"tool_call"')), 'the tool call');
+  return { post, running, id: post.headers['X-Session-ID'] };
 }
 
 async function runScript(code, extra = {}) {
@@ -346,13 +348,7 @@ describe('POST /sessions', () => {
   it("cancels the session with 'Client disconnected' when req.signal aborts", async () => {
     const gate = gatedTool(broker);
     const controller = new AbortController();
-    const res = response();
-    const running = handler.createSession(
-      request({ method: 'POST', body: { code: "return await callTool('wait', {})" }, signal: controller.signal }),
-      res,
-    );
-    await until(() => res.chunks.some((c) => c.includes('"type":"tool_call"')), 'the tool call');
-    const id = res.headers['X-Session-ID'];
+    const { post: res, running, id } = await postUntilToolCall("return await callTool('wait', {})", controller.signal);
     controller.abort();
     expect(broker.getSession(id).state).toBe('cancelled');
     gate.open();
@@ -464,13 +460,7 @@ describe('GET /sessions/:sessionId/stream', () => {
 
   it('replays and then follows a live session until final, with no event lost or repeated', async () => {
     const gate = gatedTool(broker);
-    const post = response();
-    const running = handler.createSession(
-      request({ method: 'POST', body: { code: "await callTool('wait', {}); return await callTool('add', {a: 2, b: 3})" } }),
-      post,
-    );
-    await until(() => post.chunks.some((c) => c.includes('"type":"tool_call"')), 'the tool call');
-    const id = post.headers['X-Session-ID'];
+    const { post, running, id } = await postUntilToolCall("await callTool('wait', {}); return await callTool('add', {a: 2, b: 3})");
     const live = response();
     const handled = handler.streamSession(request({ params: { sessionId: id }, query: { fromSeq: '2' } }), live);
     await handled;
@@ -487,13 +477,7 @@ describe('GET /sessions/:sessionId/stream', () => {
 
   it('applies ?filter= to replay and live events, and still ends at a filtered-out final', async () => {
     const gate = gatedTool(broker);
-    const post = response();
-    const running = handler.createSession(
-      request({ method: 'POST', body: { code: "await callTool('wait', {}); return await callTool('add', {a: 1, b: 1})" } }),
-      post,
-    );
-    await until(() => post.chunks.some((c) => c.includes('"type":"tool_call"')), 'the tool call');
-    const id = post.headers['X-Session-ID'];
+    const { running, id } = await postUntilToolCall("await callTool('wait', {}); return await callTool('add', {a: 1, b: 1})");
     const filter = JSON.stringify({ mode: 'include', alwaysAllow: [], rules: [{ types: { types: ['tool_call'] } }] });
     const live = response();
     await handler.streamSession(request({ params: { sessionId: id }, query: { filter } }), live);
@@ -526,13 +510,7 @@ describe('GET /sessions/:sessionId/stream', () => {
 
   it('on disconnect only unsubscribes: the session runs on', async () => {
     const gate = gatedTool(broker);
-    const post = response();
-    const running = handler.createSession(
-      request({ method: 'POST', body: { code: "return await callTool('wait', {})" } }),
-      post,
-    );
-    await until(() => post.chunks.some((c) => c.includes('"type":"tool_call"')), 'the tool call');
-    const id = post.headers['X-Session-ID'];
+    const { running, id } = await postUntilToolCall("return await callTool('wait', {})");
     const controller = new AbortController();
     const live = await stream(id, {}, {}, controller.signal);
     const written = live.chunks.length;
@@ -649,13 +627,7 @@ describe('DELETE /sessions/:sessionId', () => {
 describe('POST /sessions/:sessionId/cancel', () => {
   it('cancels a running session but keeps it for replay', async () => {
     const gate = gatedTool(broker);
-    const post = response();
-    const running = handler.createSession(
-      request({ method: 'POST', body: { code: "return await callTool('wait', {})" } }),
-      post,
-    );
-    await until(() => post.chunks.some((c) => c.includes('"type":"tool_call"')), 'the tool call');
-    const id = post.headers['X-Session-ID'];
+    const { post, running, id } = await postUntilToolCall("return await callTool('wait', {})");
     const res = response();
     await handler.cancelSession(request({ method: 'POST', params: { sessionId: id }, body: { reason: 'user' } }), res);
     expect(res.statusCode).toBe(200);
