@@ -3,7 +3,7 @@
 // handler never runs.
 import { describe, expect, it } from 'vitest';
 import { createSessionManager, createToolRegistry } from '../index.mjs';
-import { brokersDisposedAfterEach, collector } from './helpers/index.mjs';
+import { TOOL_CALL_EVENTS, brokersDisposedAfterEach, collector } from './helpers/index.mjs';
 
 const newBroker = brokersDisposedAfterEach();
 function makeBroker() {
@@ -38,8 +38,7 @@ describe('allowedTools', () => {
     expect(r.value).toStrictEqual([['ada'], REFUSED]);
     expect(calls).toStrictEqual([]);
     // The refused call looks like any failed call in the stream, and it counts.
-    const call = ['tool_call', 'tool_progress', 'tool_progress', 'tool_result_applied'];
-    expect(seen.types()).toStrictEqual(['session_init', ...call, ...call, 'final']);
+    expect(seen.types()).toStrictEqual(['session_init', ...TOOL_CALL_EVENTS, ...TOOL_CALL_EVENTS, 'final']);
     expect(seen.events[5].payload.toolName).toBe('admin:drop');
     expect(r.stats.toolCallCount).toBe(2);
   });

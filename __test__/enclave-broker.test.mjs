@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import { EnclaveBroker, ToolRegistry } from '../index.mjs';
-import { listeningBrokersClosedAfterEach, ndjsonLines, postJson } from './helpers/index.mjs';
+import { TOOL_CALL_EVENTS, listeningBrokersClosedAfterEach, ndjsonLines, postJson } from './helpers/index.mjs';
 
 const serve = listeningBrokersClosedAfterEach();
 const lines = ndjsonLines;
@@ -61,15 +61,7 @@ describe('POST /execute', () => {
     expect(res.headers.get('content-type')).toBe('application/x-ndjson');
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     const events = lines(await res.text());
-    expect(events.map((e) => e.type)).toEqual([
-      'session_init',
-      'stdout',
-      'tool_call',
-      'tool_progress',
-      'tool_progress',
-      'tool_result_applied',
-      'final',
-    ]);
+    expect(events.map((e) => e.type)).toEqual(['session_init', 'stdout', ...TOOL_CALL_EVENTS, 'final']);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(events[0].sessionId).toBe(res.headers.get('x-session-id'));
     expect(Object.keys(events[0])).toEqual(['protocolVersion', 'sessionId', 'seq', 'type', 'payload']);

@@ -3,15 +3,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { z } from 'zod';
 import { createBroker } from '../index.mjs';
-import {
-  CALL_ID_RE,
-  ENVELOPE_KEYS,
-  ISO_RE,
-  RESULT_STATS_KEYS,
-  SESSION_ID_RE,
-  collector,
-  sleep,
-} from './helpers/index.mjs';
+import { CALL_ID_RE, ENVELOPE_KEYS, ISO_RE, ONE_TOOL_CALL_RUN, RESULT_STATS_KEYS, SESSION_ID_RE, TOOL_CALL_EVENTS, collector, sleep } from './helpers/index.mjs';
 
 const brokers = [];
 function makeBroker(config) {
@@ -47,15 +39,7 @@ describe('event sequence for one console.log and one tool call', () => {
     const { events, onEvent } = collector();
     const result = await broker.execute(CODE, { onEvent });
 
-    expect(events.map((e) => e.type)).toEqual([
-      'session_init',
-      'stdout',
-      'tool_call',
-      'tool_progress',
-      'tool_progress',
-      'tool_result_applied',
-      'final',
-    ]);
+    expect(events.map((e) => e.type)).toEqual(['session_init', 'stdout', ...TOOL_CALL_EVENTS, 'final']);
     const sessionId = events[0].sessionId;
     expect(sessionId).toMatch(SESSION_ID_RE);
 
@@ -143,14 +127,7 @@ describe('event sequence for one console.log and one tool call', () => {
     const result = await broker.execute("try { await callTool('fail', {}) } catch (e) {}", { onEvent });
     expect(result.success).toBe(true);
     expect('value' in result).toBe(false);
-    expect(events.map((e) => e.type)).toEqual([
-      'session_init',
-      'tool_call',
-      'tool_progress',
-      'tool_progress',
-      'tool_result_applied',
-      'final',
-    ]);
+    expect(events.map((e) => e.type)).toEqual(ONE_TOOL_CALL_RUN);
     expect(Object.keys(events.at(-1).payload)).toEqual(['ok', 'stats']);
   });
 
@@ -279,14 +256,7 @@ describe('onEvent listeners', () => {
     const result = await session.execute("return await callTool('add', {a: 1, b: 2})");
     expect(result.value).toBe(3);
     expect(thrown).toBe(events.length);
-    expect(events.map((e) => e.type)).toEqual([
-      'session_init',
-      'tool_call',
-      'tool_progress',
-      'tool_progress',
-      'tool_result_applied',
-      'final',
-    ]);
+    expect(events.map((e) => e.type)).toEqual(ONE_TOOL_CALL_RUN);
 
     const viaExecute = [];
     const r2 = await broker.execute('return 7', {

@@ -3,7 +3,7 @@
 // `maxToolCalls`, `context` and `filter` work beside the original's `session` and `onEvent`.
 import { describe, expect, it } from 'vitest';
 import { createEventFilter, createTypeFilter } from '../index.mjs';
-import { brokersDisposedAfterEach, collector, gatedTool, waitFor } from './helpers/index.mjs';
+import { TOOL_CALL_EVENTS, brokersDisposedAfterEach, collector, gatedTool, waitFor } from './helpers/index.mjs';
 
 const makeBroker = brokersDisposedAfterEach();
 
@@ -14,7 +14,7 @@ async function drain(iterable) {
 }
 
 const ONE_CALL = "console.log('hi'); return await callTool('add', {a: 1, b: 2});";
-const ONE_CALL_TYPES = ['session_init', 'stdout', 'tool_call', 'tool_progress', 'tool_progress', 'tool_result_applied', 'final'];
+const ONE_CALL_TYPES = ['session_init', 'stdout', ...TOOL_CALL_EVENTS, 'final'];
 
 function addBroker(config) {
   return makeBroker(config).tool('add', { handler: ({ a, b }) => a + b });

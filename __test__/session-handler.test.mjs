@@ -2,7 +2,7 @@
 // routes, bodies, headers, the NDJSON stream, replay and its aliases, the cancel route.
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { createBroker, SessionHandler, createSessionHandler } from '../index.mjs';
-import { gatedTool, waitFor } from './helpers/index.mjs';
+import { ONE_TOOL_CALL_RUN, gatedTool, waitFor } from './helpers/index.mjs';
 
 const SCRIPT_ONE_TOOL = "const r = await callTool('add', {a: 1, b: 2}); return r;";
 
@@ -193,14 +193,7 @@ describe('POST /sessions', () => {
   it('streams every event as one JSON line, flushed, with the NDJSON headers', async () => {
     const res = await runScript(SCRIPT_ONE_TOOL);
     const events = res.events();
-    expect(events.map((e) => e.type)).toEqual([
-      'session_init',
-      'tool_call',
-      'tool_progress',
-      'tool_progress',
-      'tool_result_applied',
-      'final',
-    ]);
+    expect(events.map((e) => e.type)).toEqual(ONE_TOOL_CALL_RUN);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     for (const [i, e] of events.entries()) expect(res.chunks[i]).toBe(JSON.stringify(e) + '\n');
     expect(res.chunks).toHaveLength(6);

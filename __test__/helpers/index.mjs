@@ -174,3 +174,7 @@ export function listeningBrokersClosedAfterEach() {
     return { broker, base: `http://127.0.0.1:${broker.port}` };
   };
 }
+
+// The events of one tool call, and of a run that makes exactly one (contract 1.K).
+export const TOOL_CALL_EVENTS = Object.freeze(['tool_call', 'tool_progress', 'tool_progress', 'tool_result_applied']);
+export const ONE_TOOL_CALL_RUN = Object.freeze(['session_init', ...TOOL_CALL_EVENTS, 'final']);
