@@ -267,14 +267,20 @@ fn type_list(value: &Value, key: &str) -> Result<Option<Vec<EventType>>, String>
     }
 }
 
-/// Creates the session (honouring maxSessions) and starts it, streaming from the first event.
+/// Creates the session (honouring maxSessions and the body's `encryption` request) and
+/// starts it, streaming from the first event.
 fn start_streaming(
     state: &Arc<ServerState>,
     config: SessionConfig,
+    body: &Map<String, Value>,
     code: String,
     filters: Vec<EventFilter>,
     capacity_status: StatusCode,
 ) -> Response<Body> {
+    let config = match with_encryption(body, config) {
+        Ok(config) => config,
+        Err(response) => return response,
+    };
     let session = match state.manager.create(config) {
         Ok(session) => session,
         Err(ManagerError::Disposed) => {
@@ -329,11 +335,7 @@ async fn execute(state: &Arc<ServerState>, request: Request<Incoming>) -> Respon
         Ok(config) => config,
         Err(message) => return invalid(&message),
     };
-    let config = match with_encryption(&body, config) {
-        Ok(config) => config,
-        Err(response) => return response,
-    };
-    start_streaming(state, config, code, filters, StatusCode::SERVICE_UNAVAILABLE)
+    start_streaming(state, config, &body, code, filters, StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// `POST /sessions {code, sessionId?, config?, filter?}` (the original's create + stream).
@@ -360,11 +362,7 @@ async fn create_session(state: &Arc<ServerState>, request: Request<Incoming>) ->
         Ok(config) => config,
         Err(message) => return invalid(&message),
     };
-    let config = match with_encryption(&body, config) {
-        Ok(config) => config,
-        Err(response) => return response,
-    };
-    start_streaming(state, config, code, filters, StatusCode::INTERNAL_SERVER_ERROR)
+    start_streaming(state, config, &body, code, filters, StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn session_json(session: &Session, tool_call_count: u64) -> String {
