@@ -70,11 +70,10 @@ function eventPredicate(filter) {
 // `execute(code, options)`: the session config to create and the event predicate.
 function resolveExecuteOptions(options, defaults) {
   const { session, timeout, maxToolCalls, context, filter } = options;
-  let config = session ?? {};
-  if (!isObject(config)) throw new TypeError('Session config must be an object');
-  config = withLimitKeys('execute', config, defaults, { timeout, maxToolCalls });
-  config = withContext(config, defaults, context);
-  return { config: config === (session ?? {}) ? session : config, filter: eventPredicate(filter) };
+  const base = session ?? {};
+  if (!isObject(base)) throw new TypeError('Session config must be an object');
+  const config = withContext(withLimitKeys('execute', base, defaults, { timeout, maxToolCalls }), defaults, context);
+  return { config, filter: eventPredicate(filter) };
 }
 
 // `createSession(config)`: `timeout` and `maxToolCalls` at the top level (seed S001).
