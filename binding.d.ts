@@ -150,6 +150,8 @@ export interface EngineStats {
   queued: number
   executions: number
   killed: number
+  /** The confinement layers of the engine processes (null until one has started). */
+  sandbox?: Array<string>
 }
 
 /** Keeps Node's event loop alive (`true`) while executions are in flight. */

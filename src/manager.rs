@@ -131,6 +131,8 @@ pub struct EngineStats {
     pub queued: u32,
     pub executions: f64,
     pub killed: f64,
+    /// The confinement layers of the engine processes (null until one has started).
+    pub sandbox: Option<Vec<String>>,
 }
 
 #[napi]
@@ -142,5 +144,6 @@ pub fn engine_stats() -> EngineStats {
         queued: s.queued as u32,
         executions: s.executions as f64,
         killed: s.killed as f64,
+        sandbox: enclave_broker_core::engine::sandbox_report(),
     }
 }

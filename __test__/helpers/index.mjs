@@ -73,9 +73,20 @@ export function hangingTool() {
   };
 }
 
+// The one line a process running engines logs to stderr: its engines' sandbox layers.
+const SANDBOX_LOG = /^enclave-broker-rs: engine sandbox: [^\n]*\n/m;
+
+// A child's stderr without the sandbox line, and that line (undefined if it is missing).
+export function splitSandboxLog(stderr) {
+  const match = SANDBOX_LOG.exec(stderr);
+  if (match === null) return { stderr, sandboxLog: undefined };
+  return { stderr: stderr.slice(0, match.index) + stderr.slice(match.index + match[0].length), sandboxLog: match[0] };
+}
+
 // Runs an ES module script in a child Node process. `source` may use `INDEX` for the
 // package entry URL; `env` adds environment variables. Resolves {code, signal, stdout,
-// stderr, ms, killed}; a child still running after `timeoutMs` is killed (killed: true).
+// stderr, sandboxLog, ms, killed} (stderr without the sandbox line); a child still running
+// after `timeoutMs` is killed (killed: true).
 export function runNode(source, { timeoutMs = 10000, env = {} } = {}) {
   const code = source.replaceAll('INDEX', JSON.stringify(INDEX_URL));
   return new Promise((resolve, reject) => {
@@ -104,7 +115,7 @@ export function runNode(source, { timeoutMs = 10000, env = {} } = {}) {
     });
     child.on('close', (exitCode, signal) => {
       clearTimeout(timer);
-      resolve({ code: exitCode, signal, stdout, stderr, ms: Date.now() - started, killed });
+      resolve({ code: exitCode, signal, stdout, ...splitSandboxLog(stderr), ms: Date.now() - started, killed });
     });
   });
 }

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import { createBroker } from '../../index.mjs';
+import { splitSandboxLog } from '../helpers/index.mjs';
 
 export const MiB = 1024 * 1024;
 export const MEMORY_LIMIT = 32 * MiB;
@@ -196,7 +197,8 @@ const RUNNER = fileURLToPath(new URL('./child-runner.mjs', import.meta.url));
 
 // Runs `code` in a fresh Node process with its own broker (config as given), then a
 // trivial script to prove the broker still works. Resolves with the exit status, the
-// outcome, the follow-up value, the peak RSS and the process's raw output.
+// outcome, the follow-up value, the peak RSS and the process's raw output (stderr without
+// the sandbox line, which is in `sandboxLog`).
 export function runInChild(code, config = {}, { timeoutMs = 30000 } = {}) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [RUNNER], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -216,7 +218,7 @@ export function runInChild(code, config = {}, { timeoutMs = 30000 } = {}) {
       let report = null;
       const line = stdout.split('\n').find((l) => l.startsWith('REPORT '));
       if (line !== undefined) report = JSON.parse(line.slice('REPORT '.length));
-      resolve({ status, signal, report, stdout, stderr });
+      resolve({ status, signal, report, stdout, ...splitSandboxLog(stderr) });
     });
     child.stdin.end(JSON.stringify({ code, config }));
   });

@@ -6,6 +6,7 @@
 //! the worst case is that one process, and the one execution it ran, end.
 
 mod bridge;
+pub mod confine;
 mod control;
 mod outcome;
 mod pipe_writer;
@@ -24,7 +25,7 @@ use std::time::Duration;
 pub use bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
-pub use pool::{PoolStats, pool_stats, prewarm, set_executable};
+pub use pool::{PoolStats, pool_stats, prewarm, sandbox_report, set_executable};
 
 /// Default V8 heap limit for a script (issue: `memoryLimit`, default 128 MiB).
 pub const DEFAULT_MEMORY_LIMIT: usize = 128 * 1024 * 1024;

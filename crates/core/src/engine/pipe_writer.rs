@@ -5,9 +5,9 @@
 //! kept, in order, and written by a short-lived flusher thread as the engine reads.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::process::ChildStdin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Asked of the kernel so that ordinary frames (tool results up to the default 5 MiB cap
@@ -22,7 +22,7 @@ struct Backlog {
 }
 
 pub(crate) struct PipeWriter {
-    pipe: Mutex<ChildStdin>,
+    pipe: Mutex<File>,
     backlog: Mutex<Backlog>,
 }
 
@@ -31,7 +31,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PipeWriter {
-    pub fn new(pipe: ChildStdin) -> io::Result<Arc<PipeWriter>> {
+    pub fn new(pipe: File) -> io::Result<Arc<PipeWriter>> {
         let fd = pipe.as_raw_fd();
         // SAFETY: fcntl on a pipe fd this value owns; failures of the size request are
         // harmless (the default size only means more frames go through the backlog).
@@ -127,7 +127,7 @@ impl PipeWriter {
 }
 
 /// Writes what the pipe takes now: `Ok(0)` when it is full.
-fn write_some(pipe: &mut ChildStdin, bytes: &[u8]) -> io::Result<usize> {
+fn write_some(pipe: &mut File, bytes: &[u8]) -> io::Result<usize> {
     let mut written = 0;
     while written < bytes.len() {
         match pipe.write(&bytes[written..]) {

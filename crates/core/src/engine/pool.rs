@@ -117,6 +117,26 @@ pub fn prewarm(count: usize) {
     pool.start(spawn);
 }
 
+static SANDBOX: OnceLock<Vec<String>> = OnceLock::new();
+
+/// The first engine's report of its confinement: logged once (to stderr), kept for
+/// `sandbox_report`.
+pub(crate) fn record_sandbox(layers: Vec<String>) {
+    let mut first = false;
+    SANDBOX.get_or_init(|| {
+        first = true;
+        layers
+    });
+    if first && let Some(layers) = SANDBOX.get() {
+        eprintln!("enclave-broker-rs: engine sandbox: {}", layers.join("; "));
+    }
+}
+
+/// The confinement layers of this process's engines, once one has started.
+pub fn sandbox_report() -> Option<Vec<String>> {
+    SANDBOX.get().cloned()
+}
+
 pub fn pool_stats() -> PoolStats {
     let state = global().lock();
     PoolStats {

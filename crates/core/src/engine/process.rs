@@ -7,15 +7,16 @@
 //! that dies, by our hand or V8's, ends only the execution it was running.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{self, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use super::bridge::{SandboxBridge, ToolCallInfo};
+use super::confine::{self, ABORT_EXIT_CODE, EngineChild, EngineStderr};
 use super::control::ExecutionControl;
 use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::pipe_writer::PipeWriter;
@@ -43,7 +44,11 @@ pub(crate) struct EngineProcess {
     pub memory_limit: usize,
     pid: u32,
     stdin: Arc<PipeWriter>,
-    child: Mutex<Child>,
+    child: Mutex<EngineChild>,
+    /// The namespaces it runs in (for the sandbox report).
+    namespaces: String,
+    /// The read end of its stderr, kept open (and unread) while it lives.
+    _stderr: Option<File>,
     running: Mutex<Option<Running>>,
     /// Why the broker killed the process, if it did.
     killed: Mutex<Option<InterruptReason>>,
@@ -65,33 +70,29 @@ impl EngineProcess {
         executable: &Path,
     ) -> io::Result<Arc<Self>> {
         let stderr = if std::env::var_os("ENCLAVE_BROKER_ENGINE_STDERR").is_some() {
-            Stdio::inherit()
+            EngineStderr::Inherited
         } else {
             // V8's fatal-error reports would otherwise land in the host's stderr.
-            Stdio::null()
+            EngineStderr::Captured
         };
-        let mut child = Command::new(executable)
-            .arg(memory_limit.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            return Err(io::Error::other("engine process has no pipes"));
-        };
+        let spawned = confine::spawn(executable, &[memory_limit.to_string()], stderr)?;
+        let pid = spawned.pid();
+        let confine::SpawnedEngine { mut child, stdin, stdout, stderr, namespaces } = spawned;
         let stdin = match PipeWriter::new(stdin) {
             Ok(writer) => writer,
             Err(error) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 return Err(error);
             }
         };
         let process = Arc::new(EngineProcess {
             memory_limit,
-            pid: child.id(),
+            pid,
             stdin,
             child: Mutex::new(child),
+            namespaces,
+            _stderr: stderr,
             running: Mutex::new(None),
             killed: Mutex::new(None),
             idle_since: Mutex::new(None),
@@ -190,10 +191,15 @@ impl EngineProcess {
         lock(&self.running).as_ref().map(|r| r.exec)
     }
 
-    fn read_loop(self: Arc<Self>, pool: &'static Pool, mut input: BufReader<std::process::ChildStdout>) {
+    fn read_loop(self: Arc<Self>, pool: &'static Pool, mut input: BufReader<File>) {
         while let Ok(message) = read_frame(&mut input).and_then(|frame| FromEngine::decode(&frame)) {
             match message {
                 FromEngine::Ready => pool.process_ready(&self),
+                FromEngine::Confined { layers } => {
+                    let mut layers: Vec<String> = layers.lines().map(str::to_string).collect();
+                    layers.push(format!("namespaces: {}", self.namespaces));
+                    super::pool::record_sandbox(layers);
+                }
                 FromEngine::CallTool { exec, index, name, args_json } => {
                     self.call_tool(exec, index, &name, args_json)
                 }
@@ -253,14 +259,19 @@ impl EngineProcess {
             Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },
             // V8 ends the process with a trap or abort on a fatal error, which in practice is
             // an allocation it cannot satisfy (out of memory, or an object over its size limit).
-            None => match status.and_then(|s| s.signal()) {
-                Some(4..=6) => ExecutionOutcome::Interrupted {
+            // As PID 1 of its namespace, an abort is an exit status instead of a signal.
+            None => match status.map(|s| (s.signal(), s.code())) {
+                Some((Some(4..=6), _) | (None, Some(ABORT_EXIT_CODE))) => ExecutionOutcome::Interrupted {
                     reason: InterruptReason::MemoryLimit,
                     detail: Some(
                         "Memory limit exceeded: V8 aborted the engine process (an allocation was too large)"
                             .into(),
                     ),
                 },
+                Some((Some(libc::SIGSYS), _)) => ExecutionOutcome::Threw(ErrorInfo::new(
+                    ErrorCode::ENGINE_CRASHED,
+                    "The engine process running this script was killed by its sandbox (a forbidden system call)",
+                )),
                 _ => ExecutionOutcome::Threw(ErrorInfo::new(
                     ErrorCode::ENGINE_CRASHED,
                     match status {

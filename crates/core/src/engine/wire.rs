@@ -53,6 +53,11 @@ pub enum FromEngine {
         exec: u64,
         report: String,
     },
+    /// The layers of confinement the process applied (`confine`), one per line; sent once,
+    /// before the first `Ready`.
+    Confined {
+        layers: String,
+    },
     /// The run ended. A `tainted` process exits instead of taking another run.
     Outcome {
         exec: u64,
@@ -236,6 +241,9 @@ impl FromEngine {
             FromEngine::MemoryLimitReached { exec, report } => {
                 w.u8(14).u64(*exec).str(report);
             }
+            FromEngine::Confined { layers } => {
+                w.u8(15).str(layers);
+            }
             FromEngine::Outcome { exec, outcome, tainted } => {
                 w.u8(13).u64(*exec).u8(u8::from(*tainted));
                 match outcome {
@@ -275,6 +283,7 @@ impl FromEngine {
                 FromEngine::Outcome { exec, outcome, tainted }
             }
             14 => FromEngine::MemoryLimitReached { exec: r.u64()?, report: r.str()? },
+            15 => FromEngine::Confined { layers: r.str()? },
             _ => return Err(corrupt()),
         })
     }
@@ -329,6 +338,7 @@ mod tests {
             FromEngine::CallTool { exec: 1, index: 0, name: "t".into(), args_json: "{}".into() },
             FromEngine::Console { exec: 1, level: ConsoleLevel::Warn, text: "w".into() },
             FromEngine::MemoryLimitReached { exec: 1, report: "r".into() },
+            FromEngine::Confined { layers: "a\nb".into() },
             FromEngine::Outcome {
                 exec: 1,
                 outcome: ExecutionOutcome::Returned(Some("3".into())),

@@ -4,7 +4,9 @@
 //!
 //! The same thread ends the process once the broker is gone: the pipe's end-of-file is
 //! only seen when the engine thread waits, and a script spinning without a timeout would
-//! otherwise outlive its broker.
+//! otherwise outlive its broker. It looks at the pipe itself (its write end closes when
+//! the broker's process ends), not at the parent pid: in its own PID namespace an engine
+//! has no visible parent.
 
 use std::sync::Arc;
 
@@ -31,21 +33,25 @@ pub(super) fn block() {
 }
 
 /// How often the thread looks whether the broker is still there.
-const PARENT_CHECK: libc::timespec = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+const BROKER_CHECK: libc::timespec = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+
+/// Whether the broker's end of the stdin pipe is closed (the broker's process ended).
+fn broker_gone() -> bool {
+    let mut stdin = libc::pollfd { fd: 0, events: 0, revents: 0 };
+    // SAFETY: one valid pollfd, no wait; reads nothing from the pipe.
+    let ready = unsafe { libc::poll(&mut stdin, 1, 0) };
+    ready > 0 && stdin.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
 
 pub(super) fn listen(link: Arc<Link>) {
-    // SAFETY: getppid has no preconditions.
-    let broker = unsafe { libc::getppid() };
     let spawned = std::thread::Builder::new().name("enclave-engine-interrupts".into()).spawn(move || {
         let set = interrupt_set();
         loop {
             // SAFETY: a zeroed siginfo_t is a valid out-parameter for sigtimedwait.
             let mut info = unsafe { std::mem::zeroed::<libc::siginfo_t>() };
             // SAFETY: the set and the timeout are valid and `info` outlives the call.
-            if unsafe { libc::sigtimedwait(&set, &mut info, &PARENT_CHECK) } < 0 {
-                // Timed out (or interrupted): an orphan is re-parented, so its parent changes.
-                // SAFETY: getppid has no preconditions.
-                if unsafe { libc::getppid() } != broker {
+            if unsafe { libc::sigtimedwait(&set, &mut info, &BROKER_CHECK) } < 0 {
+                if broker_gone() {
                     std::process::exit(0);
                 }
                 continue;

@@ -7,6 +7,7 @@ mod buffer_budget;
 mod interrupts;
 mod isolate;
 mod link;
+mod lockdown;
 mod platform;
 mod run;
 mod sandbox;
@@ -24,6 +25,7 @@ use self::isolate::IsolateHost;
 use self::link::{Link, RemoteBridge};
 use self::run::RunRequest;
 use super::SandboxOptions;
+use super::confine;
 use super::control::ExecutionControl;
 use super::outcome::ExecutionOutcome;
 use super::wire::{FromEngine, ToEngine};
@@ -56,13 +58,16 @@ struct Job {
 
 /// Entry point of the engine binary. `memory_limit` sizes the first isolate.
 pub fn main(memory_limit: usize) -> ! {
+    // While the process has one thread: capabilities and signal masks are per thread.
+    let layers = confine::enter_process();
     interrupts::block();
+    platform::ensure_initialized();
     let link = Link::to_stdout();
     interrupts::listen(link.clone());
     let engine = std::thread::Builder::new()
         .name("enclave-engine".into())
         .stack_size(STACK_SIZE)
-        .spawn(move || engine_loop(&link, memory_limit))
+        .spawn(move || engine_loop(&link, memory_limit, layers))
         .expect("failed to start the engine thread");
     let _ = engine.join();
     std::process::exit(0)
@@ -109,13 +114,16 @@ async fn read_loop(link: Arc<Link>, jobs: mpsc::UnboundedSender<Job>) {
     }
 }
 
-fn engine_loop(link: &Arc<Link>, mut memory_limit: usize) {
+fn engine_loop(link: &Arc<Link>, mut memory_limit: usize, layers: Vec<String>) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
     // deno_core requires isolates to be created inside a runtime context.
     let _entered = rt.enter();
     let (jobs, mut queue) = mpsc::unbounded_channel();
     rt.spawn(read_loop(link.clone(), jobs));
     let mut engine = Engine::new(memory_limit, link);
+    // Once, before the process is pooled: nothing an execution does changes it.
+    let layers = lockdown::lock_down(&mut engine.host, memory_limit, layers);
+    link.send(&FromEngine::Confined { layers });
     loop {
         let mut prepared = Some(sandbox::prepare(&mut engine.host));
         engine.host.pump_platform_tasks();

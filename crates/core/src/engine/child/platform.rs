@@ -3,9 +3,31 @@
 
 use std::sync::Once;
 
+use deno_core::v8;
+
+/// V8's entropy (hash seeds, `Math.random`) from `getrandom(2)`: left to itself V8 opens
+/// `/dev/urandom` for every isolate, which the engine's sandbox refuses.
+fn entropy(buffer: &mut [u8]) -> bool {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let rest = &mut buffer[filled..];
+        // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+        filled += n as usize;
+    }
+    true
+}
+
 pub fn ensure_initialized() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        v8::V8::set_entropy_source(entropy);
         deno_core::JsRuntime::init_platform(None);
     });
 }
