@@ -28,6 +28,13 @@ async function run(code, limits) {
   return (await timed(code, limits)).r;
 }
 
+// Leaves an idle engine process in the pool (a run that completes keeps its process), so
+// the next run starts at once: its timeout, which counts the wait for an engine, is then
+// all the script's own.
+async function warm() {
+  expect(await run('return 1')).toStrictEqual(ok(1));
+}
+
 const TIMEOUT_300 = fail('TIMEOUT', 'Error', 'Script execution timed out after 300ms');
 const memoryExceeded = () => ({
   success: false,
@@ -55,15 +62,17 @@ describe('script timeout', () => {
     'a never-settling tool call': "await callTool('never', {});",
   };
   for (const [label, code] of Object.entries(spinners)) {
-    it(`${label} ends as TIMEOUT within the limit plus a margin`, async () => {
+    it(`${label} ends as TIMEOUT, never before the limit`, async () => {
       const { r, ms } = await timed(code, { toolTimeoutMs: 300 });
       expect(r).toStrictEqual(TIMEOUT_300);
       expect(ms).toBeGreaterThanOrEqual(290);
-      expect(ms).toBeLessThan(2300);
+      // A stop that did not work would hang until the test's own timeout.
+      expect(ms).toBeLessThan(15000);
     });
   }
 
   it('aborts the signal of a tool call left pending by a timeout', async () => {
+    await warm();
     const signals = state.signals.length;
     expect(await run("await callTool('never', {});", { toolTimeoutMs: 300 })).toStrictEqual(TIMEOUT_300);
     expect(state.signals.length).toBe(signals + 1);
@@ -184,7 +193,7 @@ describe('console output', () => {
   it('is truncated once at maxStdoutBytes with a warning, then dropped', async () => {
     const events = [];
     const r = await broker.execute("for (let i = 0; i < 1000; i++) console.log('line ' + i); console.warn('late'); return 'done';", {
-      session: { limits: { toolTimeoutMs: 1000, maxStdoutBytes: 40 } },
+      session: { limits: { toolTimeoutMs: 10000, maxStdoutBytes: 40 } },
       onEvent: (e) => events.push(e),
     });
     expect(outcome(r)).toStrictEqual(ok('done'));
@@ -212,6 +221,7 @@ describe('console output', () => {
   });
 
   it('an endless flood ends as TIMEOUT with output capped and never printed by the host', async () => {
+    await warm();
     const writes = [];
     const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => writes.push(String(chunk)) > 0);
     const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => writes.push(String(chunk)) > 0);
@@ -257,7 +267,7 @@ describe('tool call limits', () => {
   it('maxToolCalls stops the next call with MAX_TOOL_CALLS_EXCEEDED', async () => {
     const r = await run(
       "const out = []; for (let i = 0; i < 4; i++) out.push(await callTool('ok', {}).catch((e) => [e.code, e.message])); return out;",
-      { toolTimeoutMs: 1000, maxToolCalls: 3 },
+      { toolTimeoutMs: 10000, maxToolCalls: 3 },
     );
     expect(r).toStrictEqual(
       ok(['ok', 'ok', 'ok', ['MAX_TOOL_CALLS_EXCEEDED', 'Maximum tool call limit exceeded (3). This limit prevents runaway script execution.']]),
@@ -265,7 +275,7 @@ describe('tool call limits', () => {
   });
 
   it('uncaught, the limit error reports its code', async () => {
-    expect(await run("for (;;) await callTool('ok', {});", { toolTimeoutMs: 1000, maxToolCalls: 2 })).toStrictEqual(
+    expect(await run("for (;;) await callTool('ok', {});", { toolTimeoutMs: 10000, maxToolCalls: 2 })).toStrictEqual(
       fail('MAX_TOOL_CALLS_EXCEEDED', 'Error', 'Maximum tool call limit exceeded (2). This limit prevents runaway script execution.'),
     );
   });
@@ -282,13 +292,13 @@ describe('tool call limits', () => {
 
   it('perToolDeadlineMs abandons a handler that never answers', async () => {
     const signals = state.signals.length;
-    const started = Date.now();
+    // Caught in the script, so the run completes: without the deadline it would end at its
+    // own 30 s timeout (TIMEOUT) instead.
     const r = await run("try { await callTool('never', {}); } catch (e) { return [e.name, e.code, e.message]; }", {
-      toolTimeoutMs: 5000,
+      toolTimeoutMs: 30000,
       perToolDeadlineMs: 200,
     });
     expect(r).toStrictEqual(ok(['Error', 'DEADLINE_EXCEEDED', 'Tool call exceeded perToolDeadlineMs (200ms)']));
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(state.signals.at(-1).aborted).toBe(true);
     expect(state.signals.length).toBe(signals + 1);
   });
@@ -302,17 +312,15 @@ describe('tool call limits', () => {
 
 describe('concurrent sessions', () => {
   it('a spinning session does not delay another session\u2019s 20 tool calls', async () => {
-    const started = Date.now();
-    const spinning = broker.execute('while (true) {}', { session: { limits: { toolTimeoutMs: 2000 } } }).then((r) => [outcome(r), Date.now() - started]);
-    const working = broker
-      .execute("let s = 0; for (let i = 0; i < 20; i++) s += (await callTool('echo', { i })).i; return s;", { session: { limits: { toolTimeoutMs: 2000 } } })
-      .then((r) => [outcome(r), Date.now() - started]);
-    const [[spinOutcome, spinMs], [workOutcome, workMs]] = await Promise.all([spinning, working]);
-    expect(workOutcome).toStrictEqual(ok(190));
-    expect(workMs).toBeLessThan(1000);
-    expect(spinOutcome).toStrictEqual(fail('TIMEOUT', 'Error', 'Script execution timed out after 2000ms'));
-    expect(spinMs).toBeGreaterThanOrEqual(1990);
-    expect(spinMs).toBeLessThan(4000);
+    let spinnerDone = false;
+    const spinning = broker.execute('while (true) {}', { session: { limits: { toolTimeoutMs: 3000 } } }).then((r) => {
+      spinnerDone = true;
+      return outcome(r);
+    });
+    const working = await broker.execute("let s = 0; for (let i = 0; i < 20; i++) s += (await callTool('echo', { i })).i; return s;");
+    // The working session finished while the other one still spun.
+    expect([outcome(working), spinnerDone]).toStrictEqual([ok(190), false]);
+    expect(await spinning).toStrictEqual(fail('TIMEOUT', 'Error', 'Script execution timed out after 3000ms'));
   });
 
   it('eight spinning sessions all time out and the broker still answers', async () => {
@@ -328,7 +336,9 @@ describe('the host event loop', () => {
   // not fit in the pipe must not wait for that, or Node's main thread would hang until the
   // script's timeout: here the cancel scheduled by the handler could then never run first.
   it('is not held up by a large tool result sent to a script that spins', async () => {
-    const big = createBroker({ limits: { toolTimeoutMs: 8000, heartbeatIntervalMs: 0 } });
+    // Cancelled by the handler's timer long before the 20 s timeout: that timer can only run
+    // if writing the result did not block the event loop.
+    const big = createBroker({ limits: { toolTimeoutMs: 20000, heartbeatIntervalMs: 0 } });
     try {
       const session = big.createSession();
       big.tool('big', {
@@ -337,10 +347,8 @@ describe('the host event loop', () => {
           return 'x'.repeat(4 * 1024 * 1024);
         },
       });
-      const started = Date.now();
       const r = await session.execute("callTool('big', {}); while (true) {}");
       expect(outcome(r)).toStrictEqual(fail('SESSION_CANCELLED', 'Error', 'Session was cancelled'));
-      expect(Date.now() - started).toBeLessThan(6000);
       // The result still reaches a script that waits for it.
       const waited = await big.execute("const s = await callTool('big', {}); return s.length;");
       expect(outcome(waited)).toStrictEqual(ok(4 * 1024 * 1024));

@@ -215,47 +215,41 @@ impl EngineProcess {
             }
         }
         let status = lock(&self.child).wait().ok();
-        let killed = lock(&self.killed).take();
-        let running = lock(&self.running).as_mut().map(|r| (r.exec, r.limit_report.take()));
-        if let Some((exec, limit_report)) = running {
-            self.finish(exec, self.death_outcome(killed, limit_report, status));
+        if let Some(exec) = self.running_exec() {
+            self.finish(exec, self.death_outcome(status));
         }
         pool.process_exited(&self);
     }
 
-    /// The heap limit was reached while V8 may be inside a builtin that ignores termination:
-    /// the run is stopped like any other, so it ends within `STOP_GRACE`, as out of memory.
-    /// A stop already under way (a timeout, say) came first and keeps its reason.
+    /// The engine recorded a memory limit hit (it tells at once, while V8 may still be inside
+    /// a builtin that ignores termination). The hit decides the run's outcome whatever ends
+    /// it first (`finish`); the run is stopped like any other, so it ends within
+    /// `STOP_GRACE`. A stop already under way (a timeout, say) is not asked twice.
     fn limit_reached(&self, exec: u64, report: String) {
         let control = {
             let mut running = lock(&self.running);
             let Some(run) = running.as_mut().filter(|r| r.exec == exec) else { return };
-            if run.control.reason().is_some() {
-                return;
-            }
-            run.limit_report = Some(report);
+            run.limit_report.get_or_insert(report);
             run.control.clone()
         };
         control.interrupt(InterruptReason::MemoryLimit);
     }
 
-    fn death_outcome(
-        &self,
-        killed: Option<InterruptReason>,
-        limit_report: Option<String>,
-        status: Option<std::process::ExitStatus>,
-    ) -> ExecutionOutcome {
-        let mb = |bytes: usize| bytes as f64 / 1_048_576.0;
-        match killed {
-            Some(InterruptReason::MemoryLimit) => ExecutionOutcome::Interrupted {
-                reason: InterruptReason::MemoryLimit,
-                detail: Some(limit_report.unwrap_or_else(|| {
-                    format!(
-                        "Memory limit exceeded: the engine process grew past its {:.2}MB ceiling",
-                        mb(memory_ceiling(self.memory_limit))
-                    )
-                })),
-            },
+    /// The broker killed the process for growing past its memory ceiling.
+    fn past_ceiling(&self) -> ExecutionOutcome {
+        ExecutionOutcome::Interrupted {
+            reason: InterruptReason::MemoryLimit,
+            detail: Some(format!(
+                "Memory limit exceeded: the engine process grew past its {:.2}MB ceiling",
+                memory_ceiling(self.memory_limit) as f64 / 1_048_576.0
+            )),
+        }
+    }
+
+    /// How the run of a process that died ended.
+    fn death_outcome(&self, status: Option<std::process::ExitStatus>) -> ExecutionOutcome {
+        match *lock(&self.killed) {
+            Some(InterruptReason::MemoryLimit) => self.past_ceiling(),
             Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },
             // V8 ends the process with a trap or abort on a fatal error, which in practice is
             // an allocation it cannot satisfy (out of memory, or an object over its size limit).
@@ -320,6 +314,19 @@ impl EngineProcess {
             if running.as_ref().is_some_and(|r| r.exec == exec) { running.take() } else { None }
         };
         let Some(mut run) = finished else { return };
+        // A memory limit hit the engine reported, or the broker's kill past the ceiling,
+        // decides, whatever reached us first: the outcome, a timeout, the process's death.
+        let killed_for_memory = *lock(&self.killed) == Some(InterruptReason::MemoryLimit);
+        let outcome = match (run.limit_report.take(), outcome) {
+            (Some(report), _) => {
+                ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) }
+            }
+            (None, outcome @ ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, .. }) => {
+                outcome
+            }
+            (None, _) if killed_for_memory => self.past_ceiling(),
+            (None, outcome) => outcome,
+        };
         // Calls still in flight are abandoned: each gets its `tool_result_applied` and its
         // handler's signal aborts, so every `tool_call` in the stream is closed.
         for info in run.calls.values() {

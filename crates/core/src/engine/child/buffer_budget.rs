@@ -4,33 +4,22 @@
 
 use std::alloc::{Layout, alloc, alloc_zeroed, dealloc};
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use deno_core::v8;
+
+use super::limit_hit::{LimitHit, mb};
 
 pub(crate) struct BufferBudget {
     limit: usize,
     used: AtomicUsize,
-    /// Size of the allocation that was refused (it counts as "used" in the error message).
-    refused: AtomicUsize,
-    hit: AtomicBool,
-    isolate: OnceLock<v8::IsolateHandle>,
+    hits: Arc<LimitHit>,
 }
 
 impl BufferBudget {
-    pub fn new(limit: usize) -> Arc<BufferBudget> {
-        Arc::new(BufferBudget {
-            limit,
-            used: AtomicUsize::new(0),
-            refused: AtomicUsize::new(0),
-            hit: AtomicBool::new(false),
-            isolate: OnceLock::new(),
-        })
-    }
-
-    pub fn set_isolate(&self, handle: v8::IsolateHandle) {
-        let _ = self.isolate.set(handle);
+    pub fn new(limit: usize, hits: Arc<LimitHit>) -> Arc<BufferBudget> {
+        Arc::new(BufferBudget { limit, used: AtomicUsize::new(0), hits })
     }
 
     pub fn used(&self) -> usize {
@@ -41,27 +30,20 @@ impl BufferBudget {
         self.limit
     }
 
-    pub fn refused(&self) -> usize {
-        self.refused.load(Ordering::Acquire)
-    }
-
-    /// Whether an allocation was refused (the script is being stopped).
-    pub fn hit(&self) -> bool {
-        self.hit.load(Ordering::Acquire)
-    }
-
     fn reserve(&self, len: usize) -> bool {
         let before = self.used.fetch_add(len, Ordering::AcqRel);
         if before.saturating_add(len) <= self.limit {
             return true;
         }
         self.used.fetch_sub(len, Ordering::AcqRel);
-        if !self.hit.swap(true, Ordering::AcqRel) {
-            self.refused.store(len, Ordering::Release);
-            if let Some(isolate) = self.isolate.get() {
-                isolate.terminate_execution();
-            }
-        }
+        self.hits.record(|| {
+            format!(
+                "Memory limit exceeded: an ArrayBuffer of {:.2}MB would exceed the {:.2}MB limit ({:.2}MB of ArrayBuffers in use)",
+                mb(len),
+                mb(self.limit),
+                mb(self.used())
+            )
+        });
         false
     }
 

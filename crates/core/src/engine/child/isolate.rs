@@ -6,28 +6,40 @@
 
 use std::ffi::c_void;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use deno_core::v8;
 use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions};
 
 use super::buffer_budget::BufferBudget;
+use super::limit_hit::{LimitHit, LimitReached, mb};
 use super::platform;
 
-/// Told, from inside V8, the first time the heap reaches its limit, with the report.
-pub(crate) type LimitReached = Box<dyn Fn(&str) + Send + Sync>;
-
-/// State shared with the near-heap-limit callback (which only gets a raw pointer).
+/// State shared with V8's heap callbacks (which only get a raw pointer).
 struct HeapGuard {
     handle: v8::IsolateHandle,
     isolate: v8::UnsafeRawIsolatePtr,
     ceiling: usize,
-    hit: AtomicBool,
-    /// Heap in use when the limit was reached (read then: after the stop, GC may shrink it).
-    used_at_hit: AtomicUsize,
     limit: usize,
-    on_limit_reached: LimitReached,
+    hits: Arc<LimitHit>,
+}
+
+impl HeapGuard {
+    /// Heap in use now. Called on the isolate's thread, inside V8's callbacks or between steps.
+    fn used(&self) -> usize {
+        // SAFETY: called on the isolate's own thread while it is alive; reading heap
+        // statistics is allowed inside heap callbacks (embedders take heap snapshots there).
+        let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(self.isolate) };
+        isolate.get_heap_statistics().used_heap_size()
+    }
+
+    /// Records a hit if `used`, the heap in use now, is over the limit (read at once: a
+    /// collection may shrink it later).
+    fn check(&self, used: usize) {
+        if used > self.limit {
+            self.hits.record(|| heap_limit_report(self.limit, used));
+        }
+    }
 }
 
 pub(crate) struct IsolateHost {
@@ -36,7 +48,6 @@ pub(crate) struct IsolateHost {
     runtime: JsRuntime,
     heap: Box<HeapGuard>,
     buffers: Arc<BufferBudget>,
-    memory_limit: usize,
     tainted: bool,
 }
 
@@ -50,20 +61,26 @@ pub(crate) struct IsolateHost {
 unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
     // SAFETY: `data` is the `HeapGuard` owned by the `IsolateHost` that owns this isolate.
     let guard = unsafe { &*(data as *const HeapGuard) };
-    if !guard.hit.swap(true, Ordering::AcqRel) {
-        // SAFETY: the callback runs on the isolate's own thread while the isolate is alive;
-        // reading heap statistics here is allowed (embedders take heap snapshots here).
-        let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(guard.isolate) };
-        let used = isolate.get_heap_statistics().used_heap_size();
-        guard.used_at_hit.store(used, Ordering::Release);
-        (guard.on_limit_reached)(&heap_limit_report(guard.limit, used));
-    }
+    let used = guard.used();
+    guard.hits.record(|| heap_limit_report(guard.limit, used));
     guard.handle.terminate_execution();
     current.max(guard.ceiling)
 }
 
-fn mb(bytes: usize) -> f64 {
-    bytes as f64 / 1_048_576.0
+/// Before every garbage collection: V8 grants some single allocations past the heap limit
+/// without calling `near_heap_limit` (a huge string flattened at once, a large array
+/// filled by a builtin). Memory only goes down in a collection, so a heap that went over
+/// the limit is still over it when the next one starts, or when the run ends (checked then
+/// by `memory_limit_hit`): the hit cannot be missed, whatever runs first.
+unsafe extern "C" fn before_gc(
+    _isolate: v8::UnsafeRawIsolatePtr,
+    _type: v8::GCType,
+    _flags: v8::GCCallbackFlags,
+    data: *mut c_void,
+) {
+    // SAFETY: `data` is the `HeapGuard` owned by the `IsolateHost` that owns this isolate.
+    let guard = unsafe { &*(data as *const HeapGuard) };
+    guard.check(guard.used());
 }
 
 fn heap_limit_report(limit: usize, used: usize) -> String {
@@ -160,31 +177,32 @@ impl IsolateHost {
     /// Must be called inside a tokio runtime context (V8 posts delayed tasks to it).
     pub fn new(memory_limit: usize, on_limit_reached: LimitReached) -> IsolateHost {
         platform::ensure_initialized();
-        let buffers = BufferBudget::new(memory_limit);
+        let hits = Arc::new(LimitHit::new(on_limit_reached));
+        let buffers = BufferBudget::new(memory_limit, hits.clone());
         let create_params = v8::CreateParams::default()
             .heap_limits(0, memory_limit)
             .array_buffer_allocator(buffers.allocator());
         let mut runtime =
             JsRuntime::new(RuntimeOptions { create_params: Some(create_params), ..Default::default() });
         let isolate = runtime.v8_isolate();
-        buffers.set_isolate(isolate.thread_safe_handle());
+        hits.set_isolate(isolate.thread_safe_handle());
         let heap = Box::new(HeapGuard {
             handle: isolate.thread_safe_handle(),
-            // SAFETY: only dereferenced in the heap-limit callback, while the isolate lives.
+            // SAFETY: only dereferenced in the heap callbacks, while the isolate lives.
             isolate: unsafe { isolate.as_raw_isolate_ptr() },
             ceiling: crate::engine::memory_ceiling(memory_limit),
-            hit: AtomicBool::new(false),
-            used_at_hit: AtomicUsize::new(0),
             limit: memory_limit,
-            on_limit_reached,
+            hits,
         });
-        isolate.add_near_heap_limit_callback(near_heap_limit, &*heap as *const HeapGuard as *mut c_void);
+        let guard = &*heap as *const HeapGuard as *mut c_void;
+        isolate.add_near_heap_limit_callback(near_heap_limit, guard);
+        isolate.add_gc_prologue_callback(before_gc, guard, v8::GCType::kGCTypeAll);
         isolate.set_promise_reject_callback(ignore_promise_rejection);
         isolate.set_prepare_stack_trace_callback(prepare_stack_trace);
         isolate.set_host_import_module_dynamically_callback(reject_dynamic_import);
         isolate.set_host_import_module_with_phase_dynamically_callback(reject_dynamic_import_with_phase);
         isolate.set_allow_wasm_code_generation_callback(deny_wasm_code_generation);
-        IsolateHost { runtime, heap, buffers, memory_limit, tainted: false }
+        IsolateHost { runtime, heap, buffers, tainted: false }
     }
 
     pub fn isolate(&mut self) -> &mut v8::OwnedIsolate {
@@ -195,29 +213,14 @@ impl IsolateHost {
         self.heap.handle.clone()
     }
 
-    /// Why the script ran out of memory, if it did, as the error message reports it.
+    /// Why the script ran out of memory, if it did, as the error message reports it. Also
+    /// records a heap over the limit now (an allocation V8 granted past it).
     pub fn memory_limit_hit(&mut self) -> Option<String> {
-        if self.buffers.hit() {
-            return Some(format!(
-                "Memory limit exceeded: an ArrayBuffer of {:.2}MB would exceed the {:.2}MB limit ({:.2}MB of ArrayBuffers in use)",
-                mb(self.buffers.refused()),
-                mb(self.buffers.limit()),
-                mb(self.buffers.used())
-            ));
-        }
-        let used = if self.heap.hit.load(Ordering::Acquire) {
-            self.heap.used_at_hit.load(Ordering::Acquire)
-        } else {
-            // V8 grants a single allocation past the limit without calling back (a huge
-            // string flattened at once), so a heap above the limit counts as reaching it.
+        if self.heap.hits.report().is_none() {
             let used = self.runtime.v8_isolate().get_heap_statistics().used_heap_size();
-            if used <= self.memory_limit {
-                return None;
-            }
-            self.heap.hit.store(true, Ordering::Release);
-            used
-        };
-        Some(heap_limit_report(self.memory_limit, used))
+            self.heap.check(used);
+        }
+        self.heap.hits.report().map(str::to_string)
     }
 
     /// Collects garbage left by earlier executions when it would eat into the next
@@ -234,7 +237,7 @@ impl IsolateHost {
     }
 
     pub fn is_tainted(&self) -> bool {
-        self.tainted || self.heap.hit.load(Ordering::Acquire) || self.buffers.hit()
+        self.tainted || self.heap.hits.report().is_some()
     }
 
     /// Runs V8's queued foreground tasks (GC work) without waiting.

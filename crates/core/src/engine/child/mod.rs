@@ -6,6 +6,7 @@
 mod buffer_budget;
 mod interrupts;
 mod isolate;
+mod limit_hit;
 mod link;
 mod lockdown;
 mod platform;

@@ -399,10 +399,8 @@ impl Run<'_> {
     }
 }
 
-fn interrupted(host: &mut IsolateHost, control: &ExecutionControl) -> ExecutionOutcome {
-    if let Some(report) = host.memory_limit_hit() {
-        return ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) };
-    }
+/// A stop, for the reason it was asked (a recorded memory limit hit overrides it below).
+fn interrupted(control: &ExecutionControl) -> ExecutionOutcome {
     let reason = control.reason().unwrap_or(InterruptReason::Stopped);
     ExecutionOutcome::Interrupted { reason, detail: None }
 }
@@ -443,13 +441,13 @@ pub(crate) async fn execute(
     let outcome = loop {
         match step {
             Step::Done(outcome) => break outcome,
-            Step::Terminated => break interrupted(host, &control),
+            Step::Terminated => break interrupted(&control),
             Step::Pending => {}
         }
         let has_replies = !state.calls.borrow().replies.is_empty();
         tokio::select! {
             biased;
-            _ = control.interrupted() => break interrupted(host, &control),
+            _ = control.interrupted() => break interrupted(&control),
             next = poll_fn(|cx| state.calls.borrow_mut().replies.poll_next_unpin(cx)), if has_replies => {
                 step = match next {
                     Some((index, reply)) => enter(host, &prepared.context, |scope| run.deliver(scope, index, reply)),
@@ -459,13 +457,14 @@ pub(crate) async fn execute(
         }
     };
 
-    // A builtin that does not look at termination can finish after the memory limit was
-    // reached; the script still ran out of memory.
-    let outcome = match (host.memory_limit_hit(), outcome) {
-        (Some(report), ExecutionOutcome::Returned(_) | ExecutionOutcome::Threw(_)) => {
+    // A recorded limit hit decides, whatever finished first: a builtin that does not look
+    // at termination can complete after the limit was reached, and a timeout can fire while
+    // the script is being stopped for memory.
+    let outcome = match host.memory_limit_hit() {
+        Some(report) => {
             ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) }
         }
-        (_, outcome) => outcome,
+        None => outcome,
     };
 
     // Calls still in flight are abandoned: their handlers' signals abort and each gets its
