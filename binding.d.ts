@@ -44,11 +44,16 @@ export declare class BindingSession {
   /** Returns the final result JSON when the cancel finished the session at once. */
   cancel(reason?: string | undefined | null): string | null
   dispose(): void
-  /** Events with `seq > after`, one JSON line each, joined by `
+  /** Events with `seq > after` (at most `max` of them), one JSON line each, joined by `
   `. */
-  eventsAfter(after: number): string
+  eventsAfter(after: number, max?: number | undefined | null): string
   /** Turns event forwarding on or off; returns the seq at that moment. */
   setForwarding(enabled: boolean): number
+  /**
+   * The facade delivered every event up to `delivered`: true if it should keep pulling,
+   * false once the next event will wake it up again (see `Forwarder`).
+   */
+  rearmForwarding(delivered: number): boolean
   emitToolProgress(callId: string, phase: string, elapsedMs: number, bytesReceived?: number | undefined | null, totalBytes?: number | undefined | null): void
   emitPartialResult(pathJson: string, dataJson: string | undefined | null, errorJson: string | undefined | null, hasNext: boolean): void
   emitLog(level: string, message: string, dataJson?: string | undefined | null): void
@@ -117,6 +122,7 @@ export interface BindingLimits {
   sessionTtlMs?: number
   maxToolCalls?: number
   maxStdoutBytes?: number
+  maxStdoutEvents?: number
   maxToolResultBytes?: number
   toolTimeoutMs?: number
   heartbeatIntervalMs?: number
@@ -156,6 +162,9 @@ export interface EngineStats {
 
 /** Keeps Node's event loop alive (`true`) while executions are in flight. */
 export declare function keepAlive(alive: boolean): void
+
+/** Longest tool name a script may call, in UTF-8 bytes (registries refuse longer ones). */
+export declare const MAX_TOOL_NAME_BYTES: number
 
 /** Starts engine processes ahead of demand (each with an isolate and a prepared context). */
 export declare function prewarmEngine(processes: number): void

@@ -841,6 +841,7 @@ module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
 module.exports.LinearRegex = nativeBinding.LinearRegex
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive
+module.exports.MAX_TOOL_NAME_BYTES = nativeBinding.MAX_TOOL_NAME_BYTES
 module.exports.prewarmEngine = nativeBinding.prewarmEngine
 module.exports.resolveCallback = nativeBinding.resolveCallback
 module.exports.resolveToolCall = nativeBinding.resolveToolCall

@@ -75,8 +75,10 @@ export interface SessionLimits {
   cancelOnFirstError?: boolean;
 }
 
-/** Session limits as the broker accepts them: the original's keys plus two aliases. */
+/** Session limits as the broker accepts them: the original's keys plus two aliases and `maxStdoutEvents`. */
 export interface SessionLimitsInput extends SessionLimits {
+  /** Console calls (stdout and log events) allowed per run, whatever their size; later output is dropped after one warning. Default 10000. */
+  maxStdoutEvents?: number;
   /** Alias of `toolTimeoutMs` (seed documents); `toolTimeoutMs` wins when both are given. */
   timeout?: number;
   /** Alias of `enclave.memoryLimit` (a V8 heap limit), in bytes; wins over `enclave.memoryLimit` when both are given. */

@@ -2,8 +2,9 @@
 //
 // Listener semantics follow the original: handlers run for every event, in seq order,
 // exactly once, and events emitted during a call on this object (execute, cancel, emit*)
-// reach them before that call returns. Batches forwarded from engine threads are merged
-// with events pulled synchronously by seq, so neither path can reorder or repeat events.
+// reach them before that call returns. Events from engine threads are announced by the core
+// and pulled from the history by seq, at most EVENT_BATCH per turn of the event loop, so
+// neither path can reorder or repeat events and no session can stall Node.
 'use strict';
 
 const native = require('./native');
@@ -14,6 +15,9 @@ const { runToolCall } = require('./tool-runner');
 
 // Module-private token: only the facade can wrap an existing native session.
 const FROM_HANDLE = Symbol('fromHandle');
+// Events delivered to listeners per turn of the event loop when the core announces new ones:
+// a session that floods its listeners cannot hold up Node for longer than one batch.
+const EVENT_BATCH = 256;
 const PHASES = ['connecting', 'sending', 'receiving', 'processing'];
 
 function optionalNumber(value) {
@@ -33,6 +37,9 @@ class BrokerSession {
   #delivered = 0;
   #dispatching = false;
   #again = false;
+  #drainScheduled = false;
+  // The run's final result, kept until every event before it reached the listeners.
+  #finishing;
   #promise;
   #resolve;
   #emitter;
@@ -168,7 +175,9 @@ class BrokerSession {
     }
   }
 
-  // Delivers every event after the last delivered one, pulled synchronously.
+  // Delivers every event after the last delivered one, pulled synchronously (events a call
+  // on this object emitted reach the listeners before it returns), then re-arms the core's
+  // announcements.
   _catchUp() {
     if (this.#listeners.length === 0) return;
     if (this.#dispatching) {
@@ -176,21 +185,43 @@ class BrokerSession {
       return;
     }
     this.#pump(parseEventLines(this.#handle.eventsAfter(this.#delivered)));
-  }
-
-  // A batch forwarded from an engine thread; a gap (events emitted on this thread while
-  // the batch was in flight) is filled from the history.
-  _receiveEvents(lines) {
-    if (this.#listeners.length === 0) return;
-    if (this.#dispatching) {
-      this.#again = true;
-      return;
+    if (this.#listeners.length > 0 && !this.#drainScheduled && this.#handle.rearmForwarding(this.#delivered)) {
+      this.#drainScheduled = true;
+      setImmediate(() => this.#drainBatch());
     }
-    this.#pump(parseEventLines(lines));
   }
 
+  // The core announces events the listeners have not had: they are pulled from the history,
+  // EVENT_BATCH per turn of the event loop (setImmediate between batches), until caught up.
+  _receiveEvents() {
+    if (!this.#drainScheduled) this.#drainBatch();
+  }
+
+  #drainBatch() {
+    this.#drainScheduled = false;
+    if (this.#listeners.length > 0 && !this.#dispatching) {
+      const batch = parseEventLines(this.#handle.eventsAfter(this.#delivered, EVENT_BATCH));
+      this.#pump(batch);
+      // One batch per turn while events keep coming; once a pull finds none, the next event
+      // announces itself again.
+      if (this.#listeners.length > 0 && (batch.length > 0 || this.#handle.rearmForwarding(this.#delivered))) {
+        this.#drainScheduled = true;
+        setImmediate(() => this.#drainBatch());
+        return;
+      }
+    }
+    if (this.#finishing !== undefined) this.#finish();
+  }
+
+  // The run is over: its result is handed out once the listeners have every event.
   _receiveDone(resultJson) {
-    this._catchUp();
+    this.#finishing = resultJson;
+    if (!this.#drainScheduled) this.#drainBatch();
+  }
+
+  #finish() {
+    const resultJson = this.#finishing;
+    this.#finishing = undefined;
     host.unregister(this.#handle.key);
     host.release();
     const resolve = this.#resolve;

@@ -11,6 +11,8 @@ const LIMIT_TYPES = {
   sessionTtlMs: 'number',
   maxToolCalls: 'number',
   maxStdoutBytes: 'number',
+  // Seed-style addition: console calls that become events, per run (default 10,000).
+  maxStdoutEvents: 'number',
   maxToolResultBytes: 'number',
   toolTimeoutMs: 'number',
   heartbeatIntervalMs: 'number',

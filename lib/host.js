@@ -1,5 +1,5 @@
 // The facade's end of the channel from the Rust core. Messages arrive in the order the
-// core produced them: event batches, tool calls to run, aborts of tool signals, the
+// core produced them: announcements of new events, tool calls to run, aborts of tool signals, the
 // completion of executions, callbacks a server asks for (`validate`, `keyGenerator`),
 // server shutdowns, and the session lifecycle a broker with event listeners watches.
 // While any execution is in flight, or a server listens, the channel keeps Node's event
@@ -59,7 +59,7 @@ function dispatch(kind, a, b, s1, s2, s3) {
   switch (kind) {
     case KIND_EVENTS: {
       const session = sessions.get(a);
-      if (session !== undefined) session._receiveEvents(s1);
+      if (session !== undefined) session._receiveEvents();
       break;
     }
     case KIND_TOOL_CALL: {

@@ -2,6 +2,8 @@
 // seed API's `parameters` form of `register` and `getDocumentation()`.
 'use strict';
 
+const { MAX_TOOL_NAME_BYTES } = require('./native');
+
 const PARAMETER_TYPES = ['string', 'number', 'boolean', 'object', 'array'];
 
 function received(value) {
@@ -148,6 +150,14 @@ function isOptionalZod(schema) {
   return false;
 }
 
+// A name a script could call: scripts cannot call names over MAX_TOOL_NAME_BYTES.
+function checkName(name) {
+  if (typeof name !== 'string' || name === '') throw new TypeError('Tool name must be a non-empty string');
+  if (Buffer.byteLength(name) > MAX_TOOL_NAME_BYTES) {
+    throw new TypeError(`Tool name exceeds maximum length (${MAX_TOOL_NAME_BYTES} bytes)`);
+  }
+}
+
 class ToolRegistry {
   constructor() {
     this._tools = new Map();
@@ -158,7 +168,7 @@ class ToolRegistry {
   register(def) {
     if (!isRecord(def)) throw new TypeError('Tool definition must be an object');
     const { name } = def;
-    if (typeof name !== 'string' || name === '') throw new TypeError('Tool name must be a non-empty string');
+    checkName(name);
     if (this._tools.has(name)) throw new Error(`Tool "${name}" is already registered`);
     this._validators.set(name, this._validatorFor(def));
     this._tools.set(name, def);
@@ -166,9 +176,7 @@ class ToolRegistry {
 
   // Upsert, used by the OpenAPI loader in the original.
   replace(def) {
-    if (!isRecord(def) || typeof def.name !== 'string' || def.name === '') {
-      throw new TypeError('Tool name must be a non-empty string');
-    }
+    checkName(isRecord(def) ? def.name : undefined);
     this._validators.set(def.name, this._validatorFor(def));
     this._tools.set(def.name, def);
   }

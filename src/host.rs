@@ -27,7 +27,8 @@ const KIND_SESSION_FINISHED: u32 = 6;
 const KIND_SESSION_CREATED: u32 = 7;
 
 pub(crate) enum HostMessage {
-    Events(Arc<Forwarder>),
+    /// A session has events its listeners have not had (the facade pulls them in batches).
+    Events(u64),
     ToolCall(ToolCall),
     ToolAbort(u64),
     Done {
@@ -70,11 +71,8 @@ pub(crate) fn send(message: HostMessage) -> bool {
 
 fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
     match message {
-        HostMessage::Events(forwarder) => {
-            let events = std::mem::take(&mut *forwarder.pending.lock().unwrap_or_else(|p| p.into_inner()));
-            // JSON never contains a raw newline, so one joined string carries the batch.
-            let lines: Vec<&str> = events.iter().map(|e| e.json()).collect();
-            (KIND_EVENTS, forwarder.session_key as f64, 0.0, lines.join("\n"), String::new(), String::new())
+        HostMessage::Events(session_key) => {
+            (KIND_EVENTS, session_key as f64, 0.0, String::new(), String::new(), String::new())
         }
         HostMessage::ToolCall(call) => {
             let meta =
@@ -142,30 +140,53 @@ pub fn keep_alive(env: Env, alive: bool) -> napi::Result<()> {
     Ok(())
 }
 
-/// Collects a session's events for the facade while it has listeners. Batches: the first
-/// event after a delivery schedules one message, which drains everything queued by then.
+/// Tells the facade that a session has new events, while it has listeners. One wake-up at a
+/// time: the facade then pulls the events from the session's history in bounded batches,
+/// one batch per turn of Node's event loop (lib/broker-session.js), and asks for the next
+/// wake-up (`rearm`) once it has caught up. A session that emits a flood of events costs
+/// one message, never a burst that holds up the loop.
 pub(crate) struct Forwarder {
     pub session_key: u64,
-    pub enabled: AtomicBool,
-    pending: Mutex<Vec<Arc<StreamEvent>>>,
+    enabled: AtomicBool,
+    /// A wake-up is on its way, or the facade is still pulling.
+    scheduled: AtomicBool,
 }
 
 impl Forwarder {
     pub fn new(session_key: u64) -> Arc<Forwarder> {
-        Arc::new(Forwarder { session_key, enabled: AtomicBool::new(false), pending: Mutex::new(Vec::new()) })
+        Arc::new(Forwarder {
+            session_key,
+            enabled: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+        })
     }
 
-    pub fn push(self: &Arc<Self>, event: &Arc<StreamEvent>) {
-        if !self.enabled.load(Ordering::Acquire) {
-            return;
+    /// Listeners came or went. Coming, the facade has caught up: the next event announces itself.
+    pub fn set_enabled(&self, enabled: bool) {
+        if enabled {
+            self.scheduled.store(false, Ordering::SeqCst);
         }
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let schedule = pending.is_empty();
-        pending.push(event.clone());
-        drop(pending);
-        if schedule {
-            send(HostMessage::Events(self.clone()));
+        self.enabled.store(enabled, Ordering::Release);
+    }
+
+    /// Called for every event (under the session's lock, after its seq is assigned).
+    pub fn push(&self, _event: &Arc<StreamEvent>) {
+        if self.enabled.load(Ordering::Acquire) && !self.scheduled.swap(true, Ordering::AcqRel) {
+            send(HostMessage::Events(self.session_key));
         }
+    }
+
+    /// The facade has delivered every event up to `delivered`; `seq` reads the session's
+    /// last seq. Returns whether it should keep pulling (events came meanwhile): then the
+    /// next wake-up stays suppressed; otherwise the next event sends one.
+    pub fn rearm(&self, delivered: u64, seq: impl Fn() -> u64) -> bool {
+        if seq() > delivered {
+            return true;
+        }
+        self.scheduled.store(false, Ordering::SeqCst);
+        // An event pushed before that store found the flag set and sent nothing: take it here,
+        // unless a push has set the flag again since (its wake-up is on its way).
+        seq() > delivered && !self.scheduled.swap(true, Ordering::SeqCst)
     }
 }
 

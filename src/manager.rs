@@ -112,6 +112,10 @@ impl BindingSessionManager {
     }
 }
 
+/// Longest tool name a script may call, in UTF-8 bytes (registries refuse longer ones).
+#[napi]
+pub const MAX_TOOL_NAME_BYTES: u32 = enclave_broker_core::engine::MAX_TOOL_NAME_BYTES as u32;
+
 /// Where the `enclave-engine` binary is; the facade finds it next to the addon.
 #[napi]
 pub fn set_engine_executable(path: String) {

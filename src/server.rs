@@ -83,6 +83,7 @@ fn partial(limits: BindingLimits) -> PartialLimits {
         session_ttl_ms: limits.session_ttl_ms,
         max_tool_calls: limits.max_tool_calls,
         max_stdout_bytes: limits.max_stdout_bytes,
+        max_stdout_events: limits.max_stdout_events,
         max_tool_result_bytes: limits.max_tool_result_bytes,
         tool_timeout_ms: limits.tool_timeout_ms,
         heartbeat_interval_ms: limits.heartbeat_interval_ms,

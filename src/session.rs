@@ -2,7 +2,6 @@
 //! session; they share its forwarder, so events reach the facade once.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use enclave_broker_core::protocol::ErrorInfo;
@@ -44,6 +43,7 @@ pub(crate) fn info_json(info: &SessionInfo) -> String {
         .finish()
 }
 
+/// One JSON line per event, joined by `\n` (JSON never contains a raw newline).
 fn lines(events: &[Arc<enclave_broker_core::protocol::StreamEvent>]) -> String {
     events.iter().map(|e| e.json()).collect::<Vec<_>>().join("\n")
 }
@@ -152,17 +152,25 @@ impl BindingSession {
         self.session.dispose();
     }
 
-    /// Events with `seq > after`, one JSON line each, joined by `\n`.
+    /// Events with `seq > after` (at most `max` of them), one JSON line each, joined by `\n`.
     #[napi]
-    pub fn events_after(&self, after: f64) -> String {
-        lines(&self.session.events_after(after.max(0.0) as u64))
+    pub fn events_after(&self, after: f64, max: Option<u32>) -> String {
+        let max = max.map_or(usize::MAX, |m| m as usize);
+        lines(&self.session.events_after_at_most(after.max(0.0) as u64, max))
     }
 
     /// Turns event forwarding on or off; returns the seq at that moment.
     #[napi]
     pub fn set_forwarding(&self, enabled: bool) -> f64 {
-        self.forwarder.enabled.store(enabled, Ordering::Release);
+        self.forwarder.set_enabled(enabled);
         self.session.seq() as f64
+    }
+
+    /// The facade delivered every event up to `delivered`: true if it should keep pulling,
+    /// false once the next event will wake it up again (see `Forwarder`).
+    #[napi]
+    pub fn rearm_forwarding(&self, delivered: f64) -> bool {
+        self.forwarder.rearm(delivered.max(0.0) as u64, || self.session.seq())
     }
 
     #[napi]

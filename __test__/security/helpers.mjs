@@ -14,12 +14,14 @@ export const MEMORY_LIMIT = 32 * MiB;
 export const TIMEOUT_MS = 10000;
 
 export const CODEGEN = ['EvalError', 'Code generation from strings disallowed for this context'];
-// The heap's report, the ArrayBuffer budget's (a refused allocation), or the engine
-// process's: killed past its memory ceiling (2 x limit + 256 MiB), or aborted by V8.
+// The heap's report, the off-heap budget's (a refused ArrayBuffer, or ICU memory held by
+// Intl objects), or the engine process's: killed past its memory ceiling (2 x limit +
+// 256 MiB), or aborted by V8.
 export const memoryMessage = (limitMb) =>
   new RegExp(
     `^Memory limit exceeded: (the script's heap reached the ${limitMb}\\.00MB limit \\(\\d+\\.\\d\\dMB in use\\)` +
       `|an ArrayBuffer of \\d+\\.\\d\\dMB would exceed the ${limitMb}\\.00MB limit \\(\\d+\\.\\d\\dMB of ArrayBuffers in use\\)` +
+      `|Intl objects hold \\d+\\.\\d\\dMB of ICU memory, which with \\d+\\.\\d\\dMB of ArrayBuffers exceeds the ${limitMb}\\.00MB limit` +
       `|the engine process grew past its ${limitMb * 2 + 256}\\.00MB ceiling` +
       `|V8 aborted the engine process \\(an allocation was too large\\))$`,
   );

@@ -35,6 +35,15 @@ pub const MIN_MEMORY_LIMIT: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_RESULT_BYTES: usize = 5 * 1024 * 1024;
 /// Default depth limit for values crossing the boundary (the original's STANDARD level).
 pub const DEFAULT_MAX_DEPTH: u32 = 20;
+/// Longest tool name a script may call, in UTF-8 bytes: a longer one is refused in the
+/// sandbox (`TOOL_NAME_TOO_LONG`) before it is copied out, and cannot be registered.
+pub const MAX_TOOL_NAME_BYTES: usize = 1024;
+/// Most of an uncaught error's message that leaves the sandbox, in UTF-8 bytes; the rest
+/// is cut and the cut said. (Its stack never leaves: only console output can carry it,
+/// and that is capped by `maxStdoutBytes`.)
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
+/// Most of an uncaught error's name that leaves the sandbox, in UTF-8 bytes.
+pub const MAX_ERROR_NAME_BYTES: usize = 256;
 
 /// How long an engine process may take to honour a stop before it is killed.
 pub(crate) const STOP_GRACE: Duration = Duration::from_millis(250);

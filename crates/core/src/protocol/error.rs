@@ -16,6 +16,8 @@ impl ErrorCode {
     pub const TOOL_RESULT_TOO_LARGE: &'static str = "TOOL_RESULT_TOO_LARGE";
     pub const TOOL_ARGS_TOO_LARGE: &'static str = "TOOL_ARGS_TOO_LARGE";
     pub const RESULT_TOO_LARGE: &'static str = "RESULT_TOO_LARGE";
+    /// `callTool` with a name longer than `engine::MAX_TOOL_NAME_BYTES`.
+    pub const TOOL_NAME_TOO_LONG: &'static str = "TOOL_NAME_TOO_LONG";
     /// The engine process running the script died for a reason other than a limit.
     pub const ENGINE_CRASHED: &'static str = "ENGINE_CRASHED";
 }

@@ -9,6 +9,9 @@ pub struct SessionLimits {
     pub session_ttl_ms: u64,
     pub max_tool_calls: u64,
     pub max_stdout_bytes: u64,
+    /// Console calls whose output becomes events, per run (a seed-style addition: 262,144
+    /// one-byte lines fit `maxStdoutBytes` but would be as many events).
+    pub max_stdout_events: u64,
     pub max_tool_result_bytes: u64,
     /// The whole-script timeout (the original passes it to the Enclave as `timeout`). 0 = none.
     pub tool_timeout_ms: u64,
@@ -28,6 +31,7 @@ impl Default for SessionLimits {
             session_ttl_ms: 60_000,
             max_tool_calls: 50,
             max_stdout_bytes: 262_144,
+            max_stdout_events: 10_000,
             max_tool_result_bytes: 5_242_880,
             tool_timeout_ms: 30_000,
             heartbeat_interval_ms: 15_000,
@@ -45,6 +49,7 @@ pub struct PartialLimits {
     pub session_ttl_ms: Option<f64>,
     pub max_tool_calls: Option<f64>,
     pub max_stdout_bytes: Option<f64>,
+    pub max_stdout_events: Option<f64>,
     pub max_tool_result_bytes: Option<f64>,
     pub tool_timeout_ms: Option<f64>,
     pub heartbeat_interval_ms: Option<f64>,
@@ -100,6 +105,7 @@ impl SessionLimits {
             session_ttl_ms: to_ms("sessionTtlMs", partial.session_ttl_ms, d.session_ttl_ms)?,
             max_tool_calls: to_u64("maxToolCalls", partial.max_tool_calls, d.max_tool_calls)?,
             max_stdout_bytes: to_u64("maxStdoutBytes", partial.max_stdout_bytes, d.max_stdout_bytes)?,
+            max_stdout_events: to_u64("maxStdoutEvents", partial.max_stdout_events, d.max_stdout_events)?,
             max_tool_result_bytes: to_u64(
                 "maxToolResultBytes",
                 partial.max_tool_result_bytes,
@@ -137,6 +143,7 @@ mod tests {
         assert_eq!(l.session_ttl_ms, 60_000);
         assert_eq!(l.max_tool_calls, 50);
         assert_eq!(l.max_stdout_bytes, 262_144);
+        assert_eq!(l.max_stdout_events, 10_000);
         assert_eq!(l.max_tool_result_bytes, 5_242_880);
         assert_eq!(l.tool_timeout_ms, 30_000);
         assert_eq!(l.heartbeat_interval_ms, 15_000);

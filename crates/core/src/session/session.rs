@@ -124,6 +124,7 @@ struct Inner {
     phase: Phase,
     tool_call_count: u64,
     stdout_bytes: u64,
+    stdout_events: u64,
     stdout_truncated: bool,
     partial_errors: Vec<String>,
     run_started: Option<(Instant, f64)>,
@@ -180,6 +181,7 @@ impl Session {
                 phase: Phase::NotStarted,
                 tool_call_count: 0,
                 stdout_bytes: 0,
+                stdout_events: 0,
                 stdout_truncated: false,
                 partial_errors: Vec::new(),
                 run_started: None,
@@ -296,9 +298,15 @@ impl Session {
 
     /// Events with `seq > after` (history is dense, so this is a slice).
     pub fn events_after(&self, after: u64) -> Vec<Arc<StreamEvent>> {
+        self.events_after_at_most(after, usize::MAX)
+    }
+
+    /// The first `max` events with `seq > after`.
+    pub fn events_after_at_most(&self, after: u64, max: usize) -> Vec<Arc<StreamEvent>> {
         let inner = self.lock();
         let start = (after as usize).min(inner.history.len());
-        inner.history[start..].to_vec()
+        let end = start.saturating_add(max).min(inner.history.len());
+        inner.history[start..end].to_vec()
     }
 
     pub fn final_result(&self) -> Option<Arc<FinalResult>> {
@@ -414,11 +422,15 @@ impl Session {
     }
 
     /// Emits output as `stdout` (`level` = None) or `log`. Past `maxStdoutBytes` the text is
-    /// truncated once, a warning `log` event says so, and later output is dropped.
+    /// truncated once, and past `maxStdoutEvents` calls nothing more is emitted; either way a
+    /// warning `log` event says so once, and later output is dropped.
     fn emit_output(&self, level: Option<&str>, text: &str) {
         let mut inner = self.lock();
         if inner.state.is_terminal() || inner.disposed || inner.stdout_truncated {
             return;
+        }
+        if inner.stdout_events >= self.limits.max_stdout_events {
+            return self.drop_further_output(&mut inner, "maxStdoutEvents", self.limits.max_stdout_events);
         }
         let limit = self.limits.max_stdout_bytes;
         let remaining = limit.saturating_sub(inner.stdout_bytes) as usize;
@@ -426,6 +438,7 @@ impl Session {
             if text.len() > remaining { (truncate_utf8(text, remaining), true) } else { (text, false) };
         inner.stdout_bytes += chunk.len() as u64;
         if !chunk.is_empty() {
+            inner.stdout_events += 1;
             match level {
                 None => self.emit_locked(&mut inner, EventType::Stdout, &payload::stdout(chunk)),
                 Some(level) => {
@@ -434,11 +447,14 @@ impl Session {
             };
         }
         if truncated {
-            inner.stdout_truncated = true;
-            let msg =
-                format!("Console output limit reached (maxStdoutBytes: {limit}); further output was dropped");
-            self.emit_locked(&mut inner, EventType::Log, &payload::log("warn", &msg, None));
+            self.drop_further_output(&mut inner, "maxStdoutBytes", limit);
         }
+    }
+
+    fn drop_further_output(&self, inner: &mut Inner, limit_name: &str, limit: u64) {
+        inner.stdout_truncated = true;
+        let msg = format!("Console output limit reached ({limit_name}: {limit}); further output was dropped");
+        self.emit_locked(inner, EventType::Log, &payload::log("warn", &msg, None));
     }
 
     pub fn stdout_bytes(&self) -> u64 {

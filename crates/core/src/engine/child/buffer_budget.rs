@@ -5,7 +5,7 @@
 use std::alloc::{Layout, alloc, alloc_zeroed, dealloc};
 use std::ffi::c_void;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use deno_core::v8;
 
@@ -14,12 +14,22 @@ use super::limit_hit::{LimitHit, mb};
 pub(crate) struct BufferBudget {
     limit: usize,
     used: AtomicUsize,
+    /// ICU memory held by this isolate's executions (`icu_memory`): it shares the budget.
+    icu: AtomicUsize,
+    /// A collection was asked for before deciding that ICU memory is over the budget.
+    icu_check_pending: AtomicBool,
     hits: Arc<LimitHit>,
 }
 
 impl BufferBudget {
     pub fn new(limit: usize, hits: Arc<LimitHit>) -> Arc<BufferBudget> {
-        Arc::new(BufferBudget { limit, used: AtomicUsize::new(0), hits })
+        Arc::new(BufferBudget {
+            limit,
+            used: AtomicUsize::new(0),
+            icu: AtomicUsize::new(0),
+            icu_check_pending: AtomicBool::new(false),
+            hits,
+        })
     }
 
     pub fn used(&self) -> usize {
@@ -30,9 +40,51 @@ impl BufferBudget {
         self.limit
     }
 
+    /// ICU memory allocated (`delta` > 0) or freed. Past the budget, what is live decides:
+    /// `Intl` objects that are garbage keep their ICU memory until a collection finalizes
+    /// them, and V8 does not know how much that is, so a collection runs first (at V8's next
+    /// safe point) and the hit is recorded only if the live ICU memory is still over. Twice
+    /// over the budget, it is recorded at once.
+    pub fn charge_icu(&self, delta: isize) {
+        if delta < 0 {
+            self.icu.fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
+            return;
+        }
+        self.icu.fetch_add(delta as usize, Ordering::AcqRel);
+        let held = self.off_heap();
+        if held <= self.limit {
+            return;
+        }
+        if held / 2 > self.limit {
+            return self.record_icu_hit();
+        }
+        if !self.icu_check_pending.swap(true, Ordering::AcqRel) {
+            let data = self as *const BufferBudget as *mut c_void;
+            if !self.hits.interrupt(collect_then_check_icu, data) {
+                self.record_icu_hit();
+            }
+        }
+    }
+
+    /// ArrayBuffers and ICU memory together.
+    fn off_heap(&self) -> usize {
+        self.used().saturating_add(self.icu.load(Ordering::Acquire))
+    }
+
+    fn record_icu_hit(&self) {
+        self.hits.record(|| {
+            format!(
+                "Memory limit exceeded: Intl objects hold {:.2}MB of ICU memory, which with {:.2}MB of ArrayBuffers exceeds the {:.2}MB limit",
+                mb(self.icu.load(Ordering::Acquire)),
+                mb(self.used()),
+                mb(self.limit)
+            )
+        });
+    }
+
     fn reserve(&self, len: usize) -> bool {
-        let before = self.used.fetch_add(len, Ordering::AcqRel);
-        if before.saturating_add(len) <= self.limit {
+        self.used.fetch_add(len, Ordering::AcqRel);
+        if self.off_heap() <= self.limit {
             return true;
         }
         self.used.fetch_sub(len, Ordering::AcqRel);
@@ -56,6 +108,22 @@ impl BufferBudget {
         let raw = Arc::into_raw(self.clone());
         // SAFETY: `raw` stays valid until V8 calls `drop_budget`, which reclaims it.
         unsafe { v8::new_rust_allocator(raw, &VTABLE) }.make_shared()
+    }
+}
+
+/// Runs on the isolate's thread at a safe point (`charge_icu`): collects garbage, then
+/// records the hit if the live ICU memory is still over the budget.
+unsafe extern "C" fn collect_then_check_icu(isolate: v8::UnsafeRawIsolatePtr, data: *mut c_void) {
+    // SAFETY: `data` is the isolate's `BufferBudget`, which lives as long as the isolate (V8's
+    // allocator holds it); the callback runs on the isolate's thread while it is alive.
+    unsafe {
+        let budget = &*(data as *const BufferBudget);
+        let mut isolate = v8::Isolate::from_raw_isolate_ptr(isolate);
+        isolate.low_memory_notification();
+        budget.icu_check_pending.store(false, Ordering::Release);
+        if budget.off_heap() > budget.limit {
+            budget.record_icu_hit();
+        }
     }
 }
 

@@ -223,6 +223,12 @@ impl IsolateHost {
         self.heap.hits.report().map(str::to_string)
     }
 
+    /// While the returned guard lives, ICU allocations on this thread count against this
+    /// isolate's off-heap budget.
+    pub fn charge_icu_memory(&self) -> super::icu_memory::Charging {
+        super::icu_memory::charge_to(&self.buffers)
+    }
+
     /// Collects garbage left by earlier executions when it would eat into the next
     /// script's ArrayBuffer budget (dead contexts' buffers stay charged until collected).
     pub fn reclaim_buffers(&mut self) {

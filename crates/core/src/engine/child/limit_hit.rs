@@ -7,6 +7,7 @@
 //! change the outcome), and the script is terminated. An isolate with a recorded hit never
 //! runs another script.
 
+use std::ffi::c_void;
 use std::sync::OnceLock;
 
 use deno_core::v8;
@@ -15,6 +16,9 @@ use deno_core::v8;
 pub(crate) fn mb(bytes: usize) -> f64 {
     bytes as f64 / 1_048_576.0
 }
+
+/// V8's interrupt callback (the `v8` crate does not export its name).
+pub(crate) type Interrupt = unsafe extern "C" fn(v8::UnsafeRawIsolatePtr, *mut c_void);
 
 /// Told, from wherever the hit happens (V8's callbacks, an allocator), with the report.
 pub(crate) type LimitReached = Box<dyn Fn(&str) + Send + Sync>;
@@ -47,6 +51,11 @@ impl LimitHit {
         if let Some(isolate) = self.isolate.get() {
             isolate.terminate_execution();
         }
+    }
+
+    /// Asks V8 to run `callback(data)` on the isolate's thread at its next safe point.
+    pub fn interrupt(&self, callback: Interrupt, data: *mut c_void) -> bool {
+        self.isolate.get().is_some_and(|isolate| isolate.request_interrupt(callback, data))
     }
 
     /// The report of the hit, if one was recorded.

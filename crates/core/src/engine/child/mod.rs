@@ -3,7 +3,9 @@
 //! broker over stdin/stdout frames. A process whose isolate hit a limit exits; the broker
 //! starts a fresh one.
 
+mod bounded;
 mod buffer_budget;
+mod icu_memory;
 mod interrupts;
 mod isolate;
 mod limit_hit;
@@ -61,6 +63,7 @@ struct Job {
 pub fn main(memory_limit: usize) -> ! {
     // While the process has one thread: capabilities and signal masks are per thread.
     let layers = confine::enter_process();
+    icu_memory::install();
     interrupts::block();
     platform::ensure_initialized();
     let link = Link::to_stdout();

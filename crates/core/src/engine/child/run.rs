@@ -12,13 +12,14 @@ use std::sync::Arc;
 use deno_core::v8;
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::bounded;
 use super::isolate::IsolateHost;
 use super::sandbox::{ActiveExecution, PreparedContext};
 use super::wrap;
-use crate::engine::SandboxOptions;
 use crate::engine::bridge::{SandboxBridge, ToolCallInfo};
 use crate::engine::control::ExecutionControl;
 use crate::engine::outcome::{ExecutionOutcome, InterruptReason};
+use crate::engine::{MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_NAME_BYTES, MAX_TOOL_NAME_BYTES, SandboxOptions};
 use crate::protocol::{ErrorCode, ErrorInfo};
 use crate::tools::ToolReply;
 
@@ -88,11 +89,23 @@ pub(crate) fn native_call_tool(
     mut rv: v8::ReturnValue,
 ) {
     let Some(state) = current_execution(scope) else { return };
-    let name = args.get(0).to_rust_string_lossy(scope);
-    let args_json = args.get(1).to_rust_string_lossy(scope);
+    let name = match v8::Local::<v8::String>::try_from(args.get(0)) {
+        Ok(name) => bounded::read(scope, name, MAX_TOOL_NAME_BYTES),
+        Err(_) => bounded::Bounded::Whole(args.get(0).to_rust_string_lossy(scope)),
+    };
     let Some(resolver) = v8::PromiseResolver::new(scope) else { return };
     rv.set(resolver.get_promise(scope).into());
-    match state.bridge.begin_tool_call(&name, args_json) {
+    let begun = match name {
+        bounded::Bounded::Whole(name) => {
+            let args_json = args.get(1).to_rust_string_lossy(scope);
+            state.bridge.begin_tool_call(&name, args_json)
+        }
+        bounded::Bounded::Cut(..) => Err(ErrorInfo::new(
+            ErrorCode::TOOL_NAME_TOO_LONG,
+            format!("Tool name exceeds maximum length ({MAX_TOOL_NAME_BYTES} bytes)"),
+        )),
+    };
+    match begun {
         Ok(pending) => {
             let mut calls = state.calls.borrow_mut();
             let index = calls.entries.len();
@@ -340,15 +353,16 @@ impl Run<'_> {
                 )))
             };
         };
-        let part = |tc: &mut v8::PinScope, index: u32| {
+        // Name and message leave the sandbox capped (`MAX_ERROR_*_BYTES`).
+        let part = |tc: &mut v8::PinScope, index: u32, max: usize| {
             v8::Local::<v8::Array>::try_from(described)
                 .ok()
                 .and_then(|pair| pair.get_index(tc, index))
-                .filter(|v| v.is_string())
-                .map(|v| v.to_rust_string_lossy(tc))
+                .and_then(|v| v8::Local::<v8::String>::try_from(v).ok())
+                .map(|v| bounded::text(tc, v, max))
         };
-        let name = part(tc, 0).unwrap_or_else(|| "Error".into());
-        let message = part(tc, 1).unwrap_or_else(|| "Uncaught exception".into());
+        let name = part(tc, 0, MAX_ERROR_NAME_BYTES).unwrap_or_else(|| "Error".into());
+        let message = part(tc, 1, MAX_ERROR_MESSAGE_BYTES).unwrap_or_else(|| "Uncaught exception".into());
         Step::Done(ExecutionOutcome::Threw(ErrorInfo::named(
             code.as_deref().unwrap_or(ErrorCode::EXECUTION_ERROR),
             &name,
@@ -415,6 +429,7 @@ pub(crate) async fn execute(
     control: Arc<ExecutionControl>,
 ) -> ExecutionOutcome {
     host.reclaim_buffers();
+    let _icu = host.charge_icu_memory();
     let isolate = host.handle();
     control.attach(Box::new(move |_| {
         isolate.terminate_execution();
