@@ -148,6 +148,12 @@ export interface BindingSessionConfig {
   allowedTools?: Array<string>
 }
 
+/**
+ * Sets the engine pool's memory budget (bytes) and how many executions may wait for it
+ * (`runtimePool.memoryBudget` / `maxQueued`); absent values are kept.
+ */
+export declare function configureEnginePool(memoryBudget?: number | undefined | null, maxQueued?: number | undefined | null): void
+
 export declare function engineStats(): EngineStats
 
 export interface EngineStats {
@@ -156,6 +162,11 @@ export interface EngineStats {
   queued: number
   executions: number
   killed: number
+  /** Bytes the memory ceilings of running executions may add up to. */
+  memoryBudget: number
+  /** Sum of the memory ceilings of the executions running now. */
+  admittedBytes: number
+  maxQueued: number
   /** The confinement layers of the engine processes (null until one has started). */
   sandbox?: Array<string>
 }

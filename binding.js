@@ -839,6 +839,7 @@ module.exports.BindingHttpServer = nativeBinding.BindingHttpServer
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
 module.exports.LinearRegex = nativeBinding.LinearRegex
+module.exports.configureEnginePool = nativeBinding.configureEnginePool
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive
 module.exports.MAX_TOOL_NAME_BYTES = nativeBinding.MAX_TOOL_NAME_BYTES

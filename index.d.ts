@@ -765,6 +765,8 @@ export interface BrokerConfig {
   externalTools?: boolean | string[];
   /** Seed API: functions around every tool handler (after validation), outermost first. */
   middleware?: ToolMiddleware[];
+  /** The engine pool, shared by every broker of the process (the last value set wins). */
+  runtimePool?: RuntimePoolOptions;
 }
 
 /** One tool call as middleware sees it: validated `args` and the handler's context. */
@@ -919,9 +921,21 @@ export interface BrokerLogger {
   error?(message: string): void;
 }
 
-/** Engine pool settings; only `minSize` is used (engine processes started ahead of demand). */
+/**
+ * Engine pool settings, for the whole process: `minSize`, `memoryBudget` and `maxQueued` are used;
+ * the seed's other keys are accepted and ignored.
+ */
 export interface RuntimePoolOptions {
+  /** Engine processes started ahead of demand. */
   minSize?: number;
+  /**
+   * Bytes the memory ceilings (2 × memoryLimit + 256 MiB each) of running executions may add up to;
+   * others wait, the wait counting in their timeout. Default: three quarters of the machine's (or
+   * cgroup's) memory, or `ENCLAVE_BROKER_MEMORY_BUDGET`.
+   */
+  memoryBudget?: number;
+  /** Executions that may wait before new ones fail with ENGINE_CAPACITY_EXCEEDED (HTTP 503). Default 1024, or `ENCLAVE_BROKER_MAX_QUEUED`. */
+  maxQueued?: number;
   maxSize?: number;
   scaleUpThreshold?: number;
   scaleDownThreshold?: number;
@@ -944,7 +958,6 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   authentication?: AuthConfig;
   rateLimiting?: RateLimitConfig;
   logger?: BrokerLogger;
-  runtimePool?: RuntimePoolOptions;
   /** Largest accepted request body, in bytes (413 beyond). Default 1 MiB. */
   maxBodyBytes?: number;
   /** Time allowed to receive a request body, in ms (408 beyond). */

@@ -5,6 +5,7 @@
 'use strict';
 
 const { ToolRegistry } = require('./tool-registry');
+const { applyRuntimePool } = require('./engine-pool');
 const { SessionManager } = require('./session-manager');
 const { resolveExternalTools } = require('./config');
 const { attachEventStream } = require('./event-stream');
@@ -65,6 +66,7 @@ class Broker {
         this.#registry.register(typeof handler === 'function' ? { name, handler } : { ...handler, name });
       }
     }
+    applyRuntimePool(config.runtimePool);
     const externalTools = resolveExternalTools(config.externalTools);
     const sessions = config.sessions ?? {};
     this.#config = config;

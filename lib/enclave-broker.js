@@ -78,8 +78,6 @@ class EnclaveBroker extends Broker {
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
     this.#events = events;
     this.#options = options;
-    const minSize = options.runtimePool && options.runtimePool.minSize;
-    if (minSize !== undefined) native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
   }
 
   #log(level, message) {

@@ -128,6 +128,14 @@ pub fn prewarm_engine(processes: u32) {
     enclave_broker_core::engine::prewarm(processes as usize);
 }
 
+/// Sets the engine pool's memory budget (bytes) and how many executions may wait for it
+/// (`runtimePool.memoryBudget` / `maxQueued`); absent values are kept.
+#[napi]
+pub fn configure_engine_pool(memory_budget: Option<f64>, max_queued: Option<f64>) {
+    let whole = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as usize);
+    enclave_broker_core::engine::configure(whole(memory_budget), whole(max_queued));
+}
+
 #[napi(object)]
 pub struct EngineStats {
     pub processes: u32,
@@ -135,6 +143,11 @@ pub struct EngineStats {
     pub queued: u32,
     pub executions: f64,
     pub killed: f64,
+    /// Bytes the memory ceilings of running executions may add up to.
+    pub memory_budget: f64,
+    /// Sum of the memory ceilings of the executions running now.
+    pub admitted_bytes: f64,
+    pub max_queued: f64,
     /// The confinement layers of the engine processes (null until one has started).
     pub sandbox: Option<Vec<String>>,
 }
@@ -148,6 +161,9 @@ pub fn engine_stats() -> EngineStats {
         queued: s.queued as u32,
         executions: s.executions as f64,
         killed: s.killed as f64,
+        memory_budget: s.budget.memory_bytes as f64,
+        admitted_bytes: s.admitted_bytes as f64,
+        max_queued: s.budget.max_queued as f64,
         sandbox: enclave_broker_core::engine::sandbox_report(),
     }
 }

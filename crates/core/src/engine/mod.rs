@@ -6,6 +6,7 @@
 //! the worst case is that one process, and the one execution it ran, end.
 
 mod bridge;
+pub mod budget;
 pub mod confine;
 mod control;
 mod outcome;
@@ -23,9 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
+pub use budget::{AtCapacity, BudgetConfig};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
-pub use pool::{PoolStats, pool_stats, prewarm, sandbox_report, set_executable};
+pub use pool::{PoolStats, check_capacity, configure, pool_stats, prewarm, sandbox_report, set_executable};
 
 /// Default V8 heap limit for a script (issue: `memoryLimit`, default 128 MiB).
 pub const DEFAULT_MEMORY_LIMIT: usize = 128 * 1024 * 1024;
@@ -86,7 +88,8 @@ pub type DoneCallback = Box<dyn FnOnce(ExecutionOutcome) + Send>;
 pub struct ExecutionRequest {
     pub code: String,
     pub sandbox: SandboxOptions,
-    /// Script timeout; `None` runs until done or interrupted.
+    /// Script timeout, counted from submission (waiting for an engine counts); `None` runs
+    /// until done or interrupted.
     pub timeout: Option<Duration>,
     pub bridge: Arc<dyn SandboxBridge>,
     /// Called exactly once when the run is over.

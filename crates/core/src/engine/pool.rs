@@ -3,12 +3,16 @@
 //! spins, crashes V8 or has to be killed only ever costs itself: other sessions run in
 //! their own processes.
 //!
-//! Processes are added while work is queued, a few at a time. Up to one per core they
-//! start at once; beyond that only for work that has waited `GROW_DELAY`, so a burst of
-//! short executions is served by the processes that exist (more processes than cores
-//! cannot run short scripts faster), while executions that hold their process waiting on
-//! tools still get new ones. A guard thread kills a busy process whose memory passes its
-//! ceiling and retires processes idle above the minimum.
+//! Executions are admitted while the memory ceilings of the admitted ones fit the pool's
+//! budget (`budget`); the others wait, first come first served, with their wait counted in
+//! their timeout (it is armed when they are submitted). Processes are added while admitted
+//! work waits for one, a few at a time. Up to one per core they start at once; beyond that
+//! only for work that has waited `GROW_DELAY`, so a burst of short executions is served by
+//! the processes that exist (more processes than cores cannot run short scripts faster),
+//! while executions that hold their process waiting on tools still get new ones. A process
+//! only ever runs scripts of the memory limit it was started with (its rlimits are sized
+//! from it). A guard thread kills a busy process whose memory passes its ceiling and
+//! retires processes idle above the minimum.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::budget::{AtCapacity, BudgetConfig};
 use super::control::ExecutionControl;
 use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::process::EngineProcess;
@@ -28,10 +33,20 @@ use crate::protocol::{ErrorCode, ErrorInfo};
 const GROW_DELAY: Duration = Duration::from_millis(5);
 
 pub(crate) struct Job {
-    exec: u64,
-    request: ExecutionRequest,
-    control: Arc<ExecutionControl>,
+    pub exec: u64,
+    pub request: ExecutionRequest,
+    pub control: Arc<ExecutionControl>,
     queued_at: Instant,
+    /// The script's timeout, armed at submission: waiting for an engine counts in it.
+    pub timeout: Option<Ticket>,
+    /// What the job takes from the memory budget while it runs: its engine's ceiling.
+    pub ceiling: usize,
+}
+
+impl Job {
+    fn memory_limit(&self) -> usize {
+        self.request.sandbox.effective_memory_limit()
+    }
 }
 
 struct State {
@@ -44,7 +59,53 @@ struct State {
     guard_started: bool,
     /// A later look at the queue, armed while queued work waits for `GROW_DELAY`.
     grow_check: Option<Ticket>,
+    budget: BudgetConfig,
+    /// Sum of the ceilings of the executions running now.
+    admitted: usize,
 }
+
+impl State {
+    /// Whether work with these ceilings, on top of what runs, fits the budget. With nothing
+    /// admitted anything fits: a budget smaller than one ceiling runs one execution at a time.
+    fn fits(&self, ceilings: usize) -> bool {
+        self.admitted == 0 || self.admitted.saturating_add(ceilings) <= self.budget.memory_bytes
+    }
+
+    /// The queued jobs the budget admits (a prefix: first come first served, and the ones
+    /// that wait for an engine process to start), and the sum of their ceilings.
+    fn admissible(&self) -> (usize, usize) {
+        let mut ceilings = 0usize;
+        for (count, job) in self.queued.iter().enumerate() {
+            let first = self.admitted == 0 && count == 0;
+            if !first
+                && self.admitted.saturating_add(ceilings).saturating_add(job.ceiling)
+                    > self.budget.memory_bytes
+            {
+                return (count, ceilings);
+            }
+            ceilings = ceilings.saturating_add(job.ceiling);
+        }
+        (self.queued.len(), ceilings)
+    }
+
+    /// `Err` if a new job with `ceiling` would wait for the budget while `max_queued` jobs
+    /// already do.
+    fn admit_or_refuse(&self, ceiling: usize) -> Result<(), AtCapacity> {
+        let (admissible, ceilings) = self.admissible();
+        let waiting = self.queued.len() - admissible;
+        let first = self.admitted == 0 && self.queued.is_empty();
+        let would_wait = waiting > 0
+            || !first
+                && self.admitted.saturating_add(ceilings).saturating_add(ceiling) > self.budget.memory_bytes;
+        if would_wait && waiting >= self.budget.max_queued {
+            return Err(AtCapacity { queued: waiting, config: self.budget, admitted: self.admitted });
+        }
+        Ok(())
+    }
+}
+
+/// Idle processes paired with the queued jobs they take, to be run once the lock is released.
+type Dispatch = Vec<(Arc<EngineProcess>, Job)>;
 
 pub(crate) struct Pool {
     state: Mutex<State>,
@@ -64,6 +125,9 @@ pub struct PoolStats {
     /// Processes the broker had to kill while they ran: a stop not honoured within the
     /// grace period, or memory past the ceiling. Stops normally end without a kill.
     pub killed: u64,
+    pub budget: BudgetConfig,
+    /// Sum of the memory ceilings of the executions running now.
+    pub admitted_bytes: usize,
 }
 
 static KILLED: AtomicU64 = AtomicU64::new(0);
@@ -88,6 +152,8 @@ pub(crate) fn global() -> &'static Pool {
             executions: 0,
             guard_started: false,
             grow_check: None,
+            budget: BudgetConfig::from_environment(),
+            admitted: 0,
         }),
         executable: Mutex::new(std::env::var_os("ENCLAVE_BROKER_ENGINE").map(PathBuf::from)),
         max_processes: env_usize("ENCLAVE_BROKER_MAX_ENGINES").unwrap_or(256).max(1),
@@ -102,6 +168,33 @@ pub fn set_executable(path: impl Into<PathBuf>) {
     *global().executable.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.into());
 }
 
+/// Changes the pool's memory budget and queue bound (`None` keeps a value). Work waiting
+/// for the budget is admitted at once if the new one has room.
+pub fn configure(memory_bytes: Option<usize>, max_queued: Option<usize>) -> BudgetConfig {
+    let pool = global();
+    let (dispatch, spawn, config) = {
+        let mut state = pool.lock();
+        if let Some(bytes) = memory_bytes {
+            state.budget.memory_bytes = bytes;
+        }
+        if let Some(max) = max_queued {
+            state.budget.max_queued = max;
+        }
+        let (dispatch, spawn) = pool.schedule(&mut state);
+        (dispatch, spawn, state.budget)
+    };
+    run_all(dispatch);
+    pool.start(spawn);
+    config
+}
+
+/// `Err` when the pool would refuse an execution of `memory_limit` now (it would wait for
+/// the budget, and `max_queued` executions already do): the HTTP server asks before it
+/// creates a session, and answers 503.
+pub fn check_capacity(memory_limit: usize) -> Result<(), AtCapacity> {
+    global().lock().admit_or_refuse(memory_ceiling(memory_limit.max(super::MIN_MEMORY_LIMIT)))
+}
+
 /// Starts engine processes (each with an isolate and a prepared context) until `count` exist.
 pub fn prewarm(count: usize) {
     let pool = global();
@@ -109,7 +202,7 @@ pub fn prewarm(count: usize) {
     let spawn = {
         let mut state = pool.lock();
         let mut spawn = Vec::new();
-        while state.processes.len() + spawn.len() < count.min(pool.max_processes) {
+        while state.processes.len() + state.starting + spawn.len() < count.min(pool.max_processes) {
             spawn.push((pool.new_id(&mut state), memory_limit));
         }
         spawn
@@ -145,12 +238,21 @@ pub fn pool_stats() -> PoolStats {
         queued: state.queued.len(),
         executions: state.executions,
         killed: KILLED.load(Ordering::Relaxed),
+        budget: state.budget,
+        admitted_bytes: state.admitted,
     }
 }
 
 fn settle(mut request: ExecutionRequest, outcome: ExecutionOutcome) {
     let done = std::mem::replace(&mut request.done, Box::new(|_| {}));
     done(outcome);
+}
+
+fn run_all(dispatch: Dispatch) {
+    for (process, job) in dispatch {
+        job.control.clear_queued_hook();
+        process.run(job);
+    }
 }
 
 impl Pool {
@@ -167,32 +269,75 @@ impl Pool {
 
     pub(crate) fn submit(&'static self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
         let memory_limit = request.sandbox.effective_memory_limit();
-        let mut state = self.lock();
-        state.executions += 1;
-        let exec = state.next_id;
-        state.next_id += 1;
-        // Prefer a process whose isolate already has the right heap size.
-        if let Some(i) = state.idle.iter().position(|p| p.memory_limit == memory_limit) {
-            let process = state.idle.remove(i).expect("index in range");
-            drop(state);
-            return process.run(exec, request, control);
-        }
-        let queued_control = control.clone();
-        state.queued.push_back(Job { exec, request, control, queued_at: Instant::now() });
-        let spawn = self.grow(&mut state);
-        drop(state);
-        // Settles the job at once if it is cancelled (or its deadline passes) while queued.
-        queued_control.set_queued_hook(Box::new(move || self.settle_queued(exec)));
+        let timeout = request.timeout.map(|t| {
+            let control = control.clone();
+            timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))
+        });
+        let exec = {
+            let mut state = self.lock();
+            state.executions += 1;
+            let exec = state.next_id;
+            state.next_id += 1;
+            exec
+        };
+        // Settles the job at once if it is cancelled (or its deadline or timeout passes) while
+        // it waits; a job that already left the queue is not touched.
+        control.set_queued_hook(Box::new(move || self.settle_queued(exec)));
+        let job = Job {
+            exec,
+            request,
+            control,
+            queued_at: Instant::now(),
+            timeout,
+            ceiling: memory_ceiling(memory_limit),
+        };
+        let (dispatch, spawn) = {
+            let mut state = self.lock();
+            if let Err(full) = state.admit_or_refuse(job.ceiling) {
+                drop(state);
+                job.control.clear_queued_hook();
+                job.control.finish();
+                return settle(job.request, ExecutionOutcome::Threw(full.error_info()));
+            }
+            state.queued.push_back(job);
+            self.schedule(&mut state)
+        };
+        run_all(dispatch);
         self.start(spawn);
     }
 
-    /// Processes to start for the queue, at most `max_starting` starting at once. When no
-    /// more may exist, an idle process with another heap size takes the job (it rebuilds
-    /// its isolate for it).
+    /// Hands queued jobs to idle processes (first come first served, within the budget),
+    /// then starts processes for admissible work that has none.
+    fn schedule(&'static self, state: &mut State) -> (Dispatch, Vec<(u64, usize)>) {
+        let mut dispatch = Vec::new();
+        while let Some(job) = state.queued.front() {
+            let limit = job.memory_limit();
+            let Some(i) = state.idle.iter().position(|p| p.memory_limit == limit) else { break };
+            if !state.fits(job.ceiling) {
+                break;
+            }
+            let process = state.idle.remove(i).expect("index in range");
+            let job = state.queued.pop_front().expect("a front job");
+            state.admitted += job.ceiling;
+            dispatch.push((process, job));
+        }
+        let spawn = self.grow(state);
+        (dispatch, spawn)
+    }
+
+    /// Processes to start for the queue, at most `max_starting` starting at once, and only
+    /// for jobs the budget would admit. When no more may exist, an idle process started for
+    /// another memory limit is retired to make room.
     fn grow(&'static self, state: &mut State) -> Vec<(u64, usize)> {
         let mut spawn = Vec::new();
         let now = Instant::now();
         while state.queued.len() > state.starting && state.starting < self.max_starting {
+            // The jobs that starting processes will take, and this one, must fit together.
+            let needed: usize = state.queued.iter().take(state.starting + 1).map(|j| j.ceiling).sum();
+            let first = state.starting == 0 && state.admitted == 0;
+            if !first && state.admitted.saturating_add(needed) > state.budget.memory_bytes {
+                break;
+            }
             // `processes` already holds every started process, ready or not.
             let total = state.processes.len() + spawn.len();
             let queued_at = state.queued[state.starting].queued_at;
@@ -202,30 +347,26 @@ impl Pool {
                 }
                 break;
             }
+            let memory_limit = state.queued[state.starting].memory_limit();
             if total >= self.max_processes {
-                if state.idle.is_empty() {
-                    break;
-                }
-                let (Some(process), Some(job)) = (state.idle.pop_front(), state.queued.pop_front()) else {
-                    break;
-                };
-                job.control.clear_queued_hook();
-                process.run(job.exec, job.request, job.control);
-                continue;
+                let Some(i) = state.idle.iter().position(|p| p.memory_limit != memory_limit) else { break };
+                let retired = state.idle.remove(i).expect("index in range");
+                state.processes.retain(|p| !Arc::ptr_eq(p, &retired));
+                retired.retire();
             }
-            let memory_limit = state.queued[state.starting].request.sandbox.effective_memory_limit();
             spawn.push((self.new_id(state), memory_limit));
         }
         spawn
     }
 
     fn grow_check(&'static self) {
-        let spawn = {
+        let (dispatch, spawn) = {
             let mut state = self.lock();
             // Fired: forgetting the ticket disarms nothing, and lets `grow` arm a new one.
             state.grow_check = None;
-            self.grow(&mut state)
+            self.schedule(&mut state)
         };
+        run_all(dispatch);
         self.start(spawn);
     }
 
@@ -285,28 +426,32 @@ impl Pool {
 
     /// A process has a prepared context: it takes a queued job or waits.
     pub(crate) fn process_ready(&'static self, process: &Arc<EngineProcess>) {
-        let mut state = self.lock();
-        if process.mark_started() {
-            state.starting = state.starting.saturating_sub(1);
-        }
-        let job = state.queued.pop_front();
-        let spawn = if job.is_none() {
+        let (dispatch, spawn) = {
+            let mut state = self.lock();
+            if process.mark_started() {
+                state.starting = state.starting.saturating_sub(1);
+            }
             *process.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             state.idle.push_back(process.clone());
-            Vec::new()
-        } else {
-            self.grow(&mut state)
+            self.schedule(&mut state)
         };
-        drop(state);
-        if let Some(job) = job {
-            job.control.clear_queued_hook();
-            process.run(job.exec, job.request, job.control);
-        }
+        run_all(dispatch);
+        self.start(spawn);
+    }
+
+    /// An execution admitted with `ceiling` ended: its share of the budget is free again.
+    pub(crate) fn released(&'static self, ceiling: usize) {
+        let (dispatch, spawn) = {
+            let mut state = self.lock();
+            state.admitted = state.admitted.saturating_sub(ceiling);
+            self.schedule(&mut state)
+        };
+        run_all(dispatch);
         self.start(spawn);
     }
 
     pub(crate) fn process_exited(&'static self, process: &Arc<EngineProcess>) {
-        let spawn = {
+        let (dispatch, spawn) = {
             let mut state = self.lock();
             state.processes.retain(|p| !Arc::ptr_eq(p, process));
             if process.mark_started() {
@@ -314,8 +459,9 @@ impl Pool {
                 state.starting = state.starting.saturating_sub(1);
             }
             state.idle.retain(|p| !Arc::ptr_eq(p, process));
-            self.grow(&mut state)
+            self.schedule(&mut state)
         };
+        run_all(dispatch);
         self.start(spawn);
     }
 

@@ -20,7 +20,7 @@ use super::confine::{self, ABORT_EXIT_CODE, EngineChild, EngineStderr};
 use super::control::ExecutionControl;
 use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::pipe_writer::PipeWriter;
-use super::pool::Pool;
+use super::pool::{Job, Pool};
 use super::signal;
 use super::timer::{self, Ticket};
 use super::wire::{FromEngine, ToEngine, read_frame};
@@ -36,12 +36,16 @@ struct Running {
     calls: HashMap<u32, ToolCallInfo>,
     _timeout: Option<Ticket>,
     escalation: Option<Ticket>,
+    /// Its share of the pool's memory budget, given back when it ends.
+    admitted: usize,
     /// The engine's report that the heap limit was reached, if that is what stopped the run.
     limit_report: Option<String>,
 }
 
 pub(crate) struct EngineProcess {
+    /// The memory limit it was started with: it runs only scripts of this limit.
     pub memory_limit: usize,
+    pool: &'static Pool,
     pid: u32,
     stdin: Arc<PipeWriter>,
     child: Mutex<EngineChild>,
@@ -88,6 +92,7 @@ impl EngineProcess {
         };
         let process = Arc::new(EngineProcess {
             memory_limit,
+            pool,
             pid,
             stdin,
             child: Mutex::new(child),
@@ -123,12 +128,9 @@ impl EngineProcess {
         let _ = lock(&self.child).kill();
     }
 
-    pub fn run(self: &Arc<Self>, exec: u64, request: ExecutionRequest, control: Arc<ExecutionControl>) {
-        let ExecutionRequest { code, sandbox, timeout, bridge, done } = request;
-        let timeout = timeout.map(|t| {
-            let control = control.clone();
-            timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))
-        });
+    pub fn run(self: &Arc<Self>, job: Job) {
+        let Job { exec, request, control, timeout, ceiling, .. } = job;
+        let ExecutionRequest { code, sandbox, bridge, done, .. } = request;
         *lock(&self.idle_since) = None;
         *lock(&self.running) = Some(Running {
             exec,
@@ -138,6 +140,7 @@ impl EngineProcess {
             calls: HashMap::new(),
             _timeout: timeout,
             escalation: None,
+            admitted: ceiling,
             limit_report: None,
         });
         self.send(&ToEngine::Execute {
@@ -336,5 +339,6 @@ impl EngineProcess {
         if let Some(done) = run.done.take() {
             done(outcome);
         }
+        self.pool.released(run.admitted);
     }
 }

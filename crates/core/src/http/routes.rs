@@ -21,7 +21,7 @@ use super::server::{AuthKind, ServerState};
 use super::stream::{StreamOptions, ndjson_response};
 use crate::protocol::ids::generate_session_id;
 use crate::protocol::json::JsonObject;
-use crate::protocol::{ErrorInfo, EventType};
+use crate::protocol::{ErrorCode, ErrorInfo, EventType};
 use crate::session::encryption::{EncryptionRefusal, negotiate};
 use crate::session::{ManagerError, Session, SessionConfig};
 use crate::tools::ToolReply;
@@ -281,6 +281,13 @@ fn start_streaming(
         Ok(config) => config,
         Err(response) => return response,
     };
+    // The engine pool's queue is full: refused before a session exists (see engine::budget).
+    if let Err(full) = crate::engine::check_capacity(config.sandbox.effective_memory_limit()) {
+        let mut response =
+            error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ENGINE_CAPACITY_EXCEEDED, &full.to_string());
+        response.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        return response;
+    }
     let session = match state.manager.create(config) {
         Ok(session) => session,
         Err(ManagerError::Disposed) => {

@@ -18,6 +18,8 @@ impl ErrorCode {
     pub const RESULT_TOO_LARGE: &'static str = "RESULT_TOO_LARGE";
     /// `callTool` with a name longer than `engine::MAX_TOOL_NAME_BYTES`.
     pub const TOOL_NAME_TOO_LONG: &'static str = "TOOL_NAME_TOO_LONG";
+    /// The engine pool's memory budget is in use and its queue is full (`engine::budget`).
+    pub const ENGINE_CAPACITY_EXCEEDED: &'static str = "ENGINE_CAPACITY_EXCEEDED";
     /// The engine process running the script died for a reason other than a limit.
     pub const ENGINE_CRASHED: &'static str = "ENGINE_CRASHED";
 }
