@@ -53,7 +53,8 @@ struct State {
     idle: VecDeque<Arc<EngineProcess>>,
     queued: VecDeque<Job>,
     processes: Vec<Arc<EngineProcess>>,
-    starting: usize,
+    /// The memory limits of the processes started and not yet ready, one entry each.
+    starting: Vec<usize>,
     next_id: u64,
     executions: u64,
     guard_started: bool,
@@ -65,10 +66,19 @@ struct State {
 }
 
 impl State {
-    /// Whether work with these ceilings, on top of what runs, fits the budget. With nothing
-    /// admitted anything fits: a budget smaller than one ceiling runs one execution at a time.
-    fn fits(&self, ceilings: usize) -> bool {
-        self.admitted == 0 || self.admitted.saturating_add(ceilings) <= self.budget.memory_bytes
+    /// Whether a job of `ceiling`, behind queued jobs with `ahead` bytes of ceilings, fits
+    /// the budget with what runs. The first job always does: a budget smaller than one
+    /// ceiling runs one execution at a time.
+    fn room_for(&self, ahead: usize, ceiling: usize) -> bool {
+        self.admitted == 0 && ahead == 0
+            || self.admitted.saturating_add(ahead).saturating_add(ceiling) <= self.budget.memory_bytes
+    }
+
+    /// A process started for `memory_limit` is ready, or will never be.
+    fn done_starting(&mut self, memory_limit: usize) {
+        if let Some(i) = self.starting.iter().position(|limit| *limit == memory_limit) {
+            self.starting.swap_remove(i);
+        }
     }
 
     /// The queued jobs the budget admits (a prefix: first come first served, and the ones
@@ -76,11 +86,7 @@ impl State {
     fn admissible(&self) -> (usize, usize) {
         let mut ceilings = 0usize;
         for (count, job) in self.queued.iter().enumerate() {
-            let first = self.admitted == 0 && count == 0;
-            if !first
-                && self.admitted.saturating_add(ceilings).saturating_add(job.ceiling)
-                    > self.budget.memory_bytes
-            {
+            if !self.room_for(ceilings, job.ceiling) {
                 return (count, ceilings);
             }
             ceilings = ceilings.saturating_add(job.ceiling);
@@ -93,10 +99,7 @@ impl State {
     fn admit_or_refuse(&self, ceiling: usize) -> Result<(), AtCapacity> {
         let (admissible, ceilings) = self.admissible();
         let waiting = self.queued.len() - admissible;
-        let first = self.admitted == 0 && self.queued.is_empty();
-        let would_wait = waiting > 0
-            || !first
-                && self.admitted.saturating_add(ceilings).saturating_add(ceiling) > self.budget.memory_bytes;
+        let would_wait = waiting > 0 || !self.room_for(ceilings, ceiling);
         if would_wait && waiting >= self.budget.max_queued {
             return Err(AtCapacity { queued: waiting, config: self.budget, admitted: self.admitted });
         }
@@ -147,7 +150,7 @@ pub(crate) fn global() -> &'static Pool {
             idle: VecDeque::new(),
             queued: VecDeque::new(),
             processes: Vec::new(),
-            starting: 0,
+            starting: Vec::new(),
             next_id: 1,
             executions: 0,
             guard_started: false,
@@ -202,8 +205,8 @@ pub fn prewarm(count: usize) {
     let spawn = {
         let mut state = pool.lock();
         let mut spawn = Vec::new();
-        while state.processes.len() + state.starting + spawn.len() < count.min(pool.max_processes) {
-            spawn.push((pool.new_id(&mut state), memory_limit));
+        while state.processes.len() + spawn.len() < count.min(pool.max_processes) {
+            spawn.push((pool.new_id(&mut state, memory_limit), memory_limit));
         }
         spawn
     };
@@ -260,10 +263,11 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn new_id(&self, state: &mut State) -> u64 {
+    /// An id for a process about to be started for `memory_limit`.
+    fn new_id(&self, state: &mut State, memory_limit: usize) -> u64 {
         let id = state.next_id;
         state.next_id += 1;
-        state.starting += 1;
+        state.starting.push(memory_limit);
         id
     }
 
@@ -306,55 +310,69 @@ impl Pool {
         self.start(spawn);
     }
 
-    /// Hands queued jobs to idle processes (first come first served, within the budget),
-    /// then starts processes for admissible work that has none.
+    /// Hands queued jobs to idle processes of their memory limit, first come first served
+    /// within the budget: a job that does not fit stops the pass, so no later job takes the
+    /// room it waits for, while jobs that fit but wait for a process of their limit keep their
+    /// share reserved and let later ones through. Then starts processes for those.
     fn schedule(&'static self, state: &mut State) -> (Dispatch, Vec<(u64, usize)>) {
         let mut dispatch = Vec::new();
-        while let Some(job) = state.queued.front() {
-            let limit = job.memory_limit();
-            let Some(i) = state.idle.iter().position(|p| p.memory_limit == limit) else { break };
-            if !state.fits(job.ceiling) {
+        let mut reserved = 0usize;
+        let mut index = 0;
+        while index < state.queued.len() {
+            let (ceiling, limit) = (state.queued[index].ceiling, state.queued[index].memory_limit());
+            if !state.room_for(reserved, ceiling) {
                 break;
             }
-            let process = state.idle.remove(i).expect("index in range");
-            let job = state.queued.pop_front().expect("a front job");
-            state.admitted += job.ceiling;
-            dispatch.push((process, job));
+            match state.idle.iter().position(|p| p.memory_limit == limit) {
+                Some(i) => {
+                    let process = state.idle.remove(i).expect("index in range");
+                    let job = state.queued.remove(index).expect("index in range");
+                    state.admitted += job.ceiling;
+                    dispatch.push((process, job));
+                }
+                None => {
+                    reserved = reserved.saturating_add(ceiling);
+                    index += 1;
+                }
+            }
         }
-        let spawn = self.grow(state);
+        let spawn = self.grow(state, index);
         (dispatch, spawn)
     }
 
-    /// Processes to start for the queue, at most `max_starting` starting at once, and only
-    /// for jobs the budget would admit. When no more may exist, an idle process started for
+    /// Processes to start for the first `waiting` queued jobs (admitted, without an idle
+    /// process of their limit), those that no starting process will take; at most
+    /// `max_starting` starting at once. When no more may exist, an idle process started for
     /// another memory limit is retired to make room.
-    fn grow(&'static self, state: &mut State) -> Vec<(u64, usize)> {
+    fn grow(&'static self, state: &mut State, waiting: usize) -> Vec<(u64, usize)> {
         let mut spawn = Vec::new();
         let now = Instant::now();
-        while state.queued.len() > state.starting && state.starting < self.max_starting {
-            // The jobs that starting processes will take, and this one, must fit together.
-            let needed: usize = state.queued.iter().take(state.starting + 1).map(|j| j.ceiling).sum();
-            let first = state.starting == 0 && state.admitted == 0;
-            if !first && state.admitted.saturating_add(needed) > state.budget.memory_bytes {
+        let mut covered = state.starting.clone();
+        for index in 0..waiting {
+            if state.starting.len() >= self.max_starting {
                 break;
+            }
+            let (memory_limit, queued_at) =
+                (state.queued[index].memory_limit(), state.queued[index].queued_at);
+            if let Some(i) = covered.iter().position(|limit| *limit == memory_limit) {
+                covered.swap_remove(i);
+                continue;
             }
             // `processes` already holds every started process, ready or not.
             let total = state.processes.len() + spawn.len();
-            let queued_at = state.queued[state.starting].queued_at;
             if total >= self.max_starting && now.duration_since(queued_at) < GROW_DELAY {
                 if state.grow_check.is_none() {
                     state.grow_check = Some(timer::arm(queued_at + GROW_DELAY, move || self.grow_check()));
                 }
                 break;
             }
-            let memory_limit = state.queued[state.starting].memory_limit();
             if total >= self.max_processes {
                 let Some(i) = state.idle.iter().position(|p| p.memory_limit != memory_limit) else { break };
                 let retired = state.idle.remove(i).expect("index in range");
                 state.processes.retain(|p| !Arc::ptr_eq(p, &retired));
                 retired.retire();
             }
-            spawn.push((self.new_id(state), memory_limit));
+            spawn.push((self.new_id(state, memory_limit), memory_limit));
         }
         spawn
     }
@@ -383,17 +401,17 @@ impl Pool {
             };
             match started {
                 Ok(process) => self.lock().processes.push(process),
-                Err(reason) => self.start_failed(&reason),
+                Err(reason) => self.start_failed(memory_limit, &reason),
             }
         }
     }
 
     /// A process could not start. If none exists to run the queue, the queue fails.
-    fn start_failed(&self, reason: &str) {
+    fn start_failed(&self, memory_limit: usize, reason: &str) {
         let failed: Vec<Job> = {
             let mut state = self.lock();
-            state.starting = state.starting.saturating_sub(1);
-            if state.processes.is_empty() && state.starting == 0 {
+            state.done_starting(memory_limit);
+            if state.processes.is_empty() && state.starting.is_empty() {
                 state.queued.drain(..).collect()
             } else {
                 Vec::new()
@@ -429,7 +447,7 @@ impl Pool {
         let (dispatch, spawn) = {
             let mut state = self.lock();
             if process.mark_started() {
-                state.starting = state.starting.saturating_sub(1);
+                state.done_starting(process.memory_limit);
             }
             *process.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             state.idle.push_back(process.clone());
@@ -456,7 +474,7 @@ impl Pool {
             state.processes.retain(|p| !Arc::ptr_eq(p, process));
             if process.mark_started() {
                 // It died before its first Ready.
-                state.starting = state.starting.saturating_sub(1);
+                state.done_starting(process.memory_limit);
             }
             state.idle.retain(|p| !Arc::ptr_eq(p, process));
             self.schedule(&mut state)
