@@ -76,7 +76,8 @@ pub type DoneCallback = Box<dyn FnOnce(ExecutionOutcome) + Send>;
 pub struct ExecutionRequest {
     pub code: String,
     pub sandbox: SandboxOptions,
-    /// Script timeout; `None` runs until done or interrupted.
+    /// Script timeout, counted from `submit` (queueing included); `None` runs until done or
+    /// interrupted.
     pub timeout: Option<Duration>,
     pub bridge: Arc<dyn SandboxBridge>,
     /// Called exactly once when the run is over.

@@ -122,12 +122,15 @@ impl EngineProcess {
         let _ = lock(&self.child).kill();
     }
 
-    pub fn run(self: &Arc<Self>, exec: u64, request: ExecutionRequest, control: Arc<ExecutionControl>) {
-        let ExecutionRequest { code, sandbox, timeout, bridge, done } = request;
-        let timeout = timeout.map(|t| {
-            let control = control.clone();
-            timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))
-        });
+    /// Runs `request`; `timeout` is its script timeout, armed when it was submitted.
+    pub fn run(
+        self: &Arc<Self>,
+        exec: u64,
+        request: ExecutionRequest,
+        control: Arc<ExecutionControl>,
+        timeout: Option<Ticket>,
+    ) {
+        let ExecutionRequest { code, sandbox, bridge, done, .. } = request;
         *lock(&self.idle_since) = None;
         *lock(&self.running) = Some(Running {
             exec,
