@@ -29,6 +29,8 @@ export declare class BindingSession {
   get expiresAt(): number
   get state(): string
   get seq(): number
+  /** The limits the session runs with, as JSON (`BrokerSession.limits`). */
+  limitsJson(): string
   get hasStarted(): boolean
   isExpired(): boolean
   isTerminal(): boolean
@@ -102,13 +104,17 @@ export interface BindingHttpConfig {
   sessionEvents?: boolean
   /** `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks. */
   auth?: string
+  /** Failed authentications per client address and window before `429 AUTH_THROTTLED`. */
+  authMaxFailures?: number
+  authFailureWindowMs?: number
+  /** Whether the facade answers `authorize` callbacks (access to others' sessions). */
+  authorize?: boolean
   rateLimitWindowMs?: number
   rateLimitMaxRequests?: number
   /** Whether the facade answers `keyGenerator` callbacks. */
   rateLimitKeyGenerator?: boolean
-  /** The broker's session defaults (its `limits` only when it gave some). */
+  /** The broker's session defaults: the operator's bounds on what requests may ask. */
   defaults: BindingSessionConfig
-  hasLimits: boolean
   /** Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all. */
   externalTools?: Array<string>
 }

@@ -612,6 +612,20 @@ export interface BrokerSessionEvents {
   readonly seq: number;
 }
 
+/** `BrokerSession.limits`: every limit resolved, `memoryLimit` being the script's heap limit in bytes. */
+export interface EffectiveLimits {
+  sessionTtlMs: number;
+  maxToolCalls: number;
+  maxStdoutBytes: number;
+  maxToolResultBytes: number;
+  toolTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  deadlineMs: number;
+  perToolDeadlineMs: number;
+  cancelOnFirstError: boolean;
+  memoryLimit: number;
+}
+
 /** One execution session: runs a script once and records its event stream. */
 export declare class BrokerSession {
   constructor(toolRegistry: ToolRegistry, config?: BrokerSessionConfig);
@@ -627,6 +641,8 @@ export declare class BrokerSession {
   readonly state: SessionStateValue;
   /** The last seq assigned; 0 before the first event. */
   readonly seq: number;
+  /** The limits the session runs with (for sessions a `listen()` server made: the operator's, tightened by the request). Not in the original. */
+  readonly limits: Readonly<EffectiveLimits>;
   readonly events: BrokerSessionEvents;
   /** Subscribes to events from now on (no replay; see `getEvents`). Listener exceptions are swallowed. Returns the unsubscribe function. */
   onEvent(handler: (event: StreamEvent) => void): () => void;
@@ -879,12 +895,40 @@ export declare function createBroker(config?: BrokerConfig): Broker;
 // EnclaveBroker (seed API)
 // ============================================================================
 
-/** A request as `authentication.validate` and `rateLimiting.keyGenerator` see it. Header names are lower-case. */
+/** A request as `authentication.validate`, `rateLimiting.keyGenerator` and `authorize` see it. Header names are lower-case. */
 export interface HttpRequestInfo {
   method: string;
   path: string;
   headers: Record<string, string>;
   ip: string;
+  /** The validated caller (absent for `validate`, which decides it). */
+  principal?: HttpPrincipal;
+}
+
+/**
+ * Who a `listen()` request acts as: the `userId` (with `tenantId`) from `validate`, else the
+ * validated credential (as a salted hash in `id`), else `anonymous` when no authentication is
+ * configured. Sessions belong to the principal that created them.
+ */
+export interface HttpPrincipal {
+  /** Unique per principal: `user:"<userId>"`, `user:"<tenantId>"/"<userId>"`, `credential:<hash>` or `anonymous`. */
+  id: string;
+  type: 'user' | 'credential' | 'anonymous';
+  userId?: string;
+  tenantId?: string;
+}
+
+/** What the caller wants to do with a session it does not own. */
+export type HttpSessionAction = 'list' | 'read' | 'stream' | 'cancel' | 'delete' | 'tool-result';
+
+/** A session as `authorize` sees it. */
+export interface HttpSessionSummary {
+  sessionId: string;
+  state: SessionStateValue;
+  createdAt: number;
+  expiresAt: number;
+  /** In-process sessions belong to the anonymous principal. */
+  owner: HttpPrincipal;
 }
 
 /** What `authentication.validate` answers. */
@@ -899,13 +943,17 @@ export interface AuthResult {
 export interface AuthConfig {
   type: 'bearer' | 'api-key' | 'custom';
   validate(token: string, request: HttpRequestInfo): AuthResult | Promise<AuthResult>;
+  /** Failed authentications a client address may make per `failureWindowMs` before it gets 429 AUTH_THROTTLED (without `validate` running). Default 20. */
+  maxFailures?: number;
+  /** Default 60000. */
+  failureWindowMs?: number;
 }
 
 /** Request rate limit of the `listen()` server (a fixed window per key); excess requests answer 429 RATE_LIMITED. */
 export interface RateLimitConfig {
   windowMs: number;
   maxRequests: number;
-  /** Default key: the authenticated userId, else the X-API-Key or Authorization header, else the client's IP. */
+  /** Default key: the validated principal (never raw header text); without authentication, the client's address (IPv6 by /64). */
   keyGenerator?(request: HttpRequestInfo): string | Promise<string>;
 }
 
@@ -940,6 +988,17 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   /** Not supported (state is kept in process memory): giving one throws. */
   redis?: undefined;
   authentication?: AuthConfig;
+  /**
+   * Lets a principal reach sessions it does not own (an admin view): asked for each such
+   * session a request touches; anything but `true` (or a throw) answers as if the session did
+   * not exist (404, or absent from `GET /sessions`).
+   */
+  authorize?(
+    principal: HttpPrincipal,
+    action: HttpSessionAction,
+    session: HttpSessionSummary,
+    request: HttpRequestInfo,
+  ): boolean | Promise<boolean>;
   rateLimiting?: RateLimitConfig;
   logger?: BrokerLogger;
   runtimePool?: RuntimePoolOptions;
@@ -1157,6 +1216,18 @@ export interface SessionHandlerConfig {
   allowedOrigins?: string[];
   /** List the cancel routes in `getRoutes()` too (not in the original; the Express helpers always register them). Default false. */
   extraRoutes?: boolean;
+  /**
+   * Turns tenancy on (not in the original): each request acts as the principal returned (a
+   * string id, or an object with a string `id`; anything else is 401 UNAUTHORIZED). Sessions
+   * belong to the principal that created them; others get 404 unless `authorize` allows.
+   */
+  resolvePrincipal?(request: BrokerRequest): string | { id: string } | undefined | Promise<string | { id: string } | undefined>;
+  /** With `resolvePrincipal`: lets a principal reach a session it does not own. */
+  authorize?(
+    principal: string | { id: string },
+    action: 'list' | 'read' | 'stream' | 'cancel' | 'delete',
+    session: { sessionId: string; state: SessionStateValue; createdAt: number; expiresAt: number; owner: string | { id: string } | null },
+  ): boolean | Promise<boolean>;
 }
 
 /** Body of `POST /sessions`. */
@@ -1188,7 +1259,7 @@ export interface ListSessionsResponse {
   total: number;
 }
 
-/** Body of every JSON error: INVALID_REQUEST, NOT_FOUND, SERVICE_UNAVAILABLE, SESSION_CREATE_ERROR, INVALID_FILTER, INTERNAL_ERROR. */
+/** Body of every JSON error: INVALID_REQUEST, NOT_FOUND, SERVICE_UNAVAILABLE, SESSION_CREATE_ERROR, SESSION_EXISTS, INVALID_FILTER, INTERNAL_ERROR, UNAUTHORIZED (and on `listen()`: AT_CAPACITY, FILTER_TOO_LARGE, RATE_LIMITED, AUTH_THROTTLED). */
 export interface ErrorResponse {
   code: string;
   message: string;

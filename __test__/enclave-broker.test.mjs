@@ -290,8 +290,9 @@ describe('seed options and tools run by the client', () => {
     const idle = broker.createSession();
     const full = await post(`${base}/execute`, { code: 'return 1' });
     expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toBe('1');
     expect(await full.json()).toEqual({
-      code: 'SESSION_CREATE_ERROR',
+      code: 'AT_CAPACITY',
       message: 'Maximum sessions reached (1). Wait for existing sessions to complete or increase maxSessions.',
     });
     expect(() => broker.createSession()).toThrow('Maximum sessions reached (1)');

@@ -84,6 +84,13 @@ class BrokerSession {
     return this.#handle.seq;
   }
 
+  // The limits the session runs with (`memoryLimit` is the script's heap limit in bytes).
+  // For sessions a listen() server created, these are the operator's after the client's
+  // request tightened them.
+  get limits() {
+    return Object.freeze(JSON.parse(this.#handle.limitsJson()));
+  }
+
   get _key() {
     return this.#handle.key;
   }

@@ -96,6 +96,7 @@ impl BindingSessionConfig {
             },
             encryption: None,
             owner_key: 0,
+            owner: Default::default(),
         })
     }
 }

@@ -151,6 +151,45 @@ export const ndjsonLines = (text) =>
     .filter(Boolean)
     .map((line) => JSON.parse(line));
 
+// Reads an NDJSON body line by line, keeping the raw lines to compare bytes.
+export function ndjsonReader(res) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  return {
+    async next() {
+      for (;;) {
+        const newline = buffer.indexOf('\n');
+        if (newline >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          return { line, event: JSON.parse(line) };
+        }
+        const { value, done } = await reader.read();
+        if (done) {
+          if (buffer !== '') throw new Error(`unterminated line: ${buffer}`);
+          return null;
+        }
+        buffer += decoder.decode(value, { stream: true });
+      }
+    },
+    async until(predicate) {
+      const seen = [];
+      for (;;) {
+        const item = await this.next();
+        if (item === null) throw new Error('stream ended early');
+        seen.push(item.event);
+        if (predicate(item.event)) return seen;
+      }
+    },
+    async rest() {
+      const out = [];
+      for (let item = await this.next(); item !== null; item = await this.next()) out.push(item.event);
+      return out;
+    },
+  };
+}
+
 // POSTs `body` (JSON unless already a string) to `url`.
 export const postJson = (url, body, headers = {}) =>
   fetch(url, {

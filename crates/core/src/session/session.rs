@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::allowed_tools::AllowedTools;
 use super::encryption::SessionEncryption;
+use super::principal::Principal;
 use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
 use crate::engine::timer;
@@ -66,6 +67,8 @@ pub struct SessionConfig {
     pub encryption: Option<Arc<SessionEncryption>>,
     /// Key of the owning manager (set by `SessionManager::create`).
     pub owner_key: u64,
+    /// Who may reach the session through a server (see `principal`).
+    pub owner: Principal,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,6 +138,8 @@ struct Inner {
     control: Option<Arc<ExecutionControl>>,
     timers: Vec<tokio::task::AbortHandle>,
     finished: Option<Arc<FinalResult>>,
+    /// The seq of the `final` event, once emitted.
+    final_seq: Option<u64>,
     on_finished: Vec<FinishCallback>,
     disposed: bool,
 }
@@ -150,6 +155,7 @@ pub struct Session {
     allowed_tools: AllowedTools,
     encryption: Option<Arc<SessionEncryption>>,
     owner_key: u64,
+    owner: Principal,
     host: Arc<dyn ToolHost>,
     weak_self: Weak<Session>,
     inner: Mutex<Inner>,
@@ -169,6 +175,7 @@ impl Session {
             allowed_tools: config.allowed_tools,
             encryption: config.encryption,
             owner_key: config.owner_key,
+            owner: config.owner,
             host,
             weak_self: weak_self.clone(),
             inner: Mutex::new(Inner {
@@ -190,6 +197,7 @@ impl Session {
                 control: None,
                 timers: Vec::new(),
                 finished: None,
+                final_seq: None,
                 on_finished: Vec::new(),
                 disposed: false,
             }),
@@ -223,6 +231,15 @@ impl Session {
 
     pub fn owner_key(&self) -> u64 {
         self.owner_key
+    }
+
+    /// The principal the session belongs to.
+    pub fn owner(&self) -> &Principal {
+        &self.owner
+    }
+
+    pub fn sandbox(&self) -> &SandboxOptions {
+        &self.sandbox
     }
 
     /// Call ids of external tool calls waiting for a submitted result.
@@ -299,6 +316,20 @@ impl Session {
         let inner = self.lock();
         let start = (after as usize).min(inner.history.len());
         inner.history[start..].to_vec()
+    }
+
+    /// At most `max` events with `seq > after`: a reader that pages through the history
+    /// never copies more of it than it can send.
+    pub fn events_page(&self, after: u64, max: usize) -> Vec<Arc<StreamEvent>> {
+        let inner = self.lock();
+        let start = (after as usize).min(inner.history.len());
+        let end = start.saturating_add(max).min(inner.history.len());
+        inner.history[start..end].to_vec()
+    }
+
+    /// The seq of the `final` event once the session has one (nothing follows it).
+    pub fn final_seq(&self) -> Option<u64> {
+        self.lock().final_seq
     }
 
     pub fn final_result(&self) -> Option<Arc<FinalResult>> {
@@ -687,7 +718,8 @@ impl Session {
             Ok(value) => payload::final_ok(value.as_deref(), errors_json.as_deref(), &stats_json),
             Err(e) => payload::final_err(&e.code, &e.message, errors_json.as_deref(), &stats_json),
         };
-        self.emit_locked(&mut inner, EventType::Final, &final_payload);
+        let final_event = self.emit_locked(&mut inner, EventType::Final, &final_payload);
+        inner.final_seq = Some(final_event.seq());
         for timer in inner.timers.drain(..) {
             timer.abort();
         }
