@@ -271,6 +271,12 @@ describe('authentication and rate limiting', () => {
     expect(() => new EnclaveBroker({ authentication: { type: 'bearer' } })).toThrow('authentication.validate must be a function');
     expect(() => new EnclaveBroker({ rateLimiting: { windowMs: 0, maxRequests: 1 } })).toThrow(TypeError);
     expect(() => new EnclaveBroker({ redis: {} })).toThrow('The redis option is not supported');
+    const bearer = { type: 'bearer', validate: () => ({ valid: true }) };
+    expect(() => new EnclaveBroker({ authentication: { ...bearer, maxFailures: 0 } })).toThrow(
+      'authentication.maxFailures must be a positive integer',
+    );
+    expect(() => new EnclaveBroker({ authentication: { ...bearer, failureWindowMs: -1 } })).toThrow(TypeError);
+    expect(() => new EnclaveBroker({ authorize: 'admins' })).toThrow('authorize must be a function');
   });
 });
 
