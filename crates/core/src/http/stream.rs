@@ -166,10 +166,11 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
             }
         }
         let page = Arc::new(page);
-        let keep = if filters.is_empty() { vec![true; page.len()] } else { kept(&filters, &page).await };
-        for (event, keep) in page.iter().zip(keep) {
+        let keep = if filters.is_empty() { None } else { Some(kept(&filters, &page).await) };
+        for (i, event) in page.iter().enumerate() {
             cursor = event.seq();
-            if keep && !matches!(out.push(&session, event).await, Ok(true)) {
+            let kept = keep.as_ref().is_none_or(|keep| keep[i]);
+            if kept && !matches!(out.push(&session, event).await, Ok(true)) {
                 break 'stream;
             }
             if event.kind() == EventType::Final {
@@ -179,6 +180,13 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
         }
         if out.flush().await.is_err() || finished {
             break;
+        }
+        // A short page was all there was when it was read; anything newer has woken `notified`.
+        if page.len() < PAGE_EVENTS {
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = out.tx.closed() => break,
+            }
         }
     }
     session.unsubscribe(subscription);
