@@ -34,7 +34,7 @@ const ORIGINAL_TYPES = [
   'CatalogAction', 'CatalogService', 'CatalogResponse',
 ];
 // Seed-API value exports added on top of the original's (contract C1).
-const ADDED = ['EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter'];
+const ADDED = ['createSession', 'EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter'];
 
 // Public members of the JS classes that the original keeps private (so they are not declared).
 const UNDECLARED_INTERNALS = {
