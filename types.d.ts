@@ -1,43 +1,8 @@
 // Type declarations of `enclave-broker-rs/types`: the protocol helpers of @enclave-vm/types
 // 2.15.2 under their names. Event and payload types are the ones the broker's streams have
-// (from index.d.ts); schemas are zod 4 schemas of the same shapes.
+// (from index.d.ts, used here as `broker.X`); schemas are zod 4 schemas of the same shapes.
 import type { z } from 'zod';
-import type {
-  StreamEvent,
-  SessionInitEvent,
-  StdoutEvent,
-  LogEvent,
-  ToolCallEvent,
-  ToolResultAppliedEvent,
-  FinalEvent,
-  HeartbeatEvent,
-  ErrorEvent,
-  PartialResultEvent,
-  ToolProgressEvent,
-  DeadlineExceededEvent,
-  CatalogChangedEvent,
-  SessionLimits,
-  ToolConfig,
-  ErrorPayload,
-  ErrorDetail,
-  SessionStats,
-  ToolProgressPhase,
-  SessionInitPayload,
-  StdoutPayload,
-  LogPayload,
-  ToolCallPayload,
-  ToolResultAppliedPayload,
-  FinalPayload,
-  HeartbeatPayload,
-  ErrorEventPayload,
-  PartialResultPayload,
-  ToolProgressPayload,
-  DeadlineExceededPayload,
-  CatalogChangedPayload,
-  ContentPattern,
-  FilterRule,
-  EventFilterConfig,
-} from './index.js';
+import type * as broker from './index.js';
 
 export type {
   StreamEvent,
@@ -74,7 +39,7 @@ export type {
   ContentPattern,
   FilterRule,
   EventFilterConfig,
-};
+} from './index.js';
 
 // ============================================================================
 // Protocol
@@ -101,7 +66,7 @@ export declare function isSessionId(value: string): value is SessionId;
 export declare function isCallId(value: string): value is CallId;
 export declare function isRefId(value: string): value is RefId;
 /** Every limit's default (the broker's too). */
-export declare const DEFAULT_SESSION_LIMITS: Readonly<Required<SessionLimits>>;
+export declare const DEFAULT_SESSION_LIMITS: Readonly<Required<broker.SessionLimits>>;
 export declare const SessionState: {
   readonly Starting: 'starting';
   readonly Running: 'running';
@@ -157,7 +122,7 @@ export interface EncryptionConfig {
   keyId?: string;
 }
 /** An event as this package emits it, or as a schema parsed it. */
-type AnyEvent = StreamEvent | ParsedStreamEvent;
+type AnyEvent = broker.StreamEvent | ParsedStreamEvent;
 export declare function getEventType<E extends AnyEvent>(event: E): E['type'];
 // Each guard narrows the union it is given (StreamEvent, or a parse result's data).
 export declare function isSessionInitEvent<E extends AnyEvent>(event: E): event is Extract<E, { type: 'session_init' }>;
@@ -281,12 +246,12 @@ export type FilterMode = (typeof FilterMode)[keyof typeof FilterMode];
 export declare const PatternType: { readonly Exact: 'exact'; readonly Prefix: 'prefix'; readonly Regex: 'regex'; readonly Glob: 'glob' };
 export type PatternType = (typeof PatternType)[keyof typeof PatternType];
 /** Events every filter lets through. */
-export declare const DEFAULT_ALWAYS_ALLOW: readonly StreamEvent['type'][];
+export declare const DEFAULT_ALWAYS_ALLOW: readonly broker.StreamEvent['type'][];
 export interface TypeFilter {
   types: EventType[];
 }
 export interface ContentFilter {
-  patterns: ContentPattern[];
+  patterns: broker.ContentPattern[];
   match?: 'any' | 'all';
 }
 
@@ -295,13 +260,13 @@ export interface ContentFilter {
 // ============================================================================
 
 /** An event as a schema accepts it: `protocolVersion` 1 or 2. */
-export type ParsedStreamEvent = Versioned<StreamEvent>;
+export type ParsedStreamEvent = Versioned<broker.StreamEvent>;
 export type ParsedEncryptedEnvelope = EncryptedEnvelope;
 export type ParsedRuntimeChannelMessage = RuntimeChannelMessage;
 export interface ParsedCreateSessionRequest {
   protocolVersion: ProtocolVersion;
   code: string;
-  limits?: SessionLimits;
+  limits?: broker.SessionLimits;
   encryption?: EncryptionRequest;
 }
 // Each member of a union with `protocolVersion` widened to 1 | 2.
@@ -316,38 +281,38 @@ export declare const LogLevelSchema: Schema<LogLevel>;
 export declare const SessionStateSchema: Schema<SessionState>;
 export declare const ErrorInfoSchema: Schema<ErrorInfo>;
 export declare const RefTokenSchema: Schema<{ $ref: { id: string } }>;
-export declare const SessionLimitsSchema: Schema<SessionLimits>;
-export declare const ToolConfigSchema: Schema<ToolConfig>;
+export declare const SessionLimitsSchema: Schema<broker.SessionLimits>;
+export declare const ToolConfigSchema: Schema<broker.ToolConfig>;
 export declare const BaseEventSchema: Schema<{ protocolVersion: ProtocolVersion; sessionId: string; seq: number }>;
 export declare const EncryptionConfigSchema: Schema<EncryptionConfig>;
 export declare const SessionInitPayloadSchema: Schema<{ cancelUrl: string; expiresAt: string; encryption: EncryptionConfig; replayUrl?: string }>;
-export declare const StdoutPayloadSchema: Schema<StdoutPayload>;
-export declare const LogPayloadSchema: Schema<LogPayload>;
+export declare const StdoutPayloadSchema: Schema<broker.StdoutPayload>;
+export declare const LogPayloadSchema: Schema<broker.LogPayload>;
 export declare const ToolCallPayloadSchema: Schema<{ callId: string; toolName: string; args: unknown }>;
-export declare const ToolResultAppliedPayloadSchema: Schema<ToolResultAppliedPayload>;
-export declare const SessionStatsSchema: Schema<SessionStats>;
-export declare const FinalPayloadSchema: Schema<{ ok: boolean; result?: unknown; error?: ErrorInfo; errors?: ErrorPayload[]; stats?: SessionStats }>;
-export declare const HeartbeatPayloadSchema: Schema<HeartbeatPayload>;
+export declare const ToolResultAppliedPayloadSchema: Schema<broker.ToolResultAppliedPayload>;
+export declare const SessionStatsSchema: Schema<broker.SessionStats>;
+export declare const FinalPayloadSchema: Schema<{ ok: boolean; result?: unknown; error?: ErrorInfo; errors?: broker.ErrorPayload[]; stats?: broker.SessionStats }>;
+export declare const HeartbeatPayloadSchema: Schema<broker.HeartbeatPayload>;
 export declare const ErrorEventPayloadSchema: Schema<{ message: string; code?: string; recoverable?: boolean }>;
-export declare const SessionInitEventSchema: Schema<Versioned<SessionInitEvent>>;
-export declare const StdoutEventSchema: Schema<Versioned<StdoutEvent>>;
-export declare const LogEventSchema: Schema<Versioned<LogEvent>>;
-export declare const ToolCallEventSchema: Schema<Versioned<ToolCallEvent>>;
-export declare const ToolResultAppliedEventSchema: Schema<Versioned<ToolResultAppliedEvent>>;
-export declare const FinalEventSchema: Schema<Versioned<FinalEvent>>;
-export declare const HeartbeatEventSchema: Schema<Versioned<HeartbeatEvent>>;
-export declare const ErrorEventSchema: Schema<Versioned<ErrorEvent>>;
-export declare const ErrorDetailSchema: Schema<ErrorDetail>;
-export declare const ErrorPayloadSchema: Schema<ErrorPayload>;
-export declare const PartialResultPayloadSchema: Schema<PartialResultPayload>;
-export declare const PartialResultEventSchema: Schema<Versioned<PartialResultEvent>>;
-export declare const ToolProgressPhaseSchema: Schema<ToolProgressPhase>;
-export declare const ToolProgressPayloadSchema: Schema<ToolProgressPayload>;
-export declare const ToolProgressEventSchema: Schema<Versioned<ToolProgressEvent>>;
-export declare const DeadlineExceededPayloadSchema: Schema<DeadlineExceededPayload>;
-export declare const DeadlineExceededEventSchema: Schema<Versioned<DeadlineExceededEvent>>;
-export declare const CatalogChangedPayloadSchema: Schema<CatalogChangedPayload>;
-export declare const CatalogChangedEventSchema: Schema<Versioned<CatalogChangedEvent>>;
+export declare const SessionInitEventSchema: Schema<Versioned<broker.SessionInitEvent>>;
+export declare const StdoutEventSchema: Schema<Versioned<broker.StdoutEvent>>;
+export declare const LogEventSchema: Schema<Versioned<broker.LogEvent>>;
+export declare const ToolCallEventSchema: Schema<Versioned<broker.ToolCallEvent>>;
+export declare const ToolResultAppliedEventSchema: Schema<Versioned<broker.ToolResultAppliedEvent>>;
+export declare const FinalEventSchema: Schema<Versioned<broker.FinalEvent>>;
+export declare const HeartbeatEventSchema: Schema<Versioned<broker.HeartbeatEvent>>;
+export declare const ErrorEventSchema: Schema<Versioned<broker.ErrorEvent>>;
+export declare const ErrorDetailSchema: Schema<broker.ErrorDetail>;
+export declare const ErrorPayloadSchema: Schema<broker.ErrorPayload>;
+export declare const PartialResultPayloadSchema: Schema<broker.PartialResultPayload>;
+export declare const PartialResultEventSchema: Schema<Versioned<broker.PartialResultEvent>>;
+export declare const ToolProgressPhaseSchema: Schema<broker.ToolProgressPhase>;
+export declare const ToolProgressPayloadSchema: Schema<broker.ToolProgressPayload>;
+export declare const ToolProgressEventSchema: Schema<Versioned<broker.ToolProgressEvent>>;
+export declare const DeadlineExceededPayloadSchema: Schema<broker.DeadlineExceededPayload>;
+export declare const DeadlineExceededEventSchema: Schema<Versioned<broker.DeadlineExceededEvent>>;
+export declare const CatalogChangedPayloadSchema: Schema<broker.CatalogChangedPayload>;
+export declare const CatalogChangedEventSchema: Schema<Versioned<broker.CatalogChangedEvent>>;
 export declare const StreamEventSchema: Schema<ParsedStreamEvent>;
 export declare const SupportedCurveSchema: Schema<SupportedCurve>;
 export declare const EncryptionAlgorithmSchema: Schema<EncryptionAlgorithm>;

@@ -37,18 +37,23 @@ function record(broker) {
   return { log, sessions };
 }
 
+// Runs one call of `add` and checks the events it gave, in order, before execute() resolved.
+async function expectOneAddCall(broker, log) {
+  const r = await broker.execute("return await callTool('add', {a: 1, b: 2})");
+  const id = log[0][1];
+  expect(log).toStrictEqual([
+    ['session:created', id],
+    ['tool:called', id, 'add', { a: 1, b: 2 }],
+    ['tool:completed', id, 'add', 3],
+    ['session:completed', id, r],
+  ]);
+}
+
 describe('broker events', () => {
   it('execute(): created, tool called and completed, then completed, all before execute() resolves', async () => {
     const broker = makeBroker();
     const { log, sessions } = record(broker);
-    const r = await broker.execute("return await callTool('add', {a: 1, b: 2})");
-    const id = log[0][1];
-    expect(log).toStrictEqual([
-      ['session:created', id],
-      ['tool:called', id, 'add', { a: 1, b: 2 }],
-      ['tool:completed', id, 'add', 3],
-      ['session:completed', id, r],
-    ]);
+    await expectOneAddCall(broker, log);
     // The listener got the BrokerSession itself.
     expect([...sessions].map((s) => s.constructor.name)).toStrictEqual(['BrokerSession']);
   });
@@ -172,14 +177,7 @@ describe('broker events', () => {
     brokers.push({ close: () => broker.dispose() });
     broker.tool('add', { handler: ({ a, b }) => a + b });
     const { log } = record(broker);
-    const r = await broker.execute("return await callTool('add', {a: 1, b: 2})");
-    const id = log[0][1];
-    expect(log).toStrictEqual([
-      ['session:created', id],
-      ['tool:called', id, 'add', { a: 1, b: 2 }],
-      ['tool:completed', id, 'add', 3],
-      ['session:completed', id, r],
-    ]);
+    await expectOneAddCall(broker, log);
     expect(broker.listenerCount('session:created')).toBe(1);
     expect(broker.removeAllListeners().listenerCount('session:created')).toBe(0);
     expect(broker.emit).toBeUndefined();
