@@ -14,8 +14,10 @@ export function sampleProject(stubModules = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enclave-samples-'));
   const modules = path.join(dir, 'node_modules');
   fs.mkdirSync(modules);
-  fs.symlinkSync(ROOT, path.join(modules, 'enclave-broker-rs'), 'dir');
-  for (const name of ['zod', 'express']) fs.symlinkSync(path.join(ROOT, 'node_modules', name), path.join(modules, name), 'dir');
+  // Junctions on Windows need no privilege; elsewhere the type is ignored.
+  const link = (target, name) => fs.symlinkSync(target, path.join(modules, name), 'junction');
+  link(ROOT, 'enclave-broker-rs');
+  for (const name of ['zod', 'express']) link(path.join(ROOT, 'node_modules', name), name);
   for (const [name, source] of Object.entries(stubModules)) {
     fs.mkdirSync(path.join(modules, name));
     fs.writeFileSync(path.join(modules, name, 'index.js'), source);
