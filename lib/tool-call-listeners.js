@@ -44,9 +44,10 @@ class ToolCallListeners {
     this.#listeners.push({ listener, once });
   }
 
+  // As EventEmitter: the most recently added instance of `listener`.
   remove(event, listener) {
     checkListener(event, listener);
-    const index = this.#listeners.findIndex((entry) => entry.listener === listener);
+    const index = this.#listeners.findLastIndex((entry) => entry.listener === listener);
     if (index !== -1) this.#listeners.splice(index, 1);
   }
 
@@ -71,8 +72,10 @@ class ToolCallListeners {
     // The core abandoned the call (its deadline, a cancel, the end of the run).
     signal.addEventListener('abort', () => this.#waiting.delete(id), { once: true });
     const call = { id, name, args: parseToolArgs(argsJson) };
+    // As EventEmitter: the listeners present now all get this call, even one removed meanwhile.
     for (const entry of this.#listeners.slice()) {
-      if (entry.once) this.#listeners.splice(this.#listeners.indexOf(entry), 1);
+      const index = this.#listeners.indexOf(entry);
+      if (entry.once && index !== -1) this.#listeners.splice(index, 1);
       let returned;
       try {
         returned = entry.listener(call);
