@@ -1,7 +1,7 @@
 // enclave-broker-rs: drop-in for @enclave-vm/broker, running scripts in V8 isolates.
 'use strict';
 
-const { Broker, createBroker } = require('./lib/broker');
+const { Broker, createBroker, createSession } = require('./lib/broker');
 const { EnclaveBroker } = require('./lib/enclave-broker');
 const { ToolRegistry, createToolRegistry } = require('./lib/tool-registry');
 const { BrokerSession, createBrokerSession } = require('./lib/broker-session');
@@ -20,6 +20,7 @@ const { RateLimiter } = require('./lib/rate-limiter');
 module.exports = {
   Broker,
   createBroker,
+  createSession,
   EnclaveBroker,
   ToolRegistry,
   createToolRegistry,
