@@ -26,6 +26,8 @@ export const {
   ToolRouter,
   AccessController,
   RateLimiter,
+  RuntimeWorker,
+  createRuntimeWorker,
 } = cjs;
 
 export default cjs;

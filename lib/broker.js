@@ -10,6 +10,7 @@ const { resolveExternalTools } = require('./config');
 const { attachEventStream } = require('./event-stream');
 const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
 const { checkMiddleware, runThroughMiddleware } = require('./middleware');
+const { resolveRuntimeMode } = require('./runtime-mode');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
@@ -54,9 +55,12 @@ class Broker {
   #sources = [];
   #config;
   #events;
+  #runtime;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
+    // `mode` (embedded | extracted): checked first, started once the broker is built.
+    const runtime = resolveRuntimeMode(config);
     const tools = config.tools;
     this.#registry = isRegistry(tools) ? tools : new ToolRegistry();
     if (tools !== undefined && !isRegistry(tools)) {
@@ -78,6 +82,18 @@ class Broker {
       ...sessions,
       defaultSessionConfig: { limits: config.limits, enclaveConfig: config.enclave, externalTools },
     });
+    runtime.start(this.#sessions._native);
+    this.#runtime = runtime;
+  }
+
+  /** 'embedded' or 'extracted' (seed 003). */
+  get mode() {
+    return this.#runtime.mode;
+  }
+
+  /** Extracted mode: each runtime worker's connection state and load ([] when embedded). */
+  getRuntimeStatus() {
+    return this.#runtime.status();
   }
 
   get [INTERNALS]() {
@@ -226,6 +242,7 @@ class Broker {
     this.#disposed = true;
     for (const source of this.#sources) source.dispose();
     await this.#sessions.dispose();
+    this.#runtime.close();
     this.#registry.clear();
     this.#registry.clearSecrets();
   }

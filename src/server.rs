@@ -78,7 +78,7 @@ fn millis(value: Option<f64>, default_ms: u64) -> Duration {
     }
 }
 
-fn partial(limits: BindingLimits) -> PartialLimits {
+pub(crate) fn partial(limits: BindingLimits) -> PartialLimits {
     PartialLimits {
         session_ttl_ms: limits.session_ttl_ms,
         max_tool_calls: limits.max_tool_calls,

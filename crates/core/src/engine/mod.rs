@@ -21,6 +21,8 @@ pub mod child;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::SessionLimits;
+
 pub use bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
@@ -74,6 +76,11 @@ impl SandboxOptions {
 pub type DoneCallback = Box<dyn FnOnce(ExecutionOutcome) + Send>;
 
 pub struct ExecutionRequest {
+    /// The session this execution belongs to (a remote runtime runs it under this id).
+    pub session_id: String,
+    /// The session's limits: the engine needs only `timeout` below, but a remote runtime
+    /// runs the execution as a session of its own and sizes its caps from these.
+    pub limits: SessionLimits,
     pub code: String,
     pub sandbox: SandboxOptions,
     /// Script timeout; `None` runs until done or interrupted.
@@ -86,4 +93,26 @@ pub struct ExecutionRequest {
 /// Queues an execution on the engine pool. `control` can interrupt it at any time.
 pub fn submit(request: ExecutionRequest, control: Arc<ExecutionControl>) {
     pool::global().submit(request, control);
+}
+
+/// Where a session's executions run: the local engine pool ([`local`]), or a runtime worker
+/// on another machine (`remote::RuntimeClient`). This is the one seam between a session and
+/// whatever runs its script: `request.bridge` receives tool calls and console output in
+/// program order, `request.done` is called exactly once, and `control` stops the run.
+pub trait Executor: Send + Sync {
+    fn submit(&self, request: ExecutionRequest, control: Arc<ExecutionControl>);
+}
+
+struct LocalEngine;
+
+impl Executor for LocalEngine {
+    fn submit(&self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
+        submit(request, control);
+    }
+}
+
+/// The engine pool of this process, as an [`Executor`].
+pub fn local() -> Arc<dyn Executor> {
+    static LOCAL: std::sync::OnceLock<Arc<dyn Executor>> = std::sync::OnceLock::new();
+    LOCAL.get_or_init(|| Arc::new(LocalEngine)).clone()
 }

@@ -123,7 +123,7 @@ impl EngineProcess {
     }
 
     pub fn run(self: &Arc<Self>, exec: u64, request: ExecutionRequest, control: Arc<ExecutionControl>) {
-        let ExecutionRequest { code, sandbox, timeout, bridge, done } = request;
+        let ExecutionRequest { code, sandbox, timeout, bridge, done, .. } = request;
         let timeout = timeout.map(|t| {
             let control = control.clone();
             timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))

@@ -12,5 +12,7 @@ pub use allowed_tools::AllowedTools;
 pub use encryption::{EncryptionRefusal, SessionEncryption};
 pub use manager::{ManagerError, SessionInfo, SessionManager};
 pub use result::{ExecutionStats, FinalResult};
-pub use session::{ExternalTools, LifecycleError, Session, SessionConfig, SubmitError, Subscriber};
+pub use session::{
+    ExternalTools, LifecycleError, Session, SessionConfig, SessionRuntime, SubmitError, Subscriber,
+};
 pub use state::SessionState;
