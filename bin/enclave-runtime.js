@@ -19,12 +19,13 @@ Options:
   --auth-token <token>        Token brokers must present (comma-separated for several)
   --timeout <ms>              Default script timeout for requests that give none
   --max-tool-calls <n>        Default maxToolCalls for requests that give none
+  --max-message-bytes <n>     Largest frame taken from a client (default: 67108864)
   --stop-timeout <ms>         On SIGTERM/SIGINT, how long running sessions may finish (default: 10000)
   --debug                     Log start, stop and stats
   --help, -h                  Show this help
 
 Environment (flags win): ENCLAVE_PORT, ENCLAVE_HOST, ENCLAVE_TIMEOUT, ENCLAVE_MAX_TOOL_CALLS,
-ENCLAVE_AUTH_TOKEN (comma-separated), ENCLAVE_MAX_SESSIONS, ENCLAVE_WS_PATH.
+ENCLAVE_AUTH_TOKEN (comma-separated), ENCLAVE_MAX_SESSIONS, ENCLAVE_WS_PATH, ENCLAVE_MAX_MESSAGE_BYTES.
 
 Examples:
   enclave-runtime --port 3001
@@ -51,6 +52,7 @@ function parse(argv, env) {
     token: env.ENCLAVE_AUTH_TOKEN,
     timeout: env.ENCLAVE_TIMEOUT,
     maxToolCalls: env.ENCLAVE_MAX_TOOL_CALLS,
+    maxMessageBytes: env.ENCLAVE_MAX_MESSAGE_BYTES,
     stopTimeout: undefined,
     debug: false,
   };
@@ -63,6 +65,7 @@ function parse(argv, env) {
     '--timeout': 'timeout',
     '--max-tool-calls': 'maxToolCalls',
     '--stop-timeout': 'stopTimeout',
+    '--max-message-bytes': 'maxMessageBytes',
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -91,6 +94,8 @@ function parse(argv, env) {
       maxSessions: options.maxSessions === undefined ? undefined : integer('ENCLAVE_MAX_SESSIONS / --max-sessions', options.maxSessions, 1),
       defaultLimits,
       auth: tokens.length === 0 ? undefined : { tokens },
+      maxMessageBytes:
+        options.maxMessageBytes === undefined ? undefined : integer('ENCLAVE_MAX_MESSAGE_BYTES / --max-message-bytes', options.maxMessageBytes, 1024),
       debug: options.debug,
     },
     stopTimeout: options.stopTimeout === undefined ? 10000 : integer('--stop-timeout', options.stopTimeout),
@@ -106,15 +111,7 @@ async function main() {
   } catch (error) {
     fail(error.message);
   }
-  const stats = worker.getStats();
-  const host = config.host ?? RUNTIME_DEFAULTS.host;
-  const wsPath = config.wsPath ?? RUNTIME_DEFAULTS.wsPath;
-  process.stdout.write(
-    `enclave-runtime listening on ws://${host}:${worker.port}${wsPath} (max sessions ${stats.maxSessions}, ${config.auth ? 'token required' : 'no authentication'}, pid ${process.pid})\n`,
-  );
-  if (!config.auth && host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
-    process.stderr.write('enclave-runtime: warning: no ENCLAVE_AUTH_TOKEN set; anyone who reaches this port can run code here\n');
-  }
+  // Signal handlers first: whoever reads the line below may send SIGTERM at once.
   let stopping = false;
   const shutdown = async (signal) => {
     if (stopping) return;
@@ -126,6 +123,15 @@ async function main() {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const stats = worker.getStats();
+  const host = config.host ?? RUNTIME_DEFAULTS.host;
+  const wsPath = config.wsPath ?? RUNTIME_DEFAULTS.wsPath;
+  process.stdout.write(
+    `enclave-runtime listening on ws://${host}:${worker.port}${wsPath} (max sessions ${stats.maxSessions}, ${config.auth ? 'token required' : 'no authentication'}, pid ${process.pid})\n`,
+  );
+  if (!config.auth && host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
+    process.stderr.write('enclave-runtime: warning: no ENCLAVE_AUTH_TOKEN set; anyone who reaches this port can run code here\n');
+  }
   if (config.debug) {
     setInterval(() => {
       const s = worker.getStats();

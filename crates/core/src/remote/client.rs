@@ -151,13 +151,15 @@ pub(crate) struct ClientInner {
 /// A connection to one worker, shared by the runs placed on it.
 pub(crate) struct Connection {
     endpoint: usize,
-    url: String,
+    pub url: String,
     outbox: Outbox,
     /// The worker's `maxMessageBytes`: nothing larger is sent to it.
     pub peer_max: usize,
     runs: Mutex<HashMap<String, Arc<RemoteRun>>>,
     /// Set once the connection has ended (before its runs are failed).
     dead: AtomicBool,
+    /// The worker said it is stopping.
+    pub draining: AtomicBool,
     reason: Mutex<String>,
     client: Weak<ClientInner>,
 }
@@ -224,6 +226,7 @@ impl Connection {
                 }
             }
             WorkerMessage::Stopping => {
+                self.draining.store(true, Ordering::Release);
                 if let Some(client) = self.client.upgrade() {
                     client.drain(self);
                 }
@@ -517,6 +520,7 @@ async fn supervise(inner: Arc<ClientInner>, index: usize, kick: Arc<Notify>) {
                     peer_max,
                     runs: Mutex::new(HashMap::new()),
                     dead: AtomicBool::new(false),
+                    draining: AtomicBool::new(false),
                     reason: Mutex::new(String::new()),
                     client: Arc::downgrade(&inner),
                 });

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::client::Connection;
 use super::messages::{self, WorkerEvent};
-use super::socket::FRAME_OVERHEAD;
+use super::socket::payload_cap;
 use crate::engine::timer::{self, Ticket};
 use crate::engine::{
     ConsoleLevel, ExecutionControl, ExecutionOutcome, ExecutionRequest, InterruptReason, ToolCallInfo,
@@ -92,7 +92,7 @@ impl RemoteRun {
         request: ExecutionRequest,
         control: Arc<ExecutionControl>,
     ) -> Result<Arc<RemoteRun>, (ExecutionRequest, ErrorInfo)> {
-        let cap = connection.peer_max.saturating_sub(FRAME_OVERHEAD).max(1) as u64;
+        let cap = payload_cap(connection.peer_max) as u64;
         let execute = messages::execute(
             &wire_id,
             &request.code,
@@ -136,6 +136,17 @@ impl RemoteRun {
             }
         }));
         Ok(run)
+    }
+
+    /// The worker cancelled the run without being asked: it is stopping, or lost its client.
+    fn ended_by_worker(&self, message: &str) -> ErrorInfo {
+        let (url, stopping) = self
+            .connection
+            .upgrade()
+            .map(|c| (c.url.clone(), c.draining.load(std::sync::atomic::Ordering::Acquire)))
+            .unwrap_or_default();
+        let why = if stopping { "stopped before the run finished" } else { "ended the run" };
+        ErrorInfo::new(RUNTIME_LOST, format!("The runtime worker at {url} {why} ({message})"))
     }
 
     fn lock(&self) -> MutexGuard<'_, RunState> {
@@ -193,9 +204,10 @@ impl RemoteRun {
                         reason: InterruptReason::MemoryLimit,
                         detail: Some(error.message),
                     },
-                    ErrorCode::SESSION_CANCELLED => ExecutionOutcome::Interrupted {
-                        reason: self.control.reason().unwrap_or(InterruptReason::Stopped),
-                        detail: None,
+                    // Cancelled without the broker asking: the worker ended it (it is stopping).
+                    ErrorCode::SESSION_CANCELLED => match self.control.reason() {
+                        Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },
+                        None => ExecutionOutcome::Threw(self.ended_by_worker(&error.message)),
                     },
                     _ => ExecutionOutcome::Threw(error),
                 };

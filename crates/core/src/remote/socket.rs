@@ -21,8 +21,12 @@ pub(crate) type Outbox = mpsc::UnboundedSender<Message>;
 /// are capped at 5 MiB by default; the rest is room for larger configured caps.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-/// Room a stream event needs beside what a cap bounds (envelope, ids, tool name).
-pub(crate) const FRAME_OVERHEAD: usize = 64 << 10;
+/// The most a capped value (tool arguments and results, output, the returned value) may
+/// take in a frame of `max_message_bytes`: the rest is room for the envelope, the ids and
+/// the tool name (64 KiB, or an eighth of a small frame).
+pub(crate) fn payload_cap(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_sub((64 << 10).min(max_message_bytes / 8)).max(1)
+}
 
 pub(crate) fn config(max_message_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()

@@ -192,6 +192,7 @@ async fn route(shared: Arc<WorkerShared>, mut request: Request<Incoming>) -> Res
             .field("uptime", &(stats.uptime_ms / 1000))
             .field("activeSessions", &stats.active_sessions)
             .field("maxSessions", &shared.config.max_sessions)
+            .field("connections", &stats.connections)
             .finish();
         return respond(StatusCode::OK, body);
     }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::messages::{self, RuntimeRequest};
-use super::socket::{FRAME_OVERHEAD, Outbox, Refusal};
+use super::socket::{Outbox, Refusal, payload_cap};
 use super::worker::WorkerShared;
 use crate::engine::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, SandboxOptions};
 use crate::protocol::event::payload;
@@ -306,7 +306,7 @@ fn session_config(
     let mut limits = SessionLimits::resolve(&partial_limits(&worker.config.default_limits, limits)?)
         .map_err(|e| e.to_string())?;
     // Whatever the client asks, nothing the session sends may exceed a frame.
-    let cap = worker.config.max_message_bytes.saturating_sub(FRAME_OVERHEAD).max(1) as u64;
+    let cap = payload_cap(worker.config.max_message_bytes) as u64;
     limits.max_tool_result_bytes = limits.max_tool_result_bytes.min(cap);
     limits.max_stdout_bytes = limits.max_stdout_bytes.min(cap);
     let enclave = object(enclave, "enclave")?;
