@@ -37,7 +37,7 @@ function connect(url, options) {
     }
   });
   const closed = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  const client = {
+  const recorder = {
     socket,
     messages,
     closed,
@@ -54,13 +54,13 @@ function connect(url, options) {
       });
     },
     final(sessionId) {
-      return client.next((m) => m.type === 'final' && m.sessionId === sessionId, `final of ${sessionId}`);
+      return recorder.next((m) => m.type === 'final' && m.sessionId === sessionId, `final of ${sessionId}`);
     },
     events(sessionId) {
       return messages.filter((m) => m.sessionId === sessionId);
     },
   };
-  return client;
+  return recorder;
 }
 
 async function client(target = worker) {

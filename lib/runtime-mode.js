@@ -78,7 +78,7 @@ function resolveRuntimeMode(config) {
   try {
     native.BindingRuntimeClient.checkUrls(urls);
   } catch (error) {
-    throw new TypeError(error.message);
+    throw new TypeError(error.message, { cause: error });
   }
   let client;
   return {
