@@ -103,6 +103,8 @@ function parse(argv, env) {
 }
 
 async function main() {
+  // A service outlives whoever reads its output: a closed stdout must not end it.
+  process.stdout.on('error', () => {});
   const { config, stopTimeout } = parse(process.argv.slice(2), process.env);
   let worker;
   try {
