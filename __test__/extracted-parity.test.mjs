@@ -152,9 +152,11 @@ function outcome(result) {
 
 let embedded;
 let extracted;
+let workerUrl;
 
 beforeAll(async () => {
   const worker = await startWorker({ args: ['--max-sessions', '20'] });
+  workerUrl = worker.url;
   embedded = setup(createBroker({ middleware: MIDDLEWARE }));
   extracted = setup(createBroker({ mode: 'extracted', runtimeUrl: worker.url, middleware: MIDDLEWARE }));
 });
@@ -186,6 +188,48 @@ describe('extracted mode gives the same events and result as embedded mode', () 
         expect(local.result.success).toBe(true);
         expect(local.result.value).toEqual(value);
       }
+      expect(outcome(remote.result)).toEqual(outcome(local.result));
+      expect(normalize(remote.events)).toEqual(normalize(local.events));
+    });
+  }
+});
+
+// Stops from the broker's side, mid tool call: the run ends as cancelled, its pending call is
+// closed and its handler's signal aborts, the same way in both modes.
+const STOPS = [
+  ['session.cancel()', (broker, session) => session.cancel('stop')],
+  ['terminateSession()', (broker, session) => broker.terminateSession(session.sessionId)],
+  ['dispose()', (broker) => broker.dispose()],
+];
+
+describe('stopping a run gives the same events in both modes', () => {
+  for (const [name, stop] of STOPS) {
+    it(name, async () => {
+      const runs = [];
+      for (const config of [{}, { mode: 'extracted', runtimeUrl: workerUrl }]) {
+        const broker = createBroker(config);
+        let aborted;
+        const started = new Promise((resolve) => {
+          broker.tool('hold', {
+            handler: (_args, { signal }) => {
+              aborted = new Promise((done) => signal.addEventListener('abort', () => done(true)));
+              resolve();
+              return new Promise(() => {});
+            },
+          });
+        });
+        const session = broker.createSession();
+        const events = [];
+        session.onEvent((event) => events.push(event));
+        const result = session.execute("console.log('holding'); await callTool('hold', {})");
+        await started;
+        await stop(broker, session);
+        runs.push({ result: await result, events, aborted: await aborted });
+        await broker.dispose();
+      }
+      const [local, remote] = runs;
+      expect(local.result.error.code).toBe('SESSION_CANCELLED');
+      expect([local.aborted, remote.aborted]).toEqual([true, true]);
       expect(outcome(remote.result)).toEqual(outcome(local.result));
       expect(normalize(remote.events)).toEqual(normalize(local.events));
     });
