@@ -292,9 +292,9 @@ impl ClientInner {
         for (connection, job) in placed {
             job.control.clear_queued_hook();
             let wire_id = connection.wire_id(&job.request.session_id, job.exec);
-            if let Err((request, error)) =
-                RemoteRun::start(&connection, wire_id, job.exec, job.request, job.control)
-            {
+            let started = RemoteRun::start(&connection, wire_id, job.exec, job.request, job.control);
+            if let Err(refused) = started {
+                let (request, error) = *refused;
                 self.release(&connection);
                 settle(request, ExecutionOutcome::Threw(error));
             }

@@ -91,7 +91,7 @@ impl RemoteRun {
         exec: u64,
         request: ExecutionRequest,
         control: Arc<ExecutionControl>,
-    ) -> Result<Arc<RemoteRun>, (ExecutionRequest, ErrorInfo)> {
+    ) -> Result<Arc<RemoteRun>, Box<(ExecutionRequest, ErrorInfo)>> {
         let cap = payload_cap(connection.peer_max) as u64;
         let execute = messages::execute(
             &wire_id,
@@ -108,7 +108,7 @@ impl RemoteRun {
                     connection.peer_max
                 ),
             );
-            return Err((request, error));
+            return Err(Box::new((request, error)));
         }
         let timeout = request.timeout.map(|t| {
             let control = control.clone();
