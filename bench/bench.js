@@ -360,11 +360,13 @@ async function main() {
     const local = extracted.embedded.scenarios[scenario.id];
     const remote = extracted.extracted.scenarios[scenario.id];
     const perSecond = local.unit === 'exec/s';
-    const cost = perSecond ? `${fmt(remote.median / local.median)}x` : `+${fmt(remote.median - local.median)} ms`;
+    const delta = remote.median - local.median;
+    const cost = perSecond ? `${fmt(remote.median / local.median)}x` : `${delta < 0 ? '-' : '+'}${fmt(Math.abs(delta))} ms`;
     extractedRows.push([scenario.title, local.unit, fmt(local.median), fmt(local.p95), fmt(remote.median), fmt(remote.p95), cost]);
     json.extracted.push({ id: scenario.id, title: scenario.title, unit: local.unit, embedded: strip(local), extracted: strip(remote) });
   }
   console.log(table(['scenario', 'unit', 'embedded median', 'embedded p95', 'extracted median', 'extracted p95', 'extracted vs embedded'], extractedRows));
+  console.log('extracted vs embedded: time rows = the difference of the medians; exec/s row = extracted / embedded.');
   console.log(`
 ratio: time rows = baseline / ours; exec/s row = ours / baseline. In both, > 1 means ours is better.
 p95: time rows = 95th-percentile latency; exec/s row = throughput of the 95th-percentile (slow) round.
