@@ -90,6 +90,22 @@ pub struct ExecutionRequest {
     pub done: DoneCallback,
 }
 
+impl ExecutionRequest {
+    /// Ends the request with `outcome` (its `done` runs here, once).
+    pub(crate) fn settle(mut self, outcome: ExecutionOutcome) {
+        let done = std::mem::replace(&mut self.done, Box::new(|_| {}));
+        done(outcome);
+    }
+
+    /// Ends a request that was stopped while it waited to run: it never ran, so it ends as
+    /// interrupted for its control's reason.
+    pub(crate) fn settle_unstarted(self, control: &ExecutionControl) {
+        let reason = control.reason().unwrap_or(InterruptReason::Stopped);
+        control.finish();
+        self.settle(ExecutionOutcome::Interrupted { reason, detail: None });
+    }
+}
+
 /// Queues an execution on the engine pool. `control` can interrupt it at any time.
 pub fn submit(request: ExecutionRequest, control: Arc<ExecutionControl>) {
     pool::global().submit(request, control);

@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::messages::{self, WorkerEvent, WorkerMessage};
 use super::remote_run::{RUNTIME_LOST, RemoteRun, is_refusal};
 use super::socket::{self, DEFAULT_MAX_MESSAGE_BYTES, Outbox, Refusal, close_frame};
-use crate::engine::{ExecutionControl, ExecutionOutcome, ExecutionRequest, Executor, InterruptReason};
+use crate::engine::{ExecutionControl, ExecutionOutcome, ExecutionRequest, Executor};
 use crate::protocol::ErrorInfo;
 use crate::runtime;
 
@@ -246,11 +246,6 @@ impl Connection {
     }
 }
 
-fn settle(mut request: ExecutionRequest, outcome: ExecutionOutcome) {
-    let done = std::mem::replace(&mut request.done, Box::new(|_| {}));
-    done(outcome);
-}
-
 impl ClientInner {
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
@@ -296,7 +291,7 @@ impl ClientInner {
             if let Err(refused) = started {
                 let (request, error) = *refused;
                 self.release(&connection);
-                settle(request, ExecutionOutcome::Threw(error));
+                request.settle(ExecutionOutcome::Threw(error));
             }
         }
     }
@@ -334,10 +329,10 @@ impl ClientInner {
             }
         };
         if let Some(job) = failed {
-            settle(
-                job.request,
-                ExecutionOutcome::Threw(ErrorInfo::new(RUNTIME_LOST, "The runtime client is closed")),
-            );
+            job.request.settle(ExecutionOutcome::Threw(ErrorInfo::new(
+                RUNTIME_LOST,
+                "The runtime client is closed",
+            )));
             return;
         }
         let waiting = !placed.iter().any(|(_, j)| j.exec == exec);
@@ -360,9 +355,7 @@ impl ClientInner {
             position.and_then(|i| state.queue.remove(i))
         };
         if let Some(job) = job {
-            let reason = job.control.reason().unwrap_or(InterruptReason::Stopped);
-            job.control.finish();
-            settle(job.request, ExecutionOutcome::Interrupted { reason, detail: None });
+            job.request.settle_unstarted(&job.control);
         }
     }
 
@@ -384,7 +377,7 @@ impl ClientInner {
             job.control.clear_queued_hook();
             job.control.finish();
             let error = ErrorInfo::new(RUNTIME_LOST, format!("No runtime worker is reachable ({reason})"));
-            settle(job.request, ExecutionOutcome::Threw(error));
+            job.request.settle(ExecutionOutcome::Threw(error));
         }
     }
 
@@ -656,7 +649,7 @@ impl RuntimeClient {
                 Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },
                 None => ExecutionOutcome::Threw(ErrorInfo::new(RUNTIME_LOST, "The runtime client is closed")),
             };
-            settle(job.request, outcome);
+            job.request.settle(outcome);
         }
     }
 }
