@@ -375,7 +375,7 @@ export type SessionFinalResult = SessionSuccessResult | SessionFailureResult;
  */
 export interface EnclaveConfig {
   /** Sets the depth limit of tool results and return values (STRICT 5, SECURE 10, STANDARD 20, PERMISSIVE 50). Default STANDARD. */
-  securityLevel?: 'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE';
+  securityLevel?: SecurityLevel;
   /**
    * V8 heap limit of the sandbox (plus an ArrayBuffer budget of the same size), in bytes. Default 128 MiB,
    * minimum 16 MiB; 0 means the default. The original tracked string growth against 1 MiB, and its 0 turned that off.
@@ -654,6 +654,21 @@ export declare class BrokerSession {
   getStats(): ExecutionStats;
   /** Stops timers and the engine. A running session ends as `cancelled` (SESSION_CANCELLED), so `execute()` always settles. */
   dispose(): void;
+  /**
+   * Seed API (S001), the embedder-driven tool loop: while the session has a `'tool_call'` listener, each
+   * call of its script goes to the listeners and waits for `send()` (else the broker runs the tool
+   * itself). A listener that throws or rejects before the call is answered fails it (its `code`, else
+   * `EXECUTION_ERROR`); an unanswered call ends at `perToolDeadlineMs`. Other event names are a TypeError.
+   */
+  on(event: 'tool_call', listener: (call: ToolCallRequest) => unknown): this;
+  once(event: 'tool_call', listener: (call: ToolCallRequest) => unknown): this;
+  off(event: 'tool_call', listener: (call: ToolCallRequest) => unknown): this;
+  /**
+   * Answers a call delivered to `'tool_call'` listeners: `data` resolves `callTool` in the script (as a
+   * JSON copy), `error` rejects it (code default `TOOL_ERROR`). Throws `No pending tool call <id>` for
+   * an id that is not waiting (answered, past its deadline, or unknown).
+   */
+  send(message: SessionMessage): void;
 }
 
 /** Creates a BrokerSession (`new BrokerSession(...)`). */
@@ -764,6 +779,11 @@ export interface BrokerConfig {
   /** Seed API: functions around every tool handler (after validation), outermost first. */
   middleware?: ToolMiddleware[];
   /**
+   * Seed API (S003): the top-level form of `enclave.securityLevel` (which wins when both are given):
+   * the original's preset of result depth (5, 10, 20, 50). Anything else is a TypeError.
+   */
+  securityLevel?: SecurityLevel;
+  /**
    * Seed API (seed 003): where scripts run. `'embedded'` (the default): this process's engine pool.
    * `'extracted'`: runtime workers (`createRuntimeWorker`, `enclave-runtime`) reached at `runtimeUrl`
    * or `runtimeUrls`; tools, secrets, middleware and sessions stay in the broker.
@@ -805,6 +825,23 @@ export interface RuntimeEndpointStatus {
   totalSessions: number;
   lastError?: string;
 }
+
+/** The original's security levels. */
+export type SecurityLevel = 'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE';
+
+/** Seed API (S001): a tool call as a session's `'tool_call'` listeners get it. */
+export interface ToolCallRequest {
+  /** The call id (`c_<uuid>`), the `id` of the `send()` that answers it. */
+  id: string;
+  name: string;
+  /** The arguments as the script passed them (JSON). */
+  args: any;
+}
+
+/** Seed API (S001): what `session.send()` takes: the answer to the call `id`, a value or an error. */
+export type SessionMessage =
+  | { type: 'tool_result'; id: string; data?: unknown; error?: undefined | null }
+  | { type: 'tool_result'; id: string; data?: undefined; error: ExternalToolError | Error | string };
 
 /** One tool call as middleware sees it: validated `args` and the handler's context. */
 export interface ToolMiddlewareCall {
@@ -904,6 +941,20 @@ export declare class Broker {
   execute(code: string, options?: ExecuteOptions): ExecutionStream;
   /** Seed API: answers an external tool call of a session; rejects `Session <id> not found`. */
   submitToolResult(sessionId: string, callId: string, result: unknown, error?: ExternalToolError | null): Promise<void>;
+  /**
+   * Seed API (S001): runs a call a `'tool_call'` listener received through the broker's tools (validation,
+   * secrets, middleware, `toolHandler`, broker events, the call's abort signal) and resolves to the tool's
+   * value; rejects with an Error whose `code` is the failure's (`UNKNOWN_TOOL`, `VALIDATION_ERROR`, ...).
+   */
+  executeToolCall(sessionId: string, call: Pick<ToolCallRequest, 'name' | 'args'> & { id?: string }): Promise<unknown>;
+  /** Seed API (S000): adds a listener of a broker event; listeners that throw are ignored. Chainable. */
+  on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  addListener<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  once<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  off<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  removeListener<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  removeAllListeners(event?: keyof BrokerEvents): this;
+  listenerCount(event: keyof BrokerEvents): number;
   /** `totalSessions` counts sessions currently held. */
   stats(): { tools: number; activeSessions: number; totalSessions: number };
   /** Disposes and removes expired or terminal sessions; returns how many. */
@@ -919,6 +970,9 @@ export declare class Broker {
 
 /** Creates a Broker (`new Broker(config)`). */
 export declare function createBroker(config?: BrokerConfig): Broker;
+
+/** Seed API (S001): `broker.createSession(config)` as a function. */
+export declare function createSession(broker: Broker, config?: CreateSessionConfig): BrokerSession;
 
 // ============================================================================
 // EnclaveBroker (seed API)
@@ -1003,10 +1057,10 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
 }
 
 /**
- * The seed API's broker events (S000), for sessions made by `execute()`, `createSession()` and
- * the `listen()` server alike.
+ * The seed API's broker events (S000), on Broker and EnclaveBroker, for sessions made by
+ * `execute()`, `createSession()` and the `listen()` server alike.
  */
-export interface EnclaveBrokerEvents {
+export interface BrokerEvents {
   /** A session was created (before it runs). */
   'session:created': (session: BrokerSession) => void;
   /** Its run ended with success (`result.success` is true). */
@@ -1019,22 +1073,16 @@ export interface EnclaveBrokerEvents {
   'tool:completed': (session: BrokerSession, tool: string, value: unknown) => void;
 }
 
+/** The broker events' earlier name. */
+export type EnclaveBrokerEvents = BrokerEvents;
+
 /**
  * The seed API's broker (not in the original): a Broker that also serves the HTTP API itself —
  * the original SessionHandler routes plus `POST /execute`, `POST /sessions/:id/tool-result`,
- * `POST /sessions/:id/cancel` and `GET /health` — with optional authentication and rate limiting,
- * and the seed's broker events (`on(...)`).
+ * `POST /sessions/:id/cancel` and `GET /health` — with optional authentication and rate limiting.
  */
 export declare class EnclaveBroker extends Broker {
   constructor(options?: EnclaveBrokerOptions);
-  /** Adds a listener of a broker event; listeners that throw are ignored. Chainable. */
-  on<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  addListener<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  once<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  off<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  removeListener<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  removeAllListeners(event?: keyof EnclaveBrokerEvents): this;
-  listenerCount(event: keyof EnclaveBrokerEvents): number;
   /** The port the server listens on, once `listen` resolved. */
   readonly port: number | undefined;
   /** Starts the HTTP server (port 0 picks a free one; read it from `port`). Default host `0.0.0.0`. Keeps Node alive until `close`. */

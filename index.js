@@ -1,7 +1,7 @@
 // enclave-broker-rs: drop-in for @enclave-vm/broker, running scripts in V8 isolates.
 'use strict';
 
-const { Broker, createBroker } = require('./lib/broker');
+const { Broker, createBroker, createSession } = require('./lib/broker');
 const { EnclaveBroker } = require('./lib/enclave-broker');
 const { ToolRegistry, createToolRegistry } = require('./lib/tool-registry');
 const { BrokerSession, createBrokerSession } = require('./lib/broker-session');
@@ -21,6 +21,7 @@ const { RuntimeWorker, createRuntimeWorker } = require('./lib/runtime-worker');
 module.exports = {
   Broker,
   createBroker,
+  createSession,
   EnclaveBroker,
   ToolRegistry,
   createToolRegistry,

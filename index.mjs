@@ -4,6 +4,7 @@ import cjs from './index.js';
 export const {
   Broker,
   createBroker,
+  createSession,
   EnclaveBroker,
   ToolRegistry,
   createToolRegistry,

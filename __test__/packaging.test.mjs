@@ -34,7 +34,7 @@ const ORIGINAL_TYPES = [
   'CatalogAction', 'CatalogService', 'CatalogResponse',
 ];
 // Seed-API value exports added on top of the original's (contract C1).
-const ADDED = ['EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter', 'RuntimeWorker', 'createRuntimeWorker'];
+const ADDED = ['createSession', 'EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter', 'RuntimeWorker', 'createRuntimeWorker'];
 
 // Public members of the JS classes that the original keeps private (so they are not declared).
 const UNDECLARED_INTERNALS = {
@@ -238,7 +238,13 @@ describe('platform package', () => {
   it("matches the root package's napi block, its loader and its type entry", () => {
     expect(rootPkg.napi.binaryName).toBe('enclave-broker');
     expect(rootPkg.napi.packageName).toBe(rootPkg.name);
-    expect(rootPkg.napi.targets).toEqual(['x86_64-unknown-linux-gnu']);
+    expect(rootPkg.napi.targets).toEqual([
+      'x86_64-unknown-linux-gnu',
+      'aarch64-unknown-linux-gnu',
+      'x86_64-apple-darwin',
+      'aarch64-apple-darwin',
+      'x86_64-pc-windows-msvc',
+    ]);
     const loader = fs.readFileSync(path.join(ROOT, 'binding.js'), 'utf8');
     expect(loader).toContain(`./${ADDON}`);
     expect(loader).toContain(`'${platformPkg.name}'`);

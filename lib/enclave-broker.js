@@ -1,7 +1,7 @@
 // EnclaveBroker: the seed API's broker that serves HTTP itself (`listen(port)`), on top of
 // the original's Broker. The server runs in Rust; this class maps the seed's options and
 // answers the server's calls into user code (`authentication.validate`,
-// `rateLimiting.keyGenerator`).
+// `rateLimiting.keyGenerator`). Its broker events are Broker's (broker-events.js).
 'use strict';
 
 const native = require('./native');
@@ -77,6 +77,7 @@ class EnclaveBroker extends Broker {
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
     this.#events = events;
+    events.watchListeners(() => this.#syncSessionEvents());
     this.#options = options;
     const minSize = options.runtimePool && options.runtimePool.minSize;
     // Engine processes are started ahead of demand only where scripts run (not in extracted mode).
@@ -88,43 +89,6 @@ class EnclaveBroker extends Broker {
   #log(level, message) {
     const logger = this.#options.logger;
     if (logger && typeof logger[level] === 'function') logger[level](message);
-  }
-
-  // The seed's broker events (see broker-events.js), with EventEmitter's listener methods.
-  on(event, listener) {
-    this.#events.emitter.on(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  addListener(event, listener) {
-    return this.on(event, listener);
-  }
-
-  once(event, listener) {
-    this.#events.emitter.once(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  off(event, listener) {
-    this.#events.emitter.off(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  removeListener(event, listener) {
-    return this.off(event, listener);
-  }
-
-  removeAllListeners(event) {
-    this.#events.emitter.removeAllListeners(event);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  listenerCount(event) {
-    return this.#events.emitter.listenerCount(event);
   }
 
   // The server reports the sessions it creates only while someone listens for them (a fired

@@ -8,9 +8,14 @@
 mod bridge;
 mod control;
 mod outcome;
+// Elsewhere than on Unix the pipe cannot be made non-blocking: a writer thread takes the frames.
+#[cfg_attr(not(unix), path = "pipe_writer_portable.rs")]
 mod pipe_writer;
 mod pool;
 mod process;
+// Linux only: elsewhere the engine process reads its pipe on a thread of its own, which takes
+// the Interrupt frame at once (see `child::input`), so a stop needs no signal.
+#[cfg(target_os = "linux")]
 mod signal;
 pub(crate) mod timer;
 pub mod wire;
