@@ -2,7 +2,7 @@
 // Seed-API additions, inert unless used: `tools` given as a ToolRegistry or as a record of
 // handler functions, a `toolHandler` for tools the registry lacks, `middleware` around
 // handlers, `externalTools` with `submitToolResult` for tools the client runs itself,
-// `securityLevel` and `mode` (broker-options.js), broker events (broker-events.js), and
+// `securityLevel` (broker-options.js), `mode` (runtime-mode.js), broker events (broker-events.js), and
 // `executeToolCall` for the embedder-driven tool loop (tool-call-listeners.js).
 'use strict';
 
@@ -13,7 +13,8 @@ const { attachEventStream } = require('./event-stream');
 const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
 const { checkMiddleware, runThroughMiddleware } = require('./middleware');
 const { BrokerEvents } = require('./broker-events');
-const { enclaveWithSecurityLevel, resolveMode } = require('./broker-options');
+const { enclaveWithSecurityLevel } = require('./broker-options');
+const { resolveRuntimeMode } = require('./runtime-mode');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
@@ -58,9 +59,12 @@ class Broker {
   #sources = [];
   #config;
   #events;
+  #runtime;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
+    // `mode` (embedded | extracted): checked first, started once the broker is built.
+    const runtime = resolveRuntimeMode(config);
     const tools = config.tools;
     this.#registry = isRegistry(tools) ? tools : new ToolRegistry();
     if (tools !== undefined && !isRegistry(tools)) {
@@ -70,7 +74,6 @@ class Broker {
       }
     }
     const externalTools = resolveExternalTools(config.externalTools);
-    resolveMode(config);
     const enclaveConfig = enclaveWithSecurityLevel(config);
     const sessions = config.sessions ?? {};
     this.#config = config;
@@ -83,6 +86,18 @@ class Broker {
       ...sessions,
       defaultSessionConfig: { limits: config.limits, enclaveConfig, externalTools },
     });
+    runtime.start(this.#sessions._native);
+    this.#runtime = runtime;
+  }
+
+  /** 'embedded' or 'extracted' (seed 003). */
+  get mode() {
+    return this.#runtime.mode;
+  }
+
+  /** Extracted mode: each runtime worker's connection state and load ([] when embedded). */
+  getRuntimeStatus() {
+    return this.#runtime.status();
   }
 
   // The seed's broker events (broker-events.js), with EventEmitter's listener methods.
@@ -285,6 +300,7 @@ class Broker {
     this.#disposed = true;
     for (const source of this.#sources) source.dispose();
     await this.#sessions.dispose();
+    this.#runtime.close();
     this.#registry.clear();
     this.#registry.clearSecrets();
   }

@@ -87,7 +87,10 @@ class EnclaveBroker extends Broker {
     events.watchListeners(() => this.#syncSessionEvents());
     this.#options = options;
     const minSize = options.runtimePool && options.runtimePool.minSize;
-    if (minSize !== undefined) native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
+    // Engine processes are started ahead of demand only where scripts run (not in extracted mode).
+    if (minSize !== undefined && this.mode === 'embedded') {
+      native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
+    }
   }
 
   #log(level, message) {

@@ -18,6 +18,7 @@ const KIND_CALLBACK = 4;
 const KIND_SERVER_CLOSED = 5;
 const KIND_SESSION_FINISHED = 6;
 const KIND_SESSION_CREATED = 7;
+const KIND_WORKER_STOPPED = 8;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
@@ -26,6 +27,8 @@ const sessions = new Map();
 const owners = new Map();
 // Server key → {callbacks: {validate?, keyGenerator?, authorize?}, onClosed, onSessionCreated?}.
 const servers = new Map();
+// Runtime worker key → what to call once its graceful stop is done.
+const workers = new Map();
 // Session key → what to call with the session's final result (see watchFinished).
 const finishWatchers = new Map();
 let holds = 0;
@@ -131,6 +134,12 @@ function dispatch(kind, a, b, s1, s2, s3) {
       if (server !== undefined && server.onSessionCreated !== undefined) server.onSessionCreated(s1);
       break;
     }
+    case KIND_WORKER_STOPPED: {
+      const onStopped = workers.get(a);
+      workers.delete(a);
+      if (onStopped !== undefined) onStopped();
+      break;
+    }
     default:
       break;
   }
@@ -165,6 +174,10 @@ function registerServer(key, callbacks, onClosed, onSessionCreated) {
   servers.set(key, { callbacks, onClosed, onSessionCreated });
 }
 
+function registerWorker(key, onStopped) {
+  workers.set(key, onStopped);
+}
+
 // `onFinished(result)` runs once the native session `handle` has its final result, however
 // the session ends; the watcher is forgotten if the session is dropped without one.
 function watchFinished(handle, onFinished) {
@@ -193,6 +206,7 @@ module.exports = {
   registerOwner,
   unregisterOwner,
   registerServer,
+  registerWorker,
   watchFinished,
   hold,
   release,

@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::session::{Session, SessionConfig};
+use super::session::{Session, SessionConfig, SessionRuntime};
 use super::state::SessionState;
+use crate::engine::Executor;
 use crate::tools::ToolHost;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +101,8 @@ pub struct SessionManager {
     key: u64,
     max_sessions: usize,
     host: Arc<dyn ToolHost>,
+    /// Where its sessions run (the local engine pool unless a runtime is set).
+    runtime: Mutex<SessionRuntime>,
     inner: Mutex<Inner>,
 }
 
@@ -109,8 +112,14 @@ impl SessionManager {
             key: super::session::next_key(),
             max_sessions,
             host,
+            runtime: Mutex::new(SessionRuntime::default()),
             inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false }),
         }
+    }
+
+    /// Runs the executions of sessions created from now on with `executor` (extracted mode).
+    pub fn set_executor(&self, executor: Arc<dyn Executor>) {
+        self.runtime.lock().unwrap_or_else(|p| p.into_inner()).executor = executor;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -167,7 +176,8 @@ impl SessionManager {
         if inner.sessions.len() >= self.max_sessions {
             return Err(ManagerError::MaxSessions(self.max_sessions));
         }
-        let session = Session::new(config, self.host.clone());
+        let runtime = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let session = Session::with_runtime(config, self.host.clone(), runtime);
         inner.sessions.insert(session.clone());
         Ok(session)
     }
