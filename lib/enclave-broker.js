@@ -1,7 +1,7 @@
 // EnclaveBroker: the seed API's broker that serves HTTP itself (`listen(port)`), on top of
 // the original's Broker. The server runs in Rust; this class maps the seed's options and
 // answers the server's calls into user code (`authentication.validate`,
-// `rateLimiting.keyGenerator`).
+// `rateLimiting.keyGenerator`, `authorize`). Its broker events are Broker's (broker-events.js).
 'use strict';
 
 const native = require('./native');
@@ -26,6 +26,10 @@ function checkAuthentication(auth) {
     throw new TypeError(`authentication.type must be one of ${AUTH_TYPES.map((t) => `'${t}'`).join(', ')}`);
   }
   if (typeof auth.validate !== 'function') throw new TypeError('authentication.validate must be a function');
+  if (auth.maxFailures !== undefined && !(Number.isInteger(auth.maxFailures) && auth.maxFailures >= 1)) {
+    throw new TypeError('authentication.maxFailures must be a positive integer');
+  }
+  positive('authentication.failureWindowMs', auth.failureWindowMs);
   return auth;
 }
 
@@ -73,53 +77,20 @@ class EnclaveBroker extends Broker {
     }
     checkAuthentication(options.authentication);
     checkRateLimiting(options.rateLimiting);
+    if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+      throw new TypeError('authorize must be a function');
+    }
     positive('maxBodyBytes', options.maxBodyBytes);
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
     this.#events = events;
+    events.watchListeners(() => this.#syncSessionEvents());
     this.#options = options;
   }
 
   #log(level, message) {
     const logger = this.#options.logger;
     if (logger && typeof logger[level] === 'function') logger[level](message);
-  }
-
-  // The seed's broker events (see broker-events.js), with EventEmitter's listener methods.
-  on(event, listener) {
-    this.#events.emitter.on(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  addListener(event, listener) {
-    return this.on(event, listener);
-  }
-
-  once(event, listener) {
-    this.#events.emitter.once(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  off(event, listener) {
-    this.#events.emitter.off(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  removeListener(event, listener) {
-    return this.off(event, listener);
-  }
-
-  removeAllListeners(event) {
-    this.#events.emitter.removeAllListeners(event);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  listenerCount(event) {
-    return this.#events.emitter.listenerCount(event);
   }
 
   // The server reports the sessions it creates only while someone listens for them (a fired
@@ -142,6 +113,7 @@ class EnclaveBroker extends Broker {
     const defaults = sessions._defaults;
     const resolved = resolveSessionConfig(defaults);
     const rate = options.rateLimiting;
+    const auth = options.authentication;
     const server = native.BindingHttpServer.listen(sessions._native, {
       host: hostname,
       port,
@@ -151,12 +123,14 @@ class EnclaveBroker extends Broker {
       cors: options.cors,
       allowedOrigins: options.allowedOrigins,
       cancelOnDisconnect: options.cancelOnDisconnect,
-      auth: options.authentication ? options.authentication.type : undefined,
+      auth: auth ? auth.type : undefined,
+      authMaxFailures: auth ? auth.maxFailures : undefined,
+      authFailureWindowMs: auth ? auth.failureWindowMs : undefined,
+      authorize: options.authorize !== undefined,
       rateLimitWindowMs: rate ? rate.windowMs : undefined,
       rateLimitMaxRequests: rate ? rate.maxRequests : undefined,
       rateLimitKeyGenerator: Boolean(rate && rate.keyGenerator),
       defaults: resolved.binding,
-      hasLimits: defaults.limits !== undefined,
       externalTools: resolved.binding.externalTools,
       sessionEvents: this.#events.observingSessions,
     });
@@ -165,8 +139,9 @@ class EnclaveBroker extends Broker {
       host.registerServer(
         server.key,
         {
-          validate: options.authentication ? options.authentication.validate : undefined,
+          validate: auth ? auth.validate : undefined,
           keyGenerator: rate ? rate.keyGenerator : undefined,
+          authorize: options.authorize,
         },
         resolve,
         (sessionId) => {

@@ -15,14 +15,14 @@ function count(name, value, { min }) {
   return value;
 }
 
-function applyRuntimePool(options) {
+function applyRuntimePool(options, { startEngines = true } = {}) {
   if (options === undefined) return;
   if (options === null || typeof options !== 'object') throw new TypeError('runtimePool must be an object');
   const minSize = count('minSize', options.minSize, { min: 0 });
   const memoryBudget = count('memoryBudget', options.memoryBudget, { min: 1 });
   const maxQueued = count('maxQueued', options.maxQueued, { min: 0 });
   if (memoryBudget !== undefined || maxQueued !== undefined) native.configureEnginePool(memoryBudget, maxQueued);
-  if (minSize !== undefined) native.prewarmEngine(minSize);
+  if (minSize !== undefined && startEngines) native.prewarmEngine(minSize);
 }
 
 module.exports = { applyRuntimePool };

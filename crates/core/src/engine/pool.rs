@@ -246,11 +246,6 @@ pub fn pool_stats() -> PoolStats {
     }
 }
 
-fn settle(mut request: ExecutionRequest, outcome: ExecutionOutcome) {
-    let done = std::mem::replace(&mut request.done, Box::new(|_| {}));
-    done(outcome);
-}
-
 fn run_all(dispatch: Dispatch) {
     for (process, job) in dispatch {
         job.control.clear_queued_hook();
@@ -273,6 +268,9 @@ impl Pool {
 
     pub(crate) fn submit(&'static self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
         let memory_limit = request.sandbox.effective_memory_limit();
+        // The timeout runs from submission: time spent waiting for a process (or for the
+        // budget) counts against it, so a queue cannot stretch it (a queued job that times
+        // out is settled by its queued hook).
         let timeout = request.timeout.map(|t| {
             let control = control.clone();
             timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))
@@ -301,7 +299,7 @@ impl Pool {
                 drop(state);
                 job.control.clear_queued_hook();
                 job.control.finish();
-                return settle(job.request, ExecutionOutcome::Threw(full.error_info()));
+                return job.request.settle(ExecutionOutcome::Threw(full.error_info()));
             }
             state.queued.push_back(job);
             self.schedule(&mut state)
@@ -419,13 +417,10 @@ impl Pool {
         };
         for job in failed {
             job.control.clear_queued_hook();
-            settle(
-                job.request,
-                ExecutionOutcome::Threw(ErrorInfo::new(
-                    ErrorCode::ENGINE_CRASHED,
-                    format!("Could not start an engine process: {reason}"),
-                )),
-            );
+            job.request.settle(ExecutionOutcome::Threw(ErrorInfo::new(
+                ErrorCode::ENGINE_CRASHED,
+                format!("Could not start an engine process: {reason}"),
+            )));
         }
     }
 
@@ -436,9 +431,7 @@ impl Pool {
             position.and_then(|i| state.queued.remove(i))
         };
         if let Some(job) = job {
-            let reason = job.control.reason().unwrap_or(InterruptReason::Stopped);
-            job.control.finish();
-            settle(job.request, ExecutionOutcome::Interrupted { reason, detail: None });
+            job.request.settle_unstarted(&job.control);
         }
     }
 

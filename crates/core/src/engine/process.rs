@@ -9,18 +9,18 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use super::bridge::{SandboxBridge, ToolCallInfo};
-use super::confine::{self, ABORT_EXIT_CODE, EngineChild, EngineStderr};
+use super::confine::{self, ABORT_EXIT_CODE, EngineChild, EngineStderr, SECCOMP_KILL_SIGNAL};
 use super::control::ExecutionControl;
 use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::pipe_writer::PipeWriter;
 use super::pool::{Job, Pool};
+#[cfg(target_os = "linux")]
 use super::signal;
 use super::timer::{self, Ticket};
 use super::wire::{FromEngine, ToEngine, read_frame};
@@ -64,6 +64,18 @@ pub(crate) struct EngineProcess {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The signal that ended a process; Windows has none (a V8 abort is an exit code there,
+/// reported as ENGINE_CRASHED).
+#[cfg(unix)]
+fn terminating_signal(status: &std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(status)
+}
+
+#[cfg(not(unix))]
+fn terminating_signal(_status: &std::process::ExitStatus) -> Option<i32> {
+    None
 }
 
 impl EngineProcess {
@@ -128,6 +140,7 @@ impl EngineProcess {
         let _ = lock(&self.child).kill();
     }
 
+    /// Runs `job`; its script timeout was armed when it was submitted.
     pub fn run(self: &Arc<Self>, job: Job) {
         let Job { exec, request, control, timeout, ceiling, .. } = job;
         let ExecutionRequest { code, sandbox, bridge, done, .. } = request;
@@ -162,6 +175,7 @@ impl EngineProcess {
     fn stop(self: &Arc<Self>, exec: u64, reason: InterruptReason) {
         // The frame reaches an engine that waits; the signal one that runs JavaScript.
         self.send(&ToEngine::Interrupt { exec, reason });
+        #[cfg(target_os = "linux")]
         {
             let mut child = lock(&self.child);
             // Unreaped, the pid is still this process's (at worst a zombie), never a stranger's.
@@ -257,7 +271,7 @@ impl EngineProcess {
             // V8 ends the process with a trap or abort on a fatal error, which in practice is
             // an allocation it cannot satisfy (out of memory, or an object over its size limit).
             // As PID 1 of its namespace, an abort is an exit status instead of a signal.
-            None => match status.map(|s| (s.signal(), s.code())) {
+            None => match status.map(|s| (terminating_signal(&s), s.code())) {
                 Some((Some(4..=6), _) | (None, Some(ABORT_EXIT_CODE))) => ExecutionOutcome::Interrupted {
                     reason: InterruptReason::MemoryLimit,
                     detail: Some(
@@ -265,10 +279,12 @@ impl EngineProcess {
                             .into(),
                     ),
                 },
-                Some((Some(libc::SIGSYS), _)) => ExecutionOutcome::Threw(ErrorInfo::new(
-                    ErrorCode::ENGINE_CRASHED,
-                    "The engine process running this script was killed by its sandbox (a forbidden system call)",
-                )),
+                Some((signal @ Some(_), _)) if signal == SECCOMP_KILL_SIGNAL => {
+                    ExecutionOutcome::Threw(ErrorInfo::new(
+                        ErrorCode::ENGINE_CRASHED,
+                        "The engine process running this script was killed by its sandbox (a forbidden system call)",
+                    ))
+                }
                 _ => ExecutionOutcome::Threw(ErrorInfo::new(
                     ErrorCode::ENGINE_CRASHED,
                     match status {

@@ -6,7 +6,9 @@ use std::sync::Once;
 use deno_core::v8;
 
 /// V8's entropy (hash seeds, `Math.random`) from `getrandom(2)`: left to itself V8 opens
-/// `/dev/urandom` for every isolate, which the engine's sandbox refuses.
+/// `/dev/urandom` for every isolate, which the engine's sandbox refuses (Linux; elsewhere V8
+/// uses the system's source as it is).
+#[cfg(target_os = "linux")]
 fn entropy(buffer: &mut [u8]) -> bool {
     let mut filled = 0;
     while filled < buffer.len() {
@@ -27,6 +29,7 @@ fn entropy(buffer: &mut [u8]) -> bool {
 pub fn ensure_initialized() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        #[cfg(target_os = "linux")]
         v8::V8::set_entropy_source(entropy);
         deno_core::JsRuntime::init_platform(None);
     });

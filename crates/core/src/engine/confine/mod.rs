@@ -84,6 +84,13 @@ pub fn lock_down(memory_limit: usize) -> Vec<String> {
     platform::process::lock_down(memory_limit)
 }
 
+/// The signal an engine process is killed with when it makes a system call its seccomp
+/// filter forbids (none where there is no filter).
+#[cfg(target_os = "linux")]
+pub(crate) const SECCOMP_KILL_SIGNAL: Option<i32> = Some(libc::SIGSYS);
+#[cfg(not(target_os = "linux"))]
+pub(crate) const SECCOMP_KILL_SIGNAL: Option<i32> = None;
+
 /// The exit status of an engine that aborted as PID 1 of its PID namespace, where `abort()`
 /// cannot end it with SIGABRT (128 + SIGABRT, what a shell reports for an abort).
 pub(crate) const ABORT_EXIT_CODE: i32 = 134;

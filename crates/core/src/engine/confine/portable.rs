@@ -1,6 +1,7 @@
 //! Engine confinement where the Linux layers do not exist: the process is started with
-//! `std::process::Command` with an empty environment and `/` as working directory, and
-//! closes stray descriptors itself. Namespaces, rlimits, capabilities, `no_new_privs` and
+//! `std::process::Command` with an empty environment (on Windows, but for the system's own
+//! location) and the root directory as working directory, and closes stray descriptors
+//! itself. Namespaces, rlimits, capabilities, `no_new_privs` and
 //! seccomp are Linux-only; the sandbox report says they are missing.
 
 use std::fs::File;
@@ -41,10 +42,17 @@ fn into_file<T: Into<std::os::windows::io::OwnedHandle>>(pipe: T) -> File {
 }
 
 pub(crate) fn spawn(executable: &Path, args: &[String], stderr: EngineStderr) -> io::Result<SpawnedEngine> {
-    let mut child = Command::new(executable)
-        .args(args)
-        .env_clear()
-        .current_dir("/")
+    let mut command = Command::new(executable);
+    command.args(args).env_clear();
+    // Windows needs to know where it is installed to start a process's runtime.
+    #[cfg(windows)]
+    for name in ["SystemRoot", "windir"] {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    let mut child = command
+        .current_dir(if cfg!(windows) { "C:\\" } else { "/" })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(match stderr {
