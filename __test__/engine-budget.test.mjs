@@ -123,23 +123,24 @@ describe('the HTTP server at capacity', () => {
   });
 });
 
-describe('defaults', () => {
-  // The memory this machine lets the process use, as the pool computes it.
-  function availableMemory() {
-    const total = Number(/^MemTotal:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
-    const read = (path) => {
-      try {
-        return Number(fs.readFileSync(path, 'utf8').trim());
-      } catch {
-        return Number.NaN;
-      }
-    };
-    const v2 = read('/sys/fs/cgroup/memory.max');
-    const v1 = read('/sys/fs/cgroup/memory/memory.limit_in_bytes');
-    const cgroup = Number.isFinite(v2) ? v2 : Number.isFinite(v1) && v1 < 2 ** 60 ? v1 : Infinity;
-    return Math.min(total, cgroup);
+function readNumber(path) {
+  try {
+    return Number(fs.readFileSync(path, 'utf8').trim());
+  } catch {
+    return Number.NaN;
   }
+}
 
+// The memory this machine lets the process use, as the pool computes it.
+function availableMemory() {
+  const total = Number(/^MemTotal:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
+  const v2 = readNumber('/sys/fs/cgroup/memory.max');
+  const v1 = readNumber('/sys/fs/cgroup/memory/memory.limit_in_bytes');
+  const cgroup = Number.isFinite(v2) ? v2 : Number.isFinite(v1) && v1 < 2 ** 60 ? v1 : Infinity;
+  return Math.min(total, cgroup);
+}
+
+describe('defaults', () => {
   it('the budget is three quarters of the memory the process may use, 1024 may wait; both come from the environment', async () => {
     const script = `import { createRequire } from 'node:module'; const native = createRequire(INDEX)('./lib/native.js'); const s = native.engineStats(); console.log(JSON.stringify([s.memoryBudget, s.maxQueued]));`;
     const defaults = await runNode(script);
