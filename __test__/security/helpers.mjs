@@ -2,6 +2,7 @@
 // that host handlers only ever receive plain data, and a child-process runner for
 // attacks that might take the whole host process down.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import { createBroker } from '../../index.mjs';
@@ -226,4 +227,19 @@ export function runInChild(code, config = {}, { timeoutMs = 25000 } = {}) {
     });
     child.stdin.end(JSON.stringify({ code, config }));
   });
+}
+
+// The engine processes started by `parent` (their parent pid, as /proc/<pid>/stat gives it).
+export function enginesOf(parent) {
+  return fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.includes('(enclave-engine)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+      } catch {
+        return false;
+      }
+    });
 }

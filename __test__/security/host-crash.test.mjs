@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MEMORY_MESSAGE, MiB, memoryMessage, runInChild } from './helpers.mjs';
+import { MEMORY_MESSAGE, MiB, enginesOf, memoryMessage, runInChild } from './helpers.mjs';
 
 // Runs that end at a limit within a second; their timeout is out of a loaded machine's reach.
 const SMALL = { limits: { toolTimeoutMs: 20000 }, enclave: { memoryLimit: 32 * MiB } };
@@ -203,21 +203,6 @@ function alive(pid) {
   } catch {
     return false;
   }
-}
-
-// The engine processes started by `parent`.
-function enginesOf(parent) {
-  return fs
-    .readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((pid) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.includes('(enclave-engine)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
-      } catch {
-        return false;
-      }
-    });
 }
 
 describe('the broker process dying', () => {

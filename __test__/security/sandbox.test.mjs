@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_URL, ROOT, ndjsonLines, postJson, splitSandboxLog } from '../helpers/index.mjs';
+import { enginesOf } from './helpers.mjs';
 
 const MARKER = `sandbox-marker-${randomUUID()}`;
 
@@ -41,21 +42,6 @@ const broker = new EnclaveBroker({
 await broker.listen(0, '127.0.0.1');
 process.stdout.write('READY ' + JSON.stringify({ port: broker.port, fd200: fs.readlinkSync('/proc/self/fd/200'), flags }) + '\\n');
 `;
-
-// The engine processes whose parent is `parent`.
-function enginesOf(parent) {
-  return fs
-    .readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.includes('(enclave-engine)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
-      } catch {
-        return false;
-      }
-    });
-}
 
 // What each of its descriptors points at.
 const descriptors = (pid) =>
