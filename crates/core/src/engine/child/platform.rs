@@ -3,6 +3,7 @@
 
 use std::sync::Once;
 
+#[cfg(target_os = "linux")]
 use deno_core::v8;
 
 /// V8's entropy (hash seeds, `Math.random`) from `getrandom(2)`: left to itself V8 opens

@@ -18,10 +18,6 @@ impl EngineChild {
         self.0.id()
     }
 
-    pub fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
-        self.0.try_wait()
-    }
-
     pub fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
         self.0.wait()
     }
