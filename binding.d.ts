@@ -58,8 +58,11 @@ export declare class BindingSession {
   get hasStarted(): boolean
   isExpired(): boolean
   isTerminal(): boolean
-  /** Starts the run; the facade hears `done` through the host channel. */
-  execute(code: string): void
+  /**
+   * Starts the run; the facade hears `done` through the host channel. Returns the seq of
+   * the last event the start itself emitted (`session_init`).
+   */
+  execute(code: string): number
   /**
    * Tells the facade (`session finished`) once the session has its final result, however
    * it ends: run, cancel, deadline, terminate or dispose.

@@ -184,16 +184,17 @@ class BrokerSession {
     }
   }
 
-  // Delivers every event after the last delivered one, pulled synchronously (events a call
-  // on this object emitted reach the listeners before it returns), then re-arms the core's
-  // announcements.
-  _catchUp() {
+  // Delivers the events after the last delivered one up to seq `through` (all by default),
+  // pulled synchronously: events a call on this object emitted reach the listeners before it
+  // returns. Then the core's announcements are re-armed, or the rest comes in batches.
+  _catchUp(through = Infinity) {
     if (this.#listeners.length === 0) return;
     if (this.#dispatching) {
       this.#again = true;
       return;
     }
-    this.#pump(parseEventLines(this.#handle.eventsAfter(this.#delivered)));
+    const max = through === Infinity ? undefined : Math.max(0, through - this.#delivered);
+    this.#pump(parseEventLines(this.#handle.eventsAfter(this.#delivered, max)));
     if (this.#listeners.length > 0 && !this.#drainScheduled && this.#handle.rearmForwarding(this.#delivered)) {
       this.#drainScheduled = true;
       setImmediate(() => this.#drainBatch());
@@ -294,8 +295,9 @@ class BrokerSession {
       resolve = r;
     });
     host.register(this.#handle.key, this);
+    let started;
     try {
-      this.#handle.execute(code);
+      started = this.#handle.execute(code);
     } catch (error) {
       host.unregister(this.#handle.key);
       return Promise.reject(error);
@@ -303,7 +305,9 @@ class BrokerSession {
     this.#promise = promise;
     this.#resolve = resolve;
     host.hold();
-    this._catchUp();
+    // Only what the start emitted is delivered now; the run's own events, which may already
+    // be many, come in batches.
+    this._catchUp(started);
     return promise;
   }
 

@@ -121,15 +121,19 @@ impl BindingSession {
         self.session.is_terminal()
     }
 
-    /// Starts the run; the facade hears `done` through the host channel.
+    /// Starts the run; the facade hears `done` through the host channel. Returns the seq of
+    /// the last event the start itself emitted (`session_init`).
     #[napi]
-    pub fn execute(&self, code: String) -> napi::Result<()> {
-        self.session.execute(code).map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
+    pub fn execute(&self, code: String) -> napi::Result<f64> {
+        let emitted = self
+            .session
+            .execute(code)
+            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
         let key = self.session.key();
         self.session.on_finished(move |result| {
             host::send(HostMessage::Done { session_key: key, result_json: result.to_json() });
         });
-        Ok(())
+        Ok(emitted as f64)
     }
 
     /// Tells the facade (`session finished`) once the session has its final result, however

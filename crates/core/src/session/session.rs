@@ -531,8 +531,9 @@ impl Session {
     }
 
     /// Starts the execution. Emits `session_init`, starts heartbeats, arms the deadline,
-    /// sets `running` and hands the code to the engine, all before returning.
-    pub fn execute(&self, code: String) -> Result<(), LifecycleError> {
+    /// sets `running` and hands the code to the engine, all before returning. Returns the seq
+    /// of the last event it emitted itself (what follows comes from the run).
+    pub fn execute(&self, code: String) -> Result<u64, LifecycleError> {
         let mut inner = self.lock();
         if inner.phase != Phase::NotStarted {
             return Err(LifecycleError::AlreadyExecuting);
@@ -553,7 +554,7 @@ impl Session {
             );
             let error = ErrorInfo::new(ErrorCode::DEADLINE_EXCEEDED, "Deadline exceeded before execution");
             self.finish_locked(inner, Err(error), SessionState::Failed, SessionState::Failed);
-            return Ok(());
+            return Ok(self.seq());
         }
 
         let encryption = self.encryption.as_ref().map(|e| (e.key_id.as_str(), e.server_hello_json.as_str()));
@@ -579,9 +580,10 @@ impl Session {
         };
         let control = Arc::new(ExecutionControl::new());
         inner.control = Some(control.clone());
+        let emitted = inner.seq;
         drop(inner);
         self.runtime.executor.submit(request, control);
-        Ok(())
+        Ok(emitted)
     }
 
     fn start_heartbeat(&self, inner: &mut Inner) {
