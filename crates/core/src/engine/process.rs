@@ -78,6 +78,36 @@ fn terminating_signal(_status: &std::process::ExitStatus) -> Option<i32> {
     None
 }
 
+/// How a run ends when its engine process died without the broker killing it.
+fn died_on_its_own(status: Option<std::process::ExitStatus>) -> ExecutionOutcome {
+    match status.map(|s| (terminating_signal(&s), s.code())) {
+        // V8 ends the process with a trap or abort on a fatal error, which in practice is an
+        // allocation it cannot satisfy (out of memory, or an object over its size limit). As
+        // PID 1 of its namespace, an abort is an exit status instead of a signal.
+        Some((Some(4..=6), _) | (None, Some(ABORT_EXIT_CODE))) => ExecutionOutcome::Interrupted {
+            reason: InterruptReason::MemoryLimit,
+            detail: Some(
+                "Memory limit exceeded: V8 aborted the engine process (an allocation was too large)".into(),
+            ),
+        },
+        Some((signal @ Some(_), _)) if signal == SECCOMP_KILL_SIGNAL => {
+            ExecutionOutcome::Threw(ErrorInfo::new(
+                ErrorCode::ENGINE_CRASHED,
+                "The engine process running this script was killed by its sandbox (a forbidden system call)",
+            ))
+        }
+        _ => ExecutionOutcome::Threw(ErrorInfo::new(
+            ErrorCode::ENGINE_CRASHED,
+            match status {
+                Some(status) => {
+                    format!("The engine process running this script exited unexpectedly ({status})")
+                }
+                None => "The engine process running this script exited unexpectedly".to_string(),
+            },
+        )),
+    }
+}
+
 impl EngineProcess {
     pub fn spawn(
         pool: &'static Pool,
@@ -268,33 +298,7 @@ impl EngineProcess {
         match *lock(&self.killed) {
             Some(InterruptReason::MemoryLimit) => self.past_ceiling(),
             Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },
-            // V8 ends the process with a trap or abort on a fatal error, which in practice is
-            // an allocation it cannot satisfy (out of memory, or an object over its size limit).
-            // As PID 1 of its namespace, an abort is an exit status instead of a signal.
-            None => match status.map(|s| (terminating_signal(&s), s.code())) {
-                Some((Some(4..=6), _) | (None, Some(ABORT_EXIT_CODE))) => ExecutionOutcome::Interrupted {
-                    reason: InterruptReason::MemoryLimit,
-                    detail: Some(
-                        "Memory limit exceeded: V8 aborted the engine process (an allocation was too large)"
-                            .into(),
-                    ),
-                },
-                Some((signal @ Some(_), _)) if signal == SECCOMP_KILL_SIGNAL => {
-                    ExecutionOutcome::Threw(ErrorInfo::new(
-                        ErrorCode::ENGINE_CRASHED,
-                        "The engine process running this script was killed by its sandbox (a forbidden system call)",
-                    ))
-                }
-                _ => ExecutionOutcome::Threw(ErrorInfo::new(
-                    ErrorCode::ENGINE_CRASHED,
-                    match status {
-                        Some(status) => {
-                            format!("The engine process running this script exited unexpectedly ({status})")
-                        }
-                        None => "The engine process running this script exited unexpectedly".to_string(),
-                    },
-                )),
-            },
+            None => died_on_its_own(status),
         }
     }
 
@@ -356,5 +360,52 @@ impl EngineProcess {
             done(outcome);
         }
         self.pool.released(run.admitted);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::*;
+
+    fn code(outcome: ExecutionOutcome) -> String {
+        match outcome {
+            ExecutionOutcome::Threw(error) => format!("{}: {}", error.code, error.message),
+            ExecutionOutcome::Interrupted { reason, detail } => {
+                format!("{reason:?}: {}", detail.unwrap_or_default())
+            }
+            ExecutionOutcome::Returned(_) => "returned".into(),
+        }
+    }
+
+    #[test]
+    fn a_death_is_reported_by_its_cause() {
+        // Raw wait statuses: a signal in the low 7 bits, an exit code in the next byte.
+        let by_signal = |signal: i32| Some(ExitStatus::from_raw(signal));
+        let by_exit = |code: i32| Some(ExitStatus::from_raw(code << 8));
+        assert_eq!(
+            code(died_on_its_own(by_signal(libc::SIGSYS))),
+            "ENGINE_CRASHED: The engine process running this script was killed by its sandbox (a forbidden system call)"
+        );
+        let aborted =
+            "MemoryLimit: Memory limit exceeded: V8 aborted the engine process (an allocation was too large)";
+        for status in [
+            by_signal(libc::SIGABRT),
+            by_signal(libc::SIGTRAP),
+            by_signal(libc::SIGILL),
+            by_exit(ABORT_EXIT_CODE),
+        ] {
+            assert_eq!(code(died_on_its_own(status)), aborted);
+        }
+        assert_eq!(
+            code(died_on_its_own(by_signal(libc::SIGSEGV))),
+            "ENGINE_CRASHED: The engine process running this script exited unexpectedly (signal: 11 (SIGSEGV))"
+        );
+        assert_eq!(
+            code(died_on_its_own(by_exit(0))),
+            "ENGINE_CRASHED: The engine process running this script exited unexpectedly (exit status: 0)"
+        );
     }
 }
