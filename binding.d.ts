@@ -9,9 +9,25 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class BindingCluster {
+  /**
+   * Starts connecting `manager`'s sessions to Redis; the facade hears `cluster ready`
+   * (with an error message if Redis could not be reached).
+   */
+  static connect(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster
+  get key(): number
+  /** This broker's id among the brokers sharing the state. */
+  get brokerId(): string | null
+  /**
+   * Leaves: waits up to `timeout_ms` for buffered events to be stored, then drops the
+   * lease. The facade hears `cluster closed`.
+   */
+  close(timeoutMs: number): void
+}
+
 export declare class BindingHttpServer {
   /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
-  static listen(manager: BindingSessionManager, config: BindingHttpConfig): BindingHttpServer
+  static listen(manager: BindingSessionManager, config: BindingHttpConfig, cluster?: BindingCluster | undefined | null): BindingHttpServer
   get key(): number
   /** Turns `session created` messages on or off (the broker gained or lost session listeners). */
   setSessionEvents(enabled: boolean): void
@@ -131,6 +147,25 @@ export interface BindingLimits {
   cancelOnFirstError?: boolean
   timeout?: number
   memoryLimit?: number
+}
+
+/** Where Redis is (a URL, or a client's options read by the facade) and how to use it. */
+export interface BindingRedisConfig {
+  url?: string
+  host?: string
+  port?: number
+  username?: string
+  password?: string
+  db?: number
+  tls?: boolean
+  tlsInsecure?: boolean
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
+  keyPrefix?: string
+  leaseMs?: number
+  bufferBytes?: number
+  commandTimeoutMs?: number
 }
 
 export interface BindingSessionConfig {

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.BindingCluster = nativeBinding.BindingCluster
 module.exports.BindingHttpServer = nativeBinding.BindingHttpServer
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager

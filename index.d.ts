@@ -1035,6 +1035,30 @@ export interface RuntimePoolOptions {
   scaleInterval?: number;
 }
 
+/** An ioredis client (`new Redis(url | options)`): only its connection options are read. */
+export interface IoredisClientLike {
+  readonly options: object;
+  readonly status: string;
+}
+
+/** A node-redis client (`createClient({ url, socket, username, password, database })`): only its options are read. */
+export interface NodeRedisClientLike {
+  readonly isOpen: boolean;
+  readonly options?: object;
+}
+
+/** How a broker takes part in the state shared through Redis. */
+export interface ClusterOptions {
+  /** How long a broker's lease lasts without renewal before another broker finishes its sessions with `BROKER_LOST`. Default 10000, at least 500. */
+  leaseMs?: number;
+  /** Event JSON bytes buffered while Redis is unreachable; past it, sessions that write more fail with `REDIS_UNAVAILABLE`. Default 32 MiB. */
+  maxBufferBytes?: number;
+  /** Prefix of every key and channel. Default `'enclave:'` (after an ioredis client's `keyPrefix`). */
+  keyPrefix?: string;
+  /** How long a cancel, DELETE or tool result for another broker's session waits for it. Default 5000. */
+  commandTimeoutMs?: number;
+}
+
 /**
  * Options of EnclaveBroker: everything of BrokerConfig, the seed API's names (mapped onto the
  * original's only when given, never with the seed's defaults), and the HTTP server's settings.
@@ -1046,8 +1070,14 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   maxConcurrentSessions?: number;
   /** → `sessions.cleanupIntervalMs`. */
   cleanupInterval?: number;
-  /** Not supported (state is kept in process memory): giving one throws. */
-  redis?: undefined;
+  /**
+   * Shares sessions, event logs, commands and rate limits with every broker on the same Redis
+   * (a `redis://`/`rediss://` URL, an ioredis client or a node-redis client; only its
+   * connection options are read). `listen()` rejects when Redis cannot be reached.
+   */
+  redis?: string | IoredisClientLike | NodeRedisClientLike;
+  /** Tuning of the shared state (needs `redis`). */
+  cluster?: ClusterOptions;
   authentication?: AuthConfig;
   /**
    * Lets a principal reach sessions it does not own (an admin view): asked for each such

@@ -2,6 +2,8 @@
 // the original's Broker. The server runs in Rust; this class maps the seed's options and
 // answers the server's calls into user code (`authentication.validate`,
 // `rateLimiting.keyGenerator`, `authorize`). Its broker events are Broker's (broker-events.js).
+// With `redis`, its sessions, streams, commands and rate limits are shared with every broker
+// on the same Redis (redis-option.js, cluster.js; the core's `cluster` module).
 'use strict';
 
 const native = require('./native');
@@ -9,6 +11,8 @@ const host = require('./host');
 const { Broker, INTERNALS, BROKER_EVENTS } = require('./broker');
 const { BrokerEvents } = require('./broker-events');
 const { resolveSessionConfig } = require('./config');
+const { redisConnection } = require('./redis-option');
+const { joinCluster, leaveCluster } = require('./cluster');
 
 const AUTH_TYPES = ['bearer', 'api-key', 'custom'];
 
@@ -69,12 +73,13 @@ class EnclaveBroker extends Broker {
   #server;
   #closed;
   #events;
+  #redis;
+  #cluster;
+  #joining = false;
 
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('EnclaveBroker options must be an object');
-    if (options.redis !== undefined) {
-      throw new Error('The redis option is not supported: this broker keeps its state in process memory');
-    }
+    const redis = redisConnection(options.redis, options.cluster);
     checkAuthentication(options.authentication);
     checkRateLimiting(options.rateLimiting);
     if (options.authorize !== undefined && typeof options.authorize !== 'function') {
@@ -83,6 +88,7 @@ class EnclaveBroker extends Broker {
     positive('maxBodyBytes', options.maxBodyBytes);
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
+    this.#redis = redis;
     this.#events = events;
     events.watchListeners(() => this.#syncSessionEvents());
     this.#options = options;
@@ -108,7 +114,7 @@ class EnclaveBroker extends Broker {
 
   async listen(port = 0, hostname = '0.0.0.0') {
     if (this.isDisposed) throw new Error('Broker is disposed');
-    if (this.#server !== undefined) throw new Error('The broker is already listening');
+    if (this.#server !== undefined || this.#joining) throw new Error('The broker is already listening');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`Invalid port ${String(port)}`);
     const options = this.#options;
     const { sessions } = this[INTERNALS];
@@ -116,26 +122,24 @@ class EnclaveBroker extends Broker {
     const resolved = resolveSessionConfig(defaults);
     const rate = options.rateLimiting;
     const auth = options.authentication;
-    const server = native.BindingHttpServer.listen(sessions._native, {
-      host: hostname,
-      port,
-      maxBodyBytes: options.maxBodyBytes,
-      bodyTimeoutMs: options.bodyTimeoutMs,
-      callbackTimeoutMs: options.callbackTimeoutMs,
-      cors: options.cors,
-      allowedOrigins: options.allowedOrigins,
-      cancelOnDisconnect: options.cancelOnDisconnect,
-      auth: auth ? auth.type : undefined,
-      authMaxFailures: auth ? auth.maxFailures : undefined,
-      authFailureWindowMs: auth ? auth.failureWindowMs : undefined,
-      authorize: options.authorize !== undefined,
-      rateLimitWindowMs: rate ? rate.windowMs : undefined,
-      rateLimitMaxRequests: rate ? rate.maxRequests : undefined,
-      rateLimitKeyGenerator: Boolean(rate && rate.keyGenerator),
-      defaults: resolved.binding,
-      externalTools: resolved.binding.externalTools,
-      sessionEvents: this.#events.observingSessions,
-    });
+    // Shared state first: a broker that cannot reach Redis does not serve.
+    let cluster;
+    if (this.#redis !== undefined) {
+      this.#joining = true;
+      try {
+        cluster = await joinCluster(sessions._native, this.#redis);
+      } finally {
+        this.#joining = false;
+      }
+    }
+    let server;
+    try {
+      server = this.#startServer(sessions, resolved, hostname, port, cluster);
+    } catch (error) {
+      if (cluster !== undefined) await leaveCluster(cluster, 0);
+      throw error;
+    }
+    this.#cluster = cluster;
     this.#server = server;
     this.#closed = new Promise((resolve) => {
       host.registerServer(
@@ -157,21 +161,54 @@ class EnclaveBroker extends Broker {
     this.#log('info', `EnclaveBroker listening on ${hostname}:${server.port}`);
   }
 
+  #startServer(sessions, resolved, hostname, port, cluster) {
+    const options = this.#options;
+    const rate = options.rateLimiting;
+    const auth = options.authentication;
+    return native.BindingHttpServer.listen(sessions._native, {
+      host: hostname,
+      port,
+      maxBodyBytes: options.maxBodyBytes,
+      bodyTimeoutMs: options.bodyTimeoutMs,
+      callbackTimeoutMs: options.callbackTimeoutMs,
+      cors: options.cors,
+      allowedOrigins: options.allowedOrigins,
+      cancelOnDisconnect: options.cancelOnDisconnect,
+      auth: auth ? auth.type : undefined,
+      authMaxFailures: auth ? auth.maxFailures : undefined,
+      authFailureWindowMs: auth ? auth.failureWindowMs : undefined,
+      authorize: options.authorize !== undefined,
+      rateLimitWindowMs: rate ? rate.windowMs : undefined,
+      rateLimitMaxRequests: rate ? rate.maxRequests : undefined,
+      rateLimitKeyGenerator: Boolean(rate && rate.keyGenerator),
+      defaults: resolved.binding,
+      externalTools: resolved.binding.externalTools,
+      sessionEvents: this.#events.observingSessions,
+    }, cluster);
+  }
+
   /**
    * Stops the server: the port is freed at once, open streams get `timeout` ms (default
    * 5000) to finish, then their sessions are cancelled so every stream still ends with
    * `final`. Then the broker is disposed.
    */
   async close({ timeout = 5000 } = {}) {
+    const grace = positive('timeout', timeout, { allowZero: true });
     const server = this.#server;
     if (server !== undefined) {
       this.#server = undefined;
-      server.close(positive('timeout', timeout, { allowZero: true }));
+      server.close(grace);
       await this.#closed;
       host.release();
       this.#log('info', 'EnclaveBroker closed');
     }
     await this.dispose();
+    // After dispose, every session has its final event; give them `timeout` to reach Redis.
+    const cluster = this.#cluster;
+    if (cluster !== undefined) {
+      this.#cluster = undefined;
+      await leaveCluster(cluster, grace);
+    }
   }
 }
 

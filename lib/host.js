@@ -18,6 +18,8 @@ const KIND_CALLBACK = 4;
 const KIND_SERVER_CLOSED = 5;
 const KIND_SESSION_FINISHED = 6;
 const KIND_SESSION_CREATED = 7;
+const KIND_CLUSTER_READY = 8;
+const KIND_CLUSTER_CLOSED = 9;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
@@ -28,6 +30,8 @@ const owners = new Map();
 const servers = new Map();
 // Session key → what to call with the session's final result (see watchFinished).
 const finishWatchers = new Map();
+// Cluster key → {ready(error?), closed()}: a broker joining and leaving the shared state.
+const clusters = new Map();
 let holds = 0;
 
 // `authorize(principal, action, session, request)` for each session the server asks about
@@ -131,6 +135,17 @@ function dispatch(kind, a, b, s1, s2, s3) {
       if (server !== undefined && server.onSessionCreated !== undefined) server.onSessionCreated(s1);
       break;
     }
+    case KIND_CLUSTER_READY: {
+      const cluster = clusters.get(a);
+      if (cluster !== undefined) cluster.ready(s1 === '' ? undefined : s1);
+      break;
+    }
+    case KIND_CLUSTER_CLOSED: {
+      const cluster = clusters.get(a);
+      clusters.delete(a);
+      if (cluster !== undefined) cluster.closed();
+      break;
+    }
     default:
       break;
   }
@@ -165,6 +180,12 @@ function registerServer(key, callbacks, onClosed, onSessionCreated) {
   servers.set(key, { callbacks, onClosed, onSessionCreated });
 }
 
+// `ready(error?)` runs once the cluster `key` is connected (or could not be); `closed()`
+// once it has left.
+function registerCluster(key, ready, closed) {
+  clusters.set(key, { ready, closed });
+}
+
 // `onFinished(result)` runs once the native session `handle` has its final result, however
 // the session ends; the watcher is forgotten if the session is dropped without one.
 function watchFinished(handle, onFinished) {
@@ -193,6 +214,7 @@ module.exports = {
   registerOwner,
   unregisterOwner,
   registerServer,
+  registerCluster,
   watchFinished,
   hold,
   release,

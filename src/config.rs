@@ -97,6 +97,7 @@ impl BindingSessionConfig {
             encryption: None,
             owner_key: 0,
             owner: Default::default(),
+            journal: None,
         })
     }
 }

@@ -25,6 +25,8 @@ const KIND_CALLBACK: u32 = 4;
 const KIND_SERVER_CLOSED: u32 = 5;
 const KIND_SESSION_FINISHED: u32 = 6;
 const KIND_SESSION_CREATED: u32 = 7;
+const KIND_CLUSTER_READY: u32 = 8;
+const KIND_CLUSTER_CLOSED: u32 = 9;
 
 pub(crate) enum HostMessage {
     Events(Arc<Forwarder>),
@@ -53,6 +55,13 @@ pub(crate) enum HostMessage {
         server_key: u64,
         session_id: String,
     },
+    /// A broker joined the shared state (`error` empty) or could not reach Redis.
+    ClusterReady {
+        key: u64,
+        error: String,
+    },
+    /// A broker left the shared state.
+    ClusterClosed(u64),
 }
 
 fn dispatch() -> &'static Mutex<Option<Arc<Dispatch>>> {
@@ -105,6 +114,12 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
         }
         HostMessage::SessionCreated { server_key, session_id } => {
             (KIND_SESSION_CREATED, server_key as f64, 0.0, session_id, String::new(), String::new())
+        }
+        HostMessage::ClusterReady { key, error } => {
+            (KIND_CLUSTER_READY, key as f64, 0.0, error, String::new(), String::new())
+        }
+        HostMessage::ClusterClosed(key) => {
+            (KIND_CLUSTER_CLOSED, key as f64, 0.0, String::new(), String::new(), String::new())
         }
     }
 }

@@ -6,6 +6,7 @@
 // napi-derive leaves exported functions out of test builds, so their helpers look unused there.
 #![cfg_attr(test, allow(dead_code))]
 
+mod cluster;
 mod config;
 mod host;
 mod manager;

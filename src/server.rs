@@ -10,11 +10,13 @@ use enclave_broker_core::http::{
     Action, AuthConfig, AuthKind, AuthResult, AuthValidator, Authorizer, BoxFuture, Cors, HttpConfig,
     HttpServer, KeyGenerator, RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate,
 };
+use enclave_broker_core::cluster::SharedState;
 use enclave_broker_core::runtime;
 use enclave_broker_core::session::{Principal, Session};
 use napi::Status;
 use napi_derive::napi;
 
+use crate::cluster::BindingCluster;
 use crate::config::{BindingSessionConfig, external_tools};
 use crate::host::{self, HostMessage};
 use crate::manager::BindingSessionManager;
@@ -123,7 +125,14 @@ impl BindingHttpServer {
     pub fn listen(
         manager: &BindingSessionManager,
         config: BindingHttpConfig,
+        cluster: Option<&BindingCluster>,
     ) -> napi::Result<BindingHttpServer> {
+        let cluster = match cluster {
+            None => None,
+            Some(cluster) => Some(cluster.core().ok_or_else(|| {
+                napi::Error::new(Status::GenericFailure, "The broker is not connected to Redis")
+            })?),
+        };
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
         let session_events = Arc::new(AtomicBool::new(config.session_events.unwrap_or(false)));
@@ -196,6 +205,8 @@ impl BindingHttpServer {
                     }
                 }) as SessionCreated
             }),
+            credential_salt: cluster.as_ref().map(|c| c.credential_salt()),
+            shared: cluster.map(|c| c as Arc<dyn SharedState>),
         };
         let server = HttpServer::start(core_config, manager.core())
             .map_err(|e| napi::Error::new(Status::GenericFailure, format!("listen failed: {e}")))?;

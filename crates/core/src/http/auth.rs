@@ -40,17 +40,21 @@ pub struct AuthConfig {
 }
 
 /// What the server keeps to authenticate: the failure counts and the salt of credential
-/// hashes (random per server, so a hash says nothing outside it).
+/// hashes (random per server, so a hash says nothing outside it; with shared state, one
+/// salt for every broker, so a credential is the same principal on each).
 pub(super) struct Authenticator {
     throttle: FailureThrottle,
     salt: [u8; 32],
 }
 
 impl Authenticator {
-    pub fn new(config: &AuthConfig) -> Authenticator {
-        let mut salt = [0u8; 32];
-        salt[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        salt[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    pub fn new(config: &AuthConfig, shared_salt: Option<[u8; 32]>) -> Authenticator {
+        let salt = shared_salt.unwrap_or_else(|| {
+            let mut salt = [0u8; 32];
+            salt[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            salt[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            salt
+        });
         Authenticator {
             throttle: FailureThrottle::new(config.failure_window, config.max_failures.max(1)),
             salt,
@@ -133,8 +137,11 @@ pub(super) async fn authenticate(
             }
         }
     };
-    outcome.map_err(|message| {
-        authenticator.throttle.record_failure(&info.ip);
-        unauthorized(message)
-    })
+    match outcome {
+        Ok(principal) => Ok(principal),
+        Err(message) => {
+            authenticator.throttle.record_failure(state, &info.ip).await;
+            Err(unauthorized(message))
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Fixed-window counting per key: the request limit (`rateLimiting: {windowMs,
 //! maxRequests}`, keyed on the validated principal) and the throttle of failed
-//! authentications (keyed on the client address).
+//! authentications (keyed on the client address). With shared state (the `redis` option)
+//! both count in Redis, one window per key across every broker; while Redis is away, or
+//! without it, each server counts its own.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,6 +14,7 @@ use hyper::Response;
 use super::callbacks::RequestInfo;
 use super::response::{Body, too_many_requests};
 use super::server::ServerState;
+use crate::cluster::Count;
 use crate::session::Principal;
 
 pub struct RateLimiter {
@@ -48,6 +51,12 @@ impl RateLimiter {
     /// Whether `key`'s window is full, without counting anything.
     pub fn peek(&self, key: &str, now: Instant) -> Decision {
         self.decide(key, now, false)
+    }
+
+    /// Marks `key`'s window full for `left` more (what another count, the shared one, found).
+    pub fn saturate(&self, key: &str, now: Instant, left: Duration) {
+        let start = now.checked_sub(self.window.saturating_sub(left)).unwrap_or(now);
+        self.windows.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), (start, self.max_requests));
     }
 
     fn decide(&self, key: &str, now: Instant, count: bool) -> Decision {
@@ -115,7 +124,12 @@ pub(super) async fn limit_requests(
             }
         }
     };
-    match limiter.check(&key, Instant::now()) {
+    let decision = match state.shared.count("requests", &key, limiter.window(), limiter.max_requests()).await {
+        Some(Count::Allowed) => Decision::Allowed,
+        Some(Count::Limited(left)) => Decision::Limited(left),
+        None => limiter.check(&key, Instant::now()),
+    };
+    match decision {
         Decision::Allowed => None,
         Decision::Limited(retry_after) => Some(too_many_requests(
             "RATE_LIMITED",
@@ -157,8 +171,15 @@ impl FailureThrottle {
         }
     }
 
-    pub fn record_failure(&self, ip: &str) {
-        self.failures.check(&address_key(ip), Instant::now());
+    /// Counts a failure of `ip`, here and (with shared state) across brokers: once the
+    /// shared count is past the limit, this server refuses the address too.
+    pub async fn record_failure(&self, state: &ServerState, ip: &str) {
+        let key = address_key(ip);
+        self.failures.check(&key, Instant::now());
+        let (window, max) = (self.failures.window(), self.failures.max_requests());
+        if let Some(Count::Limited(left)) = state.shared.count("auth-failures", &key, window, max).await {
+            self.failures.saturate(&key, Instant::now(), left);
+        }
     }
 }
 
@@ -189,6 +210,15 @@ mod tests {
         assert_eq!(limiter.check("a", t0), Decision::Allowed);
         assert_eq!(limiter.peek("a", t0), Decision::Limited(Duration::from_millis(1000)));
         assert_eq!(limiter.peek("a", t0 + Duration::from_millis(1000)), Decision::Allowed);
+    }
+
+    #[test]
+    fn a_saturated_window_refuses_for_what_is_left() {
+        let limiter = RateLimiter::new(Duration::from_millis(1000), 3);
+        let t0 = Instant::now() + Duration::from_secs(5);
+        limiter.saturate("a", t0, Duration::from_millis(300));
+        assert_eq!(limiter.peek("a", t0), Decision::Limited(Duration::from_millis(300)));
+        assert_eq!(limiter.check("a", t0 + Duration::from_millis(300)), Decision::Allowed);
     }
 
     #[test]

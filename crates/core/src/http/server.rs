@@ -22,6 +22,7 @@ use super::rate_limit::RateLimiter;
 use super::response::Cors;
 use super::routes;
 use super::template::SessionTemplate;
+use crate::cluster::{InMemory, SharedState};
 use crate::runtime;
 use crate::session::{Session, SessionManager};
 
@@ -49,6 +50,11 @@ pub struct HttpConfig {
     pub template: SessionTemplate,
     /// Told of every session a route creates, before it runs (the seed's broker events).
     pub on_session_created: Option<SessionCreated>,
+    /// State shared with other brokers (the `redis` option); this process's own without it.
+    pub shared: Option<Arc<dyn SharedState>>,
+    /// The salt of credential principals, when brokers must agree on it (shared state);
+    /// random per server otherwise.
+    pub credential_salt: Option<[u8; 32]>,
 }
 
 pub type SessionCreated = Arc<dyn Fn(&Arc<Session>) + Send + Sync>;
@@ -68,6 +74,8 @@ impl Default for HttpConfig {
             rate_limit: None,
             template: SessionTemplate::default(),
             on_session_created: None,
+            shared: None,
+            credential_salt: None,
         }
     }
 }
@@ -75,6 +83,8 @@ impl Default for HttpConfig {
 pub(super) struct ServerState {
     pub config: HttpConfig,
     pub manager: Arc<SessionManager>,
+    /// Sessions, their logs and counters as every broker sharing the state sees them.
+    pub shared: Arc<dyn SharedState>,
     pub limiter: Option<RateLimiter>,
     pub authenticator: Option<Authenticator>,
     pub started: Instant,
@@ -117,14 +127,16 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Binds and starts serving on the service runtime.
-    pub fn start(config: HttpConfig, manager: Arc<SessionManager>) -> std::io::Result<HttpServer> {
+    pub fn start(mut config: HttpConfig, manager: Arc<SessionManager>) -> std::io::Result<HttpServer> {
         let std_listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
         let limiter = config.rate_limit.as_ref().map(|r| RateLimiter::new(r.window, r.max_requests));
-        let authenticator = config.auth.as_ref().map(Authenticator::new);
+        let authenticator = config.auth.as_ref().map(|auth| Authenticator::new(auth, config.credential_salt));
+        let shared = config.shared.take().unwrap_or_else(|| Arc::new(InMemory::new(manager.clone())));
         let state = Arc::new(ServerState {
             config,
+            shared,
             manager,
             limiter,
             authenticator,

@@ -9,6 +9,10 @@
 //! the history; the engine never waits for it. A stream ends at `final`, also when its cursor
 //! starts at or past it. Filters that read event content run on the blocking pool, so a
 //! costly filter slows only its own stream, never the threads serving requests.
+//!
+//! A session another broker runs (shared state) is read the same way from its shared log
+//! (`cluster::EventFeed`), whose lines are sent as stored (an encrypted session's are
+//! already envelopes).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,8 +27,9 @@ use tokio::sync::{Notify, mpsc};
 
 use super::filter::EventFilter;
 use super::response::Body;
+use crate::cluster::EventFeed;
 use crate::protocol::{EventType, StreamEvent};
-use crate::session::Session;
+use crate::session::{Session, SessionEncryption};
 
 /// A chunk is sent once it holds this much (or the page is done).
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -43,9 +48,30 @@ pub struct StreamOptions {
     pub on_end: Option<Box<dyn FnOnce() + Send>>,
 }
 
-pub fn ndjson_response(session: Arc<Session>, options: StreamOptions) -> Response<Body> {
+/// Where a stream's events come from.
+pub enum Source {
+    /// A session of this process: its history.
+    Local(Arc<Session>),
+    /// A session known from the shared state: its log, read through `feed`.
+    Shared { session_id: String, feed: Box<dyn EventFeed> },
+}
+
+impl Source {
+    fn session_id(&self) -> &str {
+        match self {
+            Source::Local(session) => session.id(),
+            Source::Shared { session_id, .. } => session_id,
+        }
+    }
+}
+
+pub fn ndjson_response(source: Source, options: StreamOptions) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(1);
-    tokio::spawn(write_events(session.clone(), options, tx));
+    let session_id = source.session_id().to_string();
+    match source {
+        Source::Local(session) => tokio::spawn(write_events(session, options, tx)),
+        Source::Shared { feed, .. } => tokio::spawn(write_feed(feed, options, tx)),
+    };
     let body = StreamBody::new(stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (Ok::<_, Infallible>(Frame::data(chunk)), rx))
     }));
@@ -55,7 +81,7 @@ pub fn ndjson_response(session: Arc<Session>, options: StreamOptions) -> Respons
     headers.insert("content-type", HeaderValue::from_static("application/x-ndjson"));
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     headers.insert("connection", HeaderValue::from_static("keep-alive"));
-    if let Ok(id) = HeaderValue::from_str(session.id()) {
+    if let Ok(id) = HeaderValue::from_str(&session_id) {
         headers.insert("x-session-id", id);
     }
     response
@@ -112,11 +138,15 @@ impl Outbox {
     /// Adds `event`'s line, encrypted when the session is. `Ok(false)` when the session's key
     /// is spent (2^30 events): the stream must end rather than ever send an event in the
     /// clear or reuse a nonce.
-    async fn push(&mut self, session: &Session, event: &Arc<StreamEvent>) -> Result<bool, Gone> {
-        match session.encryption() {
+    async fn push(
+        &mut self,
+        encryption: Option<(&str, &SessionEncryption)>,
+        event: &Arc<StreamEvent>,
+    ) -> Result<bool, Gone> {
+        match encryption {
             // session_init stays plaintext: it carries what the client needs to decrypt.
-            Some(encryption) if event.kind() != EventType::SessionInit => {
-                match encryption.encryptor.envelope(session.id(), event.seq(), event.json()) {
+            Some((session_id, encryption)) if event.kind() != EventType::SessionInit => {
+                match encryption.encryptor.envelope(session_id, event.seq(), event.json()) {
                     Ok(envelope) => self.chunk.push_str(&envelope),
                     Err(_) => return Ok(false),
                 }
@@ -137,8 +167,8 @@ impl Outbox {
 
 async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mpsc::Sender<Bytes>) {
     let wake = Arc::new(Notify::new());
-    let waker = wake.clone();
-    let subscription = session.subscribe(Arc::new(move |_| waker.notify_one()));
+    let subscription = session.watch(wake.clone());
+    let encryption = session.encryption().map(|e| (session.id(), &**e));
     let filters = Arc::new(std::mem::take(&mut options.filters));
     let mut cursor = options.after_seq;
     let mut finished = false;
@@ -170,7 +200,7 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
         for (i, event) in page.iter().enumerate() {
             cursor = event.seq();
             let kept = keep.as_ref().is_none_or(|keep| keep[i]);
-            if kept && !matches!(out.push(&session, event).await, Ok(true)) {
+            if kept && !matches!(out.push(encryption, event).await, Ok(true)) {
                 break 'stream;
             }
             if event.kind() == EventType::Final {
@@ -189,11 +219,52 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
             }
         }
     }
-    session.unsubscribe(subscription);
+    session.unwatch(subscription);
+    end(finished, options);
+}
+
+fn end(finished: bool, mut options: StreamOptions) {
     if let (false, Some(on_disconnect)) = (finished, options.on_disconnect.take()) {
         on_disconnect();
     }
     if let Some(on_end) = options.on_end.take() {
         on_end();
     }
+}
+
+/// A shared session's stream: the same writer over its shared log (an empty page means the
+/// log has nothing more to give: it ended, or the session is gone).
+async fn write_feed(mut feed: Box<dyn EventFeed>, mut options: StreamOptions, tx: mpsc::Sender<Bytes>) {
+    let filters = Arc::new(std::mem::take(&mut options.filters));
+    let mut cursor = options.after_seq;
+    let mut finished = false;
+    let mut out = Outbox { tx, chunk: String::new() };
+    'stream: loop {
+        let page = tokio::select! {
+            page = feed.next(cursor, PAGE_EVENTS) => page,
+            _ = out.tx.closed() => break,
+        };
+        if page.is_empty() {
+            finished = true;
+            break;
+        }
+        let page = Arc::new(page);
+        let keep = if filters.is_empty() { None } else { Some(kept(&filters, &page).await) };
+        for (i, event) in page.iter().enumerate() {
+            cursor = event.seq();
+            let kept = keep.as_ref().is_none_or(|keep| keep[i]);
+            if kept && !matches!(out.push(None, event).await, Ok(true)) {
+                break 'stream;
+            }
+            if event.kind() == EventType::Final {
+                finished = true;
+                break;
+            }
+        }
+        if out.flush().await.is_err() || finished {
+            break;
+        }
+    }
+    let _ = out.flush().await;
+    end(finished, options);
 }

@@ -18,6 +18,12 @@ impl ErrorCode {
     pub const RESULT_TOO_LARGE: &'static str = "RESULT_TOO_LARGE";
     /// The engine process running the script died for a reason other than a limit.
     pub const ENGINE_CRASHED: &'static str = "ENGINE_CRASHED";
+    /// Shared state (the `redis` option): the broker running the session stopped renewing
+    /// its lease, and another broker finished the session.
+    pub const BROKER_LOST: &'static str = "BROKER_LOST";
+    /// Shared state: Redis cannot be reached (new sessions are refused with it; a session
+    /// whose events no longer fit the outage buffer fails with it).
+    pub const REDIS_UNAVAILABLE: &'static str = "REDIS_UNAVAILABLE";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

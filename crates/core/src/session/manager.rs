@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::journal::EventJournal;
 use super::session::{Session, SessionConfig};
 use super::state::SessionState;
 use crate::tools::ToolHost;
@@ -94,6 +95,8 @@ impl Registry {
 struct Inner {
     sessions: Registry,
     disposed: bool,
+    /// Where sessions created from now on store their events for other brokers.
+    journal: Option<Arc<dyn EventJournal>>,
 }
 
 pub struct SessionManager {
@@ -109,7 +112,7 @@ impl SessionManager {
             key: super::session::next_key(),
             max_sessions,
             host,
-            inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false }),
+            inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false, journal: None }),
         }
     }
 
@@ -128,6 +131,22 @@ impl SessionManager {
 
     pub fn is_disposed(&self) -> bool {
         self.lock().disposed
+    }
+
+    /// Sessions created after this share their events through `journal` (false if the
+    /// manager already has one).
+    pub fn attach_journal(&self, journal: Arc<dyn EventJournal>) -> bool {
+        let mut inner = self.lock();
+        if inner.journal.is_some() {
+            return false;
+        }
+        inner.journal = Some(journal);
+        true
+    }
+
+    /// Sessions created from now on keep their events to themselves again.
+    pub fn detach_journal(&self) {
+        self.lock().journal = None;
     }
 
     /// When the registry is full, finished and expired sessions are swept first (as
@@ -167,7 +186,19 @@ impl SessionManager {
         if inner.sessions.len() >= self.max_sessions {
             return Err(ManagerError::MaxSessions(self.max_sessions));
         }
+        // A route that registered the session itself brings the journal; others are
+        // announced to it before anyone can reach the session.
+        let announce = match (&config.journal, &inner.journal) {
+            (None, Some(journal)) => {
+                config.journal = Some(journal.clone());
+                true
+            }
+            _ => false,
+        };
         let session = Session::new(config, self.host.clone());
+        if let (true, Some(journal)) = (announce, session.journal()) {
+            journal.created(&session);
+        }
         inner.sessions.insert(session.clone());
         Ok(session)
     }
@@ -217,6 +248,9 @@ impl SessionManager {
         session.cancel(Some(reason.unwrap_or("Terminated by session manager")));
         session.dispose();
         self.remove(session);
+        if let Some(journal) = session.journal() {
+            journal.terminated(session);
+        }
     }
 
     /// Disposes and removes every expired or terminal session; returns how many.

@@ -2,6 +2,7 @@
 
 pub mod allowed_tools;
 pub mod encryption;
+pub mod journal;
 pub mod manager;
 pub mod principal;
 pub mod result;
@@ -11,6 +12,7 @@ pub mod state;
 
 pub use allowed_tools::AllowedTools;
 pub use encryption::{EncryptionRefusal, SessionEncryption};
+pub use journal::EventJournal;
 pub use manager::{ManagerError, SessionInfo, SessionManager};
 pub use principal::Principal;
 pub use result::{ExecutionStats, FinalResult};

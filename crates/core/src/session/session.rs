@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::allowed_tools::AllowedTools;
 use super::encryption::SessionEncryption;
+use super::journal::EventJournal;
 use super::principal::Principal;
 use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
@@ -25,6 +26,7 @@ use crate::protocol::json::{iso_timestamp, now_epoch_ms};
 use crate::protocol::{ErrorCode, ErrorInfo, EventType, SessionLimits, StreamEvent};
 use crate::runtime;
 use crate::tools::{ReplySender, ToolCall, ToolHost, ToolReply, reply_channel};
+use tokio::sync::Notify;
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
@@ -69,6 +71,8 @@ pub struct SessionConfig {
     pub owner_key: u64,
     /// Who may reach the session through a server (see `principal`).
     pub owner: Principal,
+    /// Where its events are stored for other brokers (see `journal`); none by default.
+    pub journal: Option<Arc<dyn EventJournal>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +146,14 @@ struct Inner {
     final_seq: Option<u64>,
     on_finished: Vec<FinishCallback>,
     disposed: bool,
+    /// With a journal: the last seq it has stored (what HTTP streams may show).
+    durable: u64,
+    /// The journal no longer stores this session: streams show its own history.
+    detached: bool,
+    /// Woken when events become visible to streams (emitted, or stored by the journal).
+    watchers: Vec<(u64, Arc<Notify>)>,
+    /// Why `fail` stopped the run, reported once the engine has settled it.
+    forced: Option<ErrorInfo>,
 }
 
 pub struct Session {
@@ -156,6 +168,7 @@ pub struct Session {
     encryption: Option<Arc<SessionEncryption>>,
     owner_key: u64,
     owner: Principal,
+    journal: Option<Arc<dyn EventJournal>>,
     host: Arc<dyn ToolHost>,
     weak_self: Weak<Session>,
     inner: Mutex<Inner>,
@@ -176,6 +189,7 @@ impl Session {
             encryption: config.encryption,
             owner_key: config.owner_key,
             owner: config.owner,
+            journal: config.journal,
             host,
             weak_self: weak_self.clone(),
             inner: Mutex::new(Inner {
@@ -200,6 +214,10 @@ impl Session {
                 final_seq: None,
                 on_finished: Vec::new(),
                 disposed: false,
+                durable: 0,
+                detached: false,
+                watchers: Vec::new(),
+                forced: None,
             }),
         })
     }
@@ -318,18 +336,103 @@ impl Session {
         inner.history[start..].to_vec()
     }
 
-    /// At most `max` events with `seq > after`: a reader that pages through the history
-    /// never copies more of it than it can send.
+    /// How many events of the history streams may show: all of them, or with a journal
+    /// only those it has stored.
+    fn visible_len(&self, inner: &Inner) -> usize {
+        match &self.journal {
+            Some(_) if !inner.detached => inner.durable as usize,
+            _ => inner.history.len(),
+        }
+    }
+
+    /// At most `max` events with `seq > after` that streams may show: a reader that pages
+    /// through the history never copies more of it than it can send.
     pub fn events_page(&self, after: u64, max: usize) -> Vec<Arc<StreamEvent>> {
         let inner = self.lock();
-        let start = (after as usize).min(inner.history.len());
-        let end = start.saturating_add(max).min(inner.history.len());
+        let visible = self.visible_len(&inner);
+        let start = (after as usize).min(visible);
+        let end = start.saturating_add(max).min(visible);
         inner.history[start..end].to_vec()
     }
 
-    /// The seq of the `final` event once the session has one (nothing follows it).
+    /// The seq of the `final` event once streams may show it (nothing follows it).
     pub fn final_seq(&self) -> Option<u64> {
-        self.lock().final_seq
+        let inner = self.lock();
+        inner.final_seq.filter(|seq| *seq as usize <= self.visible_len(&inner))
+    }
+
+    /// The journal storing this session's events for other brokers, if any.
+    pub fn journal(&self) -> Option<&Arc<dyn EventJournal>> {
+        self.journal.as_ref()
+    }
+
+    /// Wakes `notify` whenever more events become visible to streams (until `unwatch`).
+    pub fn watch(&self, notify: Arc<Notify>) -> u64 {
+        let mut inner = self.lock();
+        let id = inner.next_subscriber;
+        inner.next_subscriber += 1;
+        inner.watchers.push((id, notify));
+        id
+    }
+
+    pub fn unwatch(&self, id: u64) {
+        self.lock().watchers.retain(|(wid, _)| *wid != id);
+    }
+
+    /// The journal has stored every event up to `seq`: streams may show them.
+    pub fn mark_durable(&self, seq: u64) {
+        let mut inner = self.lock();
+        let seq = seq.min(inner.seq);
+        if seq > inner.durable {
+            inner.durable = seq;
+            wake(&inner.watchers);
+        }
+    }
+
+    /// The last seq the journal has stored (every seq without a journal).
+    pub fn durable_seq(&self) -> u64 {
+        let inner = self.lock();
+        self.visible_len(&inner) as u64
+    }
+
+    /// The journal stops storing this session (it was taken over, or never registered):
+    /// from now on its streams show its own history, as without a journal.
+    pub fn detach(&self) {
+        let mut inner = self.lock();
+        if !inner.detached {
+            inner.detached = true;
+            wake(&inner.watchers);
+        }
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.lock().detached
+    }
+
+    /// Ends the session with `error` for a reason outside its script (its shared state is
+    /// unreachable, or another broker finished it): an `error` event, then `final` with the
+    /// error once a running script has stopped. Nothing happens to a finished session.
+    pub fn fail(&self, error: ErrorInfo) {
+        let mut inner = self.lock();
+        if inner.state.is_terminal() || inner.forced.is_some() {
+            return;
+        }
+        match inner.phase {
+            Phase::NotStarted => {
+                let p = payload::error(&error.code, &error.message, false, None);
+                self.emit_locked(&mut inner, EventType::Error, &p);
+                inner.phase = Phase::Finished;
+                inner.run_started = Some((Instant::now(), now_epoch_ms()));
+                self.finish_locked(inner, Err(error), SessionState::Failed, SessionState::Failed);
+            }
+            Phase::Running => {
+                inner.forced = Some(error);
+                let control = self.stop_running_locked(&mut inner);
+                drop(inner);
+                interrupt(control);
+            }
+            Phase::Finished => {}
+        }
     }
 
     pub fn final_result(&self) -> Option<Arc<FinalResult>> {
@@ -381,6 +484,11 @@ impl Session {
         inner.history.push(event.clone());
         for (_, subscriber) in &inner.subscribers {
             subscriber(&event);
+        }
+        match &self.journal {
+            // Streams see the event once the journal has stored it (`mark_durable`).
+            Some(journal) if !inner.detached => journal.append(&self.arc(), &event),
+            _ => wake(&inner.watchers),
         }
         event
     }
@@ -649,12 +757,16 @@ impl Session {
 
     /// Engine callback: the run ended.
     fn complete(&self, outcome: ExecutionOutcome) {
-        let inner = self.lock();
+        let mut inner = self.lock();
         if inner.phase == Phase::Finished {
             return;
         }
+        if let Some(error) = inner.forced.take() {
+            let p = payload::error(&error.code, &error.message, false, None);
+            self.emit_locked(&mut inner, EventType::Error, &p);
+            return self.finish_locked(inner, Err(error), SessionState::Failed, SessionState::Failed);
+        }
         if inner.deadline_exceeded {
-            let mut inner = inner;
             let elapsed = self.created.elapsed().as_millis() as f64;
             let p = payload::deadline_exceeded(elapsed, self.limits.deadline_ms as f64);
             self.emit_locked(&mut inner, EventType::DeadlineExceeded, &p);
@@ -747,6 +859,12 @@ impl Session {
         for callback in callbacks {
             callback(&result);
         }
+    }
+}
+
+fn wake(watchers: &[(u64, Arc<Notify>)]) {
+    for (_, notify) in watchers {
+        notify.notify_one();
     }
 }
 
