@@ -2,9 +2,9 @@
 //! the others' at the same pace. When a broker's lease has expired (it was killed, or cut off
 //! from Redis), a surviving broker takes a lock on it and finishes each session it was
 //! running with an `error` event and a `final` of code `BROKER_LOST`, so every stream of
-//! those sessions ends, then marks the broker lost. A broker only does this after being
-//! connected for a whole lease itself: when Redis comes back after an outage, every broker
-//! has that long to renew before anyone is judged.
+//! those sessions ends, then marks the broker lost. A broker only judges another after
+//! being connected for that broker's whole lease itself: when Redis comes back after an
+//! outage, every broker has that long to renew before anyone is judged.
 //!
 //! A broker that finds itself marked lost (it was partitioned, not dead) fails its own
 //! sessions that were finished elsewhere with the same code and carries on.
@@ -38,9 +38,7 @@ pub async fn run(cluster: Weak<RedisCluster>, lease: Duration) {
             Some(false) => rejoin(&cluster).await,
             None => continue,
         }
-        if cluster.link.ready_for() >= cluster.settings.lease {
-            finish_lost_brokers(&cluster).await;
-        }
+        finish_lost_brokers(&cluster).await;
     }
 }
 
@@ -118,10 +116,14 @@ async fn finish_lost_brokers(cluster: &RedisCluster) {
         if !matches!(alive, Value::Int(0)) {
             continue;
         }
-        let renewed_at = serde_json::from_str::<serde_json::Value>(info)
-            .ok()
-            .and_then(|v| v["renewedAt"].as_f64());
-        finish_broker(cluster, id, renewed_at).await;
+        let info = serde_json::from_str::<serde_json::Value>(info).unwrap_or_default();
+        // Judged only after this broker has been connected for the other's whole lease:
+        // after an outage, each broker gets that long to renew.
+        let lease = info["leaseMs"].as_u64().map_or(cluster.settings.lease, Duration::from_millis);
+        if cluster.link.ready_for() < lease {
+            continue;
+        }
+        finish_broker(cluster, id, info["renewedAt"].as_f64()).await;
     }
 }
 
