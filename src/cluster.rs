@@ -87,7 +87,10 @@ impl BindingCluster {
     /// Starts connecting `manager`'s sessions to Redis; the facade hears `cluster ready`
     /// (with an error message if Redis could not be reached).
     #[napi(factory)]
-    pub fn connect(manager: &BindingSessionManager, config: BindingRedisConfig) -> napi::Result<BindingCluster> {
+    pub fn connect(
+        manager: &BindingSessionManager,
+        config: BindingRedisConfig,
+    ) -> napi::Result<BindingCluster> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
         let (endpoint, settings, manager) = (config.endpoint(), config.settings(), manager.core());

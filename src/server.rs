@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use enclave_broker_core::cluster::SharedState;
 use enclave_broker_core::http::auth::{DEFAULT_FAILURE_WINDOW, DEFAULT_MAX_FAILURES};
 use enclave_broker_core::http::{
     Action, AuthConfig, AuthKind, AuthResult, AuthValidator, Authorizer, BoxFuture, Cors, HttpConfig,
     HttpServer, KeyGenerator, RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate,
 };
-use enclave_broker_core::cluster::SharedState;
 use enclave_broker_core::runtime;
 use enclave_broker_core::session::{Principal, Session};
 use napi::Status;

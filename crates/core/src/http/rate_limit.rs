@@ -56,7 +56,10 @@ impl RateLimiter {
     /// Marks `key`'s window full for `left` more (what another count, the shared one, found).
     pub fn saturate(&self, key: &str, now: Instant, left: Duration) {
         let start = now.checked_sub(self.window.saturating_sub(left)).unwrap_or(now);
-        self.windows.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), (start, self.max_requests));
+        self.windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), (start, self.max_requests));
     }
 
     fn decide(&self, key: &str, now: Instant, count: bool) -> Decision {
@@ -124,7 +127,8 @@ pub(super) async fn limit_requests(
             }
         }
     };
-    let decision = match state.shared.count("requests", &key, limiter.window(), limiter.max_requests()).await {
+    let decision = match state.shared.count("requests", &key, limiter.window(), limiter.max_requests()).await
+    {
         Some(Count::Allowed) => Decision::Allowed,
         Some(Count::Limited(left)) => Decision::Limited(left),
         None => limiter.check(&key, Instant::now()),

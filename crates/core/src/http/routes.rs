@@ -404,13 +404,16 @@ async fn terminate_session(state: &ServerState, caller: &Caller, id: &str) -> Re
         Ok(session) => session,
         Err(response) => return response,
     };
-    let done = || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
+    let done =
+        || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
     match session {
         SessionRef::Local(session) => {
             state.manager.terminate_session(&session, None);
             done()
         }
-        SessionRef::Shared(record) => command_response(id, state.shared.command(&record, Command::Delete).await, done),
+        SessionRef::Shared(record) => {
+            command_response(id, state.shared.command(&record, Command::Delete).await, done)
+        }
     }
 }
 
@@ -453,12 +456,8 @@ async fn stream_session(
         },
     };
     let from = replay_start(&request);
-    let options = |on_end| StreamOptions {
-        after_seq: from.saturating_sub(1),
-        filters,
-        on_disconnect: None,
-        on_end,
-    };
+    let options =
+        |on_end| StreamOptions { after_seq: from.saturating_sub(1), filters, on_disconnect: None, on_end };
     match session {
         SessionRef::Local(session) => {
             let on_end = state.stream_opened(&session);
@@ -499,7 +498,8 @@ async fn cancel_session(
         Some(Value::String(reason)) => Some(reason.clone()),
         Some(_) => return invalid("\"reason\" must be a string"),
     };
-    let done = || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
+    let done =
+        || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
     match session {
         SessionRef::Local(session) => {
             session.cancel(reason.as_deref());

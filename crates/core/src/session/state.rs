@@ -26,7 +26,9 @@ impl SessionState {
 
     pub fn parse(s: &str) -> Option<SessionState> {
         use SessionState::*;
-        [Starting, Running, WaitingForTool, Completed, Cancelled, Failed].into_iter().find(|state| state.as_str() == s)
+        [Starting, Running, WaitingForTool, Completed, Cancelled, Failed]
+            .into_iter()
+            .find(|state| state.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {

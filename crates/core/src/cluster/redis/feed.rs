@@ -92,7 +92,9 @@ impl RemoteFeed {
         let fields = self.cluster.link.query::<Vec<Option<String>>>(&cmd).await.map_err(|_| ())?;
         Ok(match (fields.first().cloned().flatten(), fields.get(1).cloned().flatten()) {
             (None, _) => true,
-            (Some(ended), last) => ended == "1" && last.and_then(|l| l.parse::<u64>().ok()).unwrap_or(0) <= after,
+            (Some(ended), last) => {
+                ended == "1" && last.and_then(|l| l.parse::<u64>().ok()).unwrap_or(0) <= after
+            }
         })
     }
 

@@ -68,7 +68,9 @@ fn request(command: &Command, id: u64, reply_to: &str, session: &str) -> String 
                     message["result"] = serde_json::from_str(result).unwrap_or(Value::Null);
                 }
                 ToolReply::Ok(None) => {}
-                ToolReply::Err(error) => message["error"] = json!({ "code": error.code, "message": error.message }),
+                ToolReply::Err(error) => {
+                    message["error"] = json!({ "code": error.code, "message": error.message })
+                }
             }
         }
     }
@@ -106,7 +108,13 @@ fn reply_of(message: &Value) -> CommandReply {
 impl Inbox {
     /// Publishes `command` to `broker` and waits for its reply (`NotFound` when nobody
     /// listens on its inbox, `Unavailable` when it does not answer in time).
-    pub async fn send(&self, cluster: &RedisCluster, broker: &str, session: &str, command: &Command) -> CommandReply {
+    pub async fn send(
+        &self,
+        cluster: &RedisCluster,
+        broker: &str,
+        session: &str,
+        command: &Command,
+    ) -> CommandReply {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
@@ -183,12 +191,15 @@ mod tests {
         let failed = ToolReply::Err(ErrorInfo::new("NOPE", "no"));
         let text = request(&Command::ToolResult { call_id: "c_2".into(), reply: failed }, 8, "inbox", "s_1");
         let message: Value = serde_json::from_str(&text).unwrap();
-        assert!(matches!(command_of(&message), Some(Command::ToolResult { reply: ToolReply::Err(e), .. }) if e.code == "NOPE"));
+        assert!(
+            matches!(command_of(&message), Some(Command::ToolResult { reply: ToolReply::Err(e), .. }) if e.code == "NOPE")
+        );
         let text = request(&Command::Cancel { reason: Some("why".into()) }, 9, "inbox", "s_1");
         let message: Value = serde_json::from_str(&text).unwrap();
         assert!(matches!(command_of(&message), Some(Command::Cancel { reason: Some(r) }) if r == "why"));
         // Undefined stays undefined (no `result` key).
-        let text = request(&Command::ToolResult { call_id: "c_3".into(), reply: ToolReply::Ok(None) }, 1, "i", "s");
+        let text =
+            request(&Command::ToolResult { call_id: "c_3".into(), reply: ToolReply::Ok(None) }, 1, "i", "s");
         let message: Value = serde_json::from_str(&text).unwrap();
         assert!(matches!(command_of(&message), Some(Command::ToolResult { reply: ToolReply::Ok(None), .. })));
     }

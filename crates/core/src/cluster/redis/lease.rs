@@ -103,7 +103,8 @@ async fn finish_lost_brokers(cluster: &RedisCluster) {
     let mut cmd = redis::cmd("HGETALL");
     cmd.arg(keys.brokers());
     let Ok(brokers) = cluster.link.query::<HashMap<String, String>>(&cmd).await else { return };
-    let others: Vec<(&String, &String)> = brokers.iter().filter(|(id, _)| **id != cluster.broker_id).collect();
+    let others: Vec<(&String, &String)> =
+        brokers.iter().filter(|(id, _)| **id != cluster.broker_id).collect();
     if others.is_empty() {
         return;
     }
@@ -179,8 +180,7 @@ async fn finish_session(
 ) -> Option<bool> {
     let keys = &cluster.keys;
     let mut cmd = redis::cmd("HMGET");
-    cmd.arg(keys.session(id))
-        .arg(&["broker", "lastSeq", "ended", "createdAt", "expiresAt", "toolCallCount"]);
+    cmd.arg(keys.session(id)).arg(&["broker", "lastSeq", "ended", "createdAt", "expiresAt", "toolCallCount"]);
     let fields = cluster.link.query::<Vec<Option<String>>>(&cmd).await.ok()?;
     let field = |i: usize| fields.get(i).cloned().flatten();
     if field(0).as_deref() != Some(lost) || field(2).as_deref() == Some("1") {

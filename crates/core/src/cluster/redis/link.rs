@@ -101,7 +101,9 @@ impl Link {
         });
         // Commands fail at once while Redis is away, so this first one proves the link.
         let mut ping = redis::cmd("PING");
-        link.query::<String>(ping.arg("enclave-broker")).await.map_err(|e| format!("Redis at {}: {e}", link.address))?;
+        link.query::<String>(ping.arg("enclave-broker"))
+            .await
+            .map_err(|e| format!("Redis at {}: {e}", link.address))?;
         let mut subscriber = link.connection.clone();
         subscriber.subscribe(&inbox).await.map_err(|e| format!("Redis at {}: {e}", link.address))?;
         runtime::service().spawn(route_pushes(Arc::downgrade(&link), push_rx, inbox, on_inbox));
@@ -169,7 +171,10 @@ impl Link {
         result
     }
 
-    pub async fn invoke<T: FromRedisValue>(&self, invocation: redis::ScriptInvocation<'_>) -> Result<T, RedisError> {
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, RedisError> {
         let mut connection = self.connection.clone();
         let result = invocation.invoke_async::<T>(&mut connection).await;
         self.record(&result);
@@ -188,7 +193,11 @@ impl Link {
     }
 
     /// Wakes `notify` for every message on `channel` until the watch is dropped.
-    pub async fn watch(self: &Arc<Self>, channel: &str, notify: &Arc<Notify>) -> Result<ChannelWatch, RedisError> {
+    pub async fn watch(
+        self: &Arc<Self>,
+        channel: &str,
+        notify: &Arc<Notify>,
+    ) -> Result<ChannelWatch, RedisError> {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
         let first = {
             let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());

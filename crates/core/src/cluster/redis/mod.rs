@@ -76,7 +76,8 @@ impl RedisCluster {
         let link = Link::connect(client, keys.inbox(&broker_id), inbox_tx).await?;
         link.load_scripts().await.map_err(|e| format!("Redis at {}: {e}", link.address()))?;
         let salt = shared_salt(&link, &keys).await?;
-        let (journal, writer) = Journal::start(link.clone(), keys.clone(), broker_id.clone(), settings.buffer_bytes);
+        let (journal, writer) =
+            Journal::start(link.clone(), keys.clone(), broker_id.clone(), settings.buffer_bytes);
         let cluster = Arc::new_cyclic(|me| RedisCluster {
             link,
             keys,
@@ -242,7 +243,8 @@ impl RedisCluster {
         for id in &ids {
             pipeline.cmd("HGETALL").arg(self.keys.session(id));
         }
-        let entries = if ids.is_empty() { Vec::new() } else { self.link.pipeline(&pipeline).await.unwrap_or_default() };
+        let entries =
+            if ids.is_empty() { Vec::new() } else { self.link.pipeline(&pipeline).await.unwrap_or_default() };
         let mut found: Vec<SessionRef> = Vec::new();
         let mut gone: Vec<&String> = Vec::new();
         for (id, entry) in ids.iter().zip(entries) {
@@ -275,7 +277,11 @@ impl RedisCluster {
         let mut invocation = scripts::COUNT.prepare_invoke();
         invocation.key(self.keys.counter(bucket, key)).arg(window.as_millis() as u64);
         let (hits, left): (u64, i64) = self.link.invoke(invocation).await.ok()?;
-        Some(if hits > max { Count::Limited(Duration::from_millis(left.max(0) as u64)) } else { Count::Allowed })
+        Some(if hits > max {
+            Count::Limited(Duration::from_millis(left.max(0) as u64))
+        } else {
+            Count::Allowed
+        })
     }
 }
 
@@ -338,7 +344,9 @@ impl SharedState for RedisCluster {
             }
             match self.inbox.send(self, &session.broker, &session.id, &command).await {
                 CommandReply::NotFound => self.command_unanswered(&session.id, &command, None).await,
-                CommandReply::Unavailable(why) => self.command_unanswered(&session.id, &command, Some(why)).await,
+                CommandReply::Unavailable(why) => {
+                    self.command_unanswered(&session.id, &command, Some(why)).await
+                }
                 reply => reply,
             }
         })
