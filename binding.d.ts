@@ -11,10 +11,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 export declare class BindingCluster {
   /**
-   * Starts connecting `manager`'s sessions to Redis; the facade hears `cluster ready`
-   * (with an error message if Redis could not be reached).
+   * Shares `manager`'s sessions through Redis from now on and starts connecting. Bad
+   * settings throw here; unreachable Redis is reported as `cluster ready` with its error.
    */
-  static connect(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster
+  static start(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster
   get key(): number
   /** This broker's id among the brokers sharing the state. */
   get brokerId(): string | null
@@ -23,6 +23,18 @@ export declare class BindingCluster {
    * lease. The facade hears `cluster closed`.
    */
   close(timeoutMs: number): void
+  /**
+   * Asks the shared state (`find` an id, `list` an owner key's sessions or all, run a
+   * `command`); the answer comes as `cluster answer` with the returned key.
+   */
+  request(op: string, argument: string): number
+  /**
+   * Streams the shared log of session `id` after `after_seq` as `cluster events` (NDJSON
+   * lines; `done` at its `final`, or when the session is gone) until `unfollow`.
+   */
+  follow(id: string, afterSeq: number): number
+  /** Stops following (the client went away). */
+  unfollow(key: number): void
 }
 
 export declare class BindingHttpServer {
@@ -181,6 +193,8 @@ export interface BindingSessionConfig {
   externalTools?: Array<string>
   /** Glob patterns of the tools the script may call (seed `allowedTools`); all when absent. */
   allowedTools?: Array<string>
+  /** The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent. */
+  ownerUserId?: string
 }
 
 export declare function engineStats(): EngineStats

@@ -784,6 +784,15 @@ export interface BrokerConfig {
   /** Default limits; replaced, not merged, by a session's own `limits`. */
   limits?: SessionLimitsInput;
   /**
+   * Seed API (S000): shares the broker's sessions, event logs, commands and (on `listen()`) rate
+   * limits with every broker on the same Redis: a `redis://`/`rediss://` URL, an ioredis client or
+   * a node-redis client (only its connection options are read). The broker connects in the
+   * background (`connect()` waits); `EnclaveBroker.listen()` rejects when Redis cannot be reached.
+   */
+  redis?: string | IoredisClientLike | NodeRedisClientLike;
+  /** Tuning of the shared state (needs `redis`). */
+  cluster?: ClusterOptions;
+  /**
    * Seed API (not in the original): a ToolRegistry to use as the broker's registry, or a record of
    * name → handler function or definition.
    */
@@ -941,8 +950,10 @@ export declare class Broker {
   stats(): { tools: number; activeSessions: number; totalSessions: number };
   /** Disposes and removes expired or terminal sessions; returns how many. */
   cleanup(): number;
-  /** Idempotent: cancels every session, then clears tools and secrets. */
+  /** Idempotent: cancels every session, then clears tools and secrets (with `redis`: gives their last events up to 5 s to reach Redis, then leaves). */
   dispose(): Promise<void>;
+  /** With `redis`: resolves once the broker has reached Redis; rejects with an Error naming it when it cannot. At once without. */
+  connect(): Promise<void>;
   readonly isDisposed: boolean;
 }
 
@@ -1070,14 +1081,6 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   maxConcurrentSessions?: number;
   /** → `sessions.cleanupIntervalMs`. */
   cleanupInterval?: number;
-  /**
-   * Shares sessions, event logs, commands and rate limits with every broker on the same Redis
-   * (a `redis://`/`rediss://` URL, an ioredis client or a node-redis client; only its
-   * connection options are read). `listen()` rejects when Redis cannot be reached.
-   */
-  redis?: string | IoredisClientLike | NodeRedisClientLike;
-  /** Tuning of the shared state (needs `redis`). */
-  cluster?: ClusterOptions;
   authentication?: AuthConfig;
   /**
    * Lets a principal reach sessions it does not own (an admin view): asked for each such

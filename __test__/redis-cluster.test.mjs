@@ -9,20 +9,22 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnclaveBroker } from '../index.mjs';
+import { EnclaveBroker, createBroker } from '../index.mjs';
 import { ROOT, ndjsonLines, ndjsonReader } from './helpers/index.mjs';
 import { freePort, startRedis } from './helpers/redis.mjs';
 
 const INSTANCE = path.join(ROOT, '__test__', 'helpers', 'cluster-instance.mjs');
+// A createBroker({ redis }) with the original's SessionHandler on Express.
+const EXPRESS_INSTANCE = path.join(ROOT, '__test__', 'helpers', 'cluster-express.mjs');
 // Generous: these wait on other processes on a loaded machine, never on a fixed delay.
 const SLOW = 60000;
 
 const as = (user) => ({ authorization: `Bearer ${user}` });
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-// A broker process on `redis`; resolves once it listens.
-function startInstance(redis, options = {}) {
-  const child = spawn(process.execPath, [INSTANCE, JSON.stringify({ redis, ...options })], {
+// A broker process on `redis` (`script`: which kind); resolves once it listens.
+function startInstance(redis, options = {}, script = INSTANCE) {
+  const child = spawn(process.execPath, [script, JSON.stringify({ redis, ...options })], {
     cwd: ROOT,
     env: { ...process.env, ENCLAVE_BROKER_MIN_ENGINES: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,8 +102,8 @@ let A;
 let B;
 let C;
 
-async function instance(options) {
-  const started = await startInstance(redis.url, options);
+async function instance(options, script) {
+  const started = await startInstance(redis.url, options, script);
   instances.push(started);
   return started;
 }
@@ -319,6 +321,69 @@ describe('Redis going away', () => {
     const fresh = await post(`${B.base}/execute`, { code: 'return 2' }, as('alice'));
     expect(fresh.status).toBe(200);
     expect(ndjsonLines(await fresh.text()).at(-1).payload).toMatchObject({ ok: true, result: 2 });
+  });
+});
+
+describe('createBroker and SessionHandler on the same Redis', () => {
+  it('a SessionHandler on createBroker({ redis }) shares its sessions with the EnclaveBrokers, both ways', { timeout: SLOW }, async () => {
+    const X = await instance({}, EXPRESS_INSTANCE);
+    const asUser = (user) => ({ 'x-user': user });
+    // Created through the SessionHandler on X; seen, answered and replayed through the others.
+    const started = await post(`${X.base}/sessions`, { code: "const a = await callTool('ask', {}); return 'got ' + a" }, asUser('alice'));
+    const id = started.headers.get('x-session-id');
+    const reader = ndjsonReader(started);
+    const upToCall = await reader.until((e) => e.type === 'tool_call');
+    const seen = await getJson(`${A.base}/sessions/${id}`, as('alice'));
+    expect(seen.status).toBe(200);
+    expect(['running', 'waiting_for_tool']).toContain(seen.body.state);
+    expect((await getJson(`${A.base}/sessions/${id}`, as('bob'))).status).toBe(404);
+    expect(await answer(B, 'alice', id, upToCall.at(-1).payload.callId, 'B')).toEqual({ status: 200, body: { success: true } });
+    const onX = [...upToCall, ...(await reader.rest())];
+    expect(onX.at(-1).payload).toMatchObject({ ok: true, result: 'got B' });
+    expect(await replay(C, 'alice', id)).toEqual(onX);
+
+    // The other way: an EnclaveBroker's session, listed, streamed and cancelled through X.
+    const onA = await post(`${A.base}/execute`, { code: "await callTool('ask', {}); return 1" }, as('alice'));
+    const idA = onA.headers.get('x-session-id');
+    const readerA = ndjsonReader(onA);
+    await readerA.until((e) => e.type === 'tool_call');
+    const listed = (await getJson(`${X.base}/sessions`, asUser('alice'))).body.sessions.map((s) => s.sessionId);
+    expect(listed).toEqual(expect.arrayContaining([id, idA]));
+    expect((await getJson(`${X.base}/sessions`, asUser('bob'))).body.sessions.map((s) => s.sessionId)).not.toContain(idA);
+    expect((await getJson(`${X.base}/sessions/${idA}`, asUser('bob'))).status).toBe(404);
+    const followed = ndjsonReader(await fetch(`${X.base}/sessions/${idA}/stream?fromSeq=1`, { headers: asUser('alice') }));
+    const head = await followed.until((e) => e.type === 'tool_call');
+    const cancelled = await post(`${X.base}/sessions/${idA}/cancel`, {}, asUser('alice'));
+    expect([cancelled.status, await cancelled.json()]).toEqual([200, { success: true, sessionId: idA }]);
+    const throughX = [...head, ...(await followed.rest())];
+    expect(throughX.at(-1)).toMatchObject({ type: 'final', payload: { error: { code: 'SESSION_CANCELLED' } } });
+    expect(throughX).toEqual(await replay(B, 'alice', idA));
+    expect((await readerA.rest()).at(-1)).toEqual(throughX.at(-1));
+    // A DELETE through X removes an EnclaveBroker's session everywhere.
+    const deleted = await fetch(`${X.base}/sessions/${idA}`, { method: 'DELETE', headers: asUser('alice') });
+    expect(deleted.status).toBe(200);
+    expect((await getJson(`${C.base}/sessions/${idA}`, as('alice'))).status).toBe(404);
+  });
+
+  it('createBroker({ redis }) shares in-process runs; connect() rejects naming an unreachable Redis', { timeout: SLOW }, async () => {
+    const broker = createBroker({ redis: redis.url });
+    await broker.connect();
+    const reader = new EnclaveBroker({ redis: redis.url, limits: { heartbeatIntervalMs: 0 } });
+    await reader.listen(0, '127.0.0.1');
+    const events = [];
+    const result = await broker.execute("console.log('in process'); return 5", { onEvent: (e) => events.push(e) });
+    expect(result.value).toBe(5);
+    // In-process sessions belong to `anonymous`, the principal of a broker without authentication.
+    const replayed = ndjsonLines(await (await fetch(`http://127.0.0.1:${reader.port}/sessions/${events[0].sessionId}/stream`)).text());
+    expect(replayed).toEqual(events);
+    await broker.dispose();
+    await reader.close();
+
+    const port = await freePort();
+    const unreachable = createBroker({ redis: `redis://127.0.0.1:${port}` });
+    await expect(unreachable.connect()).rejects.toThrow(`Redis at 127.0.0.1:${port} is not reachable`);
+    await unreachable.dispose();
+    await expect(unreachable.connect()).rejects.toThrow('Broker is disposed');
   });
 });
 

@@ -3,7 +3,8 @@
 // handler functions, a `toolHandler` for tools the registry lacks, `middleware` around
 // handlers, `externalTools` with `submitToolResult` for tools the client runs itself,
 // `securityLevel` and `mode` (broker-options.js), broker events (broker-events.js), and
-// `executeToolCall` for the embedder-driven tool loop (tool-call-listeners.js).
+// `executeToolCall` for the embedder-driven tool loop (tool-call-listeners.js), and `redis`:
+// the broker's sessions shared with every broker on the same Redis (cluster.js).
 'use strict';
 
 const { ToolRegistry } = require('./tool-registry');
@@ -14,11 +15,17 @@ const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./
 const { checkMiddleware, runThroughMiddleware } = require('./middleware');
 const { BrokerEvents } = require('./broker-events');
 const { enclaveWithSecurityLevel, resolveMode } = require('./broker-options');
+const { redisConnection } = require('./redis-option');
+const { SharedState } = require('./cluster');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
 // EnclaveBroker's BrokerEvents, handed to the Broker constructor (the original has no events).
 const BROKER_EVENTS = Symbol('brokerEvents');
+// `dispose()` giving buffered shared events `ms` to reach Redis (EnclaveBroker.close's timeout).
+const DISPOSE_WITHIN = Symbol('disposeWithin');
+// How long `dispose()` lets buffered events reach Redis by default.
+const LEAVE_TIMEOUT_MS = 5000;
 
 function isRegistry(value) {
   return value !== null && typeof value === 'object' && typeof value.execute === 'function' && typeof value.register === 'function';
@@ -58,6 +65,7 @@ class Broker {
   #sources = [];
   #config;
   #events;
+  #shared;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
@@ -70,6 +78,7 @@ class Broker {
       }
     }
     const externalTools = resolveExternalTools(config.externalTools);
+    const redis = redisConnection(config.redis, config.cluster);
     resolveMode(config);
     const enclaveConfig = enclaveWithSecurityLevel(config);
     const sessions = config.sessions ?? {};
@@ -83,6 +92,17 @@ class Broker {
       ...sessions,
       defaultSessionConfig: { limits: config.limits, enclaveConfig, externalTools },
     });
+    if (redis !== undefined) this.#shared = new SharedState(this.#sessions._native, redis);
+  }
+
+  /**
+   * With `redis`: resolves once this broker has reached Redis, or rejects with an Error that
+   * names it (connecting goes on in the background meanwhile, and sessions are shared from
+   * the start). Resolves at once without `redis`.
+   */
+  async connect() {
+    if (this.#disposed) throw new Error('Broker is disposed');
+    if (this.#shared !== undefined) await this.#shared.connected();
   }
 
   // The seed's broker events (broker-events.js), with EventEmitter's listener methods.
@@ -119,7 +139,7 @@ class Broker {
   }
 
   get [INTERNALS]() {
-    return { sessions: this.#sessions, config: this.#config };
+    return { sessions: this.#sessions, config: this.#config, shared: this.#shared };
   }
 
   tool(name, def) {
@@ -281,12 +301,18 @@ class Broker {
   }
 
   async dispose() {
+    await this[DISPOSE_WITHIN](LEAVE_TIMEOUT_MS);
+  }
+
+  async [DISPOSE_WITHIN](leaveTimeoutMs) {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const source of this.#sources) source.dispose();
     await this.#sessions.dispose();
     this.#registry.clear();
     this.#registry.clearSecrets();
+    // Every session has its final event now: give them time to reach Redis, then leave.
+    if (this.#shared !== undefined) await this.#shared.leave(leaveTimeoutMs);
   }
 
   get isDisposed() {
@@ -304,4 +330,4 @@ function createSession(broker, config) {
   return broker.createSession(config);
 }
 
-module.exports = { Broker, createBroker, createSession, INTERNALS, BROKER_EVENTS };
+module.exports = { Broker, createBroker, createSession, INTERNALS, BROKER_EVENTS, DISPOSE_WITHIN };

@@ -137,6 +137,10 @@ function resolveAllowedTools(value) {
   throw new TypeError('allowedTools must be an array of tool name patterns');
 }
 
+// The principal (a user id) a SessionHandler creates a session for: kept with the session in
+// the core, so brokers sharing state (the `redis` option) know its owner. Not public API.
+const SESSION_OWNER = Symbol('sessionOwner');
+
 // Returns `{binding, maxDepth}`: the native config and the depth limit for tool results.
 function resolveSessionConfig(config) {
   if (config === undefined || config === null) config = {};
@@ -157,7 +161,8 @@ function resolveSessionConfig(config) {
   if (externalTools !== undefined) binding.externalTools = externalTools;
   const allowedTools = resolveAllowedTools(config.allowedTools);
   if (allowedTools !== undefined) binding.allowedTools = allowedTools;
+  if (typeof config[SESSION_OWNER] === 'string') binding.ownerUserId = config[SESSION_OWNER];
   return { binding, maxDepth: enclave.maxDepth };
 }
 
-module.exports = { resolveSessionConfig, resolveLimits, resolveExternalTools, checkSecurityLevel, show };
+module.exports = { resolveSessionConfig, resolveLimits, resolveExternalTools, checkSecurityLevel, show, SESSION_OWNER };

@@ -8,11 +8,9 @@
 
 const native = require('./native');
 const host = require('./host');
-const { Broker, INTERNALS, BROKER_EVENTS } = require('./broker');
+const { Broker, INTERNALS, BROKER_EVENTS, DISPOSE_WITHIN } = require('./broker');
 const { BrokerEvents } = require('./broker-events');
 const { resolveSessionConfig } = require('./config');
-const { redisConnection } = require('./redis-option');
-const { joinCluster, leaveCluster } = require('./cluster');
 
 const AUTH_TYPES = ['bearer', 'api-key', 'custom'];
 
@@ -73,13 +71,10 @@ class EnclaveBroker extends Broker {
   #server;
   #closed;
   #events;
-  #redis;
-  #cluster;
   #joining = false;
 
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('EnclaveBroker options must be an object');
-    const redis = redisConnection(options.redis, options.cluster);
     checkAuthentication(options.authentication);
     checkRateLimiting(options.rateLimiting);
     if (options.authorize !== undefined && typeof options.authorize !== 'function') {
@@ -88,7 +83,6 @@ class EnclaveBroker extends Broker {
     positive('maxBodyBytes', options.maxBodyBytes);
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
-    this.#redis = redis;
     this.#events = events;
     events.watchListeners(() => this.#syncSessionEvents());
     this.#options = options;
@@ -123,23 +117,14 @@ class EnclaveBroker extends Broker {
     const rate = options.rateLimiting;
     const auth = options.authentication;
     // Shared state first: a broker that cannot reach Redis does not serve.
-    let cluster;
-    if (this.#redis !== undefined) {
-      this.#joining = true;
-      try {
-        cluster = await joinCluster(sessions._native, this.#redis);
-      } finally {
-        this.#joining = false;
-      }
-    }
-    let server;
+    const { shared } = this[INTERNALS];
+    this.#joining = true;
     try {
-      server = this.#startServer(sessions, resolved, hostname, port, cluster);
-    } catch (error) {
-      if (cluster !== undefined) await leaveCluster(cluster, 0);
-      throw error;
+      await this.connect();
+    } finally {
+      this.#joining = false;
     }
-    this.#cluster = cluster;
+    const server = this.#startServer(sessions, resolved, hostname, port, shared?.native);
     this.#server = server;
     this.#closed = new Promise((resolve) => {
       host.registerServer(
@@ -202,13 +187,8 @@ class EnclaveBroker extends Broker {
       host.release();
       this.#log('info', 'EnclaveBroker closed');
     }
-    await this.dispose();
-    // After dispose, every session has its final event; give them `timeout` to reach Redis.
-    const cluster = this.#cluster;
-    if (cluster !== undefined) {
-      this.#cluster = undefined;
-      await leaveCluster(cluster, grace);
-    }
+    // With `redis`, the sessions' last events get `timeout` to reach Redis.
+    await this[DISPOSE_WITHIN](grace);
   }
 }
 

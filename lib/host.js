@@ -20,6 +20,8 @@ const KIND_SESSION_FINISHED = 6;
 const KIND_SESSION_CREATED = 7;
 const KIND_CLUSTER_READY = 8;
 const KIND_CLUSTER_CLOSED = 9;
+const KIND_CLUSTER_ANSWER = 10;
+const KIND_CLUSTER_EVENTS = 11;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
@@ -32,6 +34,9 @@ const servers = new Map();
 const finishWatchers = new Map();
 // Cluster key → {ready(error?), closed()}: a broker joining and leaving the shared state.
 const clusters = new Map();
+// Request key → {resolve, reject} of a question to the shared state; follow key → {onLines, onDone}.
+const clusterAnswers = new Map();
+const clusterFollows = new Map();
 let holds = 0;
 
 // `authorize(principal, action, session, request)` for each session the server asks about
@@ -146,6 +151,22 @@ function dispatch(kind, a, b, s1, s2, s3) {
       if (cluster !== undefined) cluster.closed();
       break;
     }
+    case KIND_CLUSTER_ANSWER: {
+      const waiter = clusterAnswers.get(a);
+      clusterAnswers.delete(a);
+      if (waiter !== undefined) {
+        if (b === 1) waiter.resolve(s1);
+        else waiter.reject(new Error(s1));
+      }
+      break;
+    }
+    case KIND_CLUSTER_EVENTS: {
+      const follower = clusterFollows.get(a);
+      if (follower === undefined) break;
+      if (b === 1) clusterFollows.delete(a);
+      follower.onLines(s1, b === 1);
+      break;
+    }
     default:
       break;
   }
@@ -186,6 +207,20 @@ function registerCluster(key, ready, closed) {
   clusters.set(key, { ready, closed });
 }
 
+// The answer to the shared-state request `key`.
+function awaitClusterAnswer(key) {
+  return new Promise((resolve, reject) => clusterAnswers.set(key, { resolve, reject }));
+}
+
+// `onLines(ndjson, done)` for each page of the followed log `key`, until done or forgotten.
+function followCluster(key, onLines) {
+  clusterFollows.set(key, { onLines });
+}
+
+function forgetClusterFollow(key) {
+  clusterFollows.delete(key);
+}
+
 // `onFinished(result)` runs once the native session `handle` has its final result, however
 // the session ends; the watcher is forgotten if the session is dropped without one.
 function watchFinished(handle, onFinished) {
@@ -215,6 +250,9 @@ module.exports = {
   unregisterOwner,
   registerServer,
   registerCluster,
+  awaitClusterAnswer,
+  followCluster,
+  forgetClusterFollow,
   watchFinished,
   hold,
   release,

@@ -4,7 +4,7 @@ use enclave_broker_core::engine::{
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, SandboxOptions,
 };
 use enclave_broker_core::protocol::{PartialLimits, SessionLimits};
-use enclave_broker_core::session::{AllowedTools, ExternalTools, SessionConfig};
+use enclave_broker_core::session::{AllowedTools, ExternalTools, Principal, SessionConfig};
 use napi::Status;
 use napi_derive::napi;
 
@@ -39,6 +39,8 @@ pub struct BindingSessionConfig {
     pub external_tools: Option<Vec<String>>,
     /// Glob patterns of the tools the script may call (seed `allowedTools`); all when absent.
     pub allowed_tools: Option<Vec<String>>,
+    /// The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent.
+    pub owner_user_id: Option<String>,
 }
 
 pub(crate) fn external_tools(names: Option<Vec<String>>) -> ExternalTools {
@@ -96,7 +98,10 @@ impl BindingSessionConfig {
             },
             encryption: None,
             owner_key: 0,
-            owner: Default::default(),
+            owner: match self.owner_user_id {
+                Some(user_id) => Principal::User { user_id, tenant_id: None },
+                None => Principal::Anonymous,
+            },
             journal: None,
         })
     }

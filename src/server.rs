@@ -205,7 +205,7 @@ impl BindingHttpServer {
                     }
                 }) as SessionCreated
             }),
-            credential_salt: cluster.as_ref().map(|c| c.credential_salt()),
+            credential_salt: cluster.as_ref().and_then(|c| c.credential_salt()),
             shared: cluster.map(|c| c as Arc<dyn SharedState>),
         };
         let server = HttpServer::start(core_config, manager.core())

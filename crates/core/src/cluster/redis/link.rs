@@ -28,6 +28,7 @@ type Listeners = HashMap<String, Vec<(u64, Weak<Notify>)>>;
 pub struct Link {
     connection: ConnectionManager,
     address: String,
+    inbox: String,
     health: Mutex<Health>,
     listeners: Mutex<Listeners>,
     next_listener: AtomicU64,
@@ -69,9 +70,9 @@ impl Drop for ChannelWatch {
 }
 
 impl Link {
-    /// Connects (failing with a message that names the address) and starts routing
-    /// messages: `inbox` (the broker's command channel) goes to `on_inbox`.
-    pub async fn connect(
+    /// The link, not yet connected (`establish` connects), routing messages from the start:
+    /// `inbox` (the broker's command channel) goes to `on_inbox`.
+    pub fn new(
         client: redis::Client,
         inbox: String,
         on_inbox: mpsc::UnboundedSender<Vec<u8>>,
@@ -86,28 +87,35 @@ impl Link {
             .set_max_delay(Duration::from_millis(500))
             .set_push_sender(push_tx)
             .set_automatic_resubscription();
-        let connecting = ConnectionManager::new_with_config(client, config);
-        let connection = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(e)) => return Err(format!("Redis at {address} is not reachable: {e}")),
-            Err(_) => return Err(format!("Redis at {address} is not reachable: no answer within 10 s")),
+        let connection = {
+            let _runtime = runtime::service().enter();
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| e.to_string())?
         };
         let link = Arc::new(Link {
             connection,
             address,
-            health: Mutex::new(Health::Ready { since: Instant::now() }),
+            inbox: inbox.clone(),
+            health: Mutex::new(Health::Down { error: "not connected yet".into() }),
             listeners: Mutex::new(HashMap::new()),
             next_listener: AtomicU64::new(1),
         });
-        // Commands fail at once while Redis is away, so this first one proves the link.
-        let mut ping = redis::cmd("PING");
-        link.query::<String>(ping.arg("enclave-broker"))
-            .await
-            .map_err(|e| format!("Redis at {}: {e}", link.address))?;
-        let mut subscriber = link.connection.clone();
-        subscriber.subscribe(&inbox).await.map_err(|e| format!("Redis at {}: {e}", link.address))?;
         runtime::service().spawn(route_pushes(Arc::downgrade(&link), push_rx, inbox, on_inbox));
         Ok(link)
+    }
+
+    /// Connects and subscribes to the inbox (an error names the address).
+    pub async fn establish(&self) -> Result<(), String> {
+        let unreachable = |e: RedisError| format!("Redis at {} is not reachable: {e}", self.address);
+        let mut ping = redis::cmd("PING");
+        ping.arg("enclave-broker");
+        match tokio::time::timeout(Duration::from_secs(10), self.query::<String>(&ping)).await {
+            Ok(result) => result.map_err(unreachable)?,
+            Err(_) => return Err(format!("Redis at {} is not reachable: no answer within 10 s", self.address)),
+        };
+        let mut subscriber = self.connection.clone();
+        let subscribed = subscriber.subscribe(&self.inbox).await;
+        self.record(&subscribed);
+        subscribed.map_err(|e| format!("Redis at {}: {e}", self.address))
     }
 
     pub fn address(&self) -> &str {

@@ -20,11 +20,11 @@ pub mod link;
 pub mod scripts;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use redis::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 pub use config::{ClusterSettings, RedisEndpoint, RedisTls};
@@ -48,11 +48,15 @@ pub struct RedisCluster {
     journal: Arc<Journal>,
     settings: ClusterSettings,
     inbox: Inbox,
-    salt: [u8; 32],
+    salt: OnceLock<[u8; 32]>,
     tasks: Mutex<Vec<AbortHandle>>,
     /// Itself, for the streams that outlive a request.
-    me: std::sync::Weak<RedisCluster>,
+    me: Weak<RedisCluster>,
 }
+
+/// Told of each attempt to reach Redis until one succeeds: the error of each failed one,
+/// then `Ok` once.
+pub type Attempts = Box<dyn Fn(Result<(), String>) + Send + Sync>;
 
 fn unavailable(link: &Link) -> CreateRefusal {
     CreateRefusal::Unavailable(match link.last_error() {
@@ -62,51 +66,77 @@ fn unavailable(link: &Link) -> CreateRefusal {
 }
 
 impl RedisCluster {
-    /// Connects to Redis (an error names the address when it cannot be reached), joins the
-    /// brokers sharing it, and from then on shares the sessions `manager` creates.
-    pub async fn connect(
+    /// Joins the brokers sharing Redis. Sessions `manager` creates from now on are shared at
+    /// once (their events wait in the buffer until Redis answers); connecting goes on in the
+    /// background, retried every second, and `attempts` hears how it went.
+    pub fn start(
         endpoint: RedisEndpoint,
         settings: ClusterSettings,
         manager: Arc<SessionManager>,
+        attempts: Attempts,
     ) -> Result<Arc<RedisCluster>, String> {
         let client = endpoint.client()?;
         let keys = Arc::new(Keys::new(&settings.key_prefix));
         let broker_id = format!("b_{}", uuid::Uuid::new_v4().simple());
         let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
-        let link = Link::connect(client, keys.inbox(&broker_id), inbox_tx).await?;
-        link.load_scripts().await.map_err(|e| format!("Redis at {}: {e}", link.address()))?;
-        let salt = shared_salt(&link, &keys).await?;
-        let (journal, writer) =
-            Journal::start(link.clone(), keys.clone(), broker_id.clone(), settings.buffer_bytes);
+        let link = Link::new(client, keys.inbox(&broker_id), inbox_tx)?;
+        let (journal, writer) = Journal::start(link.clone(), keys.clone(), broker_id.clone(), settings.buffer_bytes);
+        if !manager.attach_journal(journal.clone() as Arc<dyn EventJournal>) {
+            writer.abort();
+            return Err("This broker already shares its sessions through Redis".into());
+        }
         let cluster = Arc::new_cyclic(|me| RedisCluster {
             link,
             keys,
             broker_id,
-            manager: manager.clone(),
-            journal: journal.clone(),
+            manager,
+            journal,
             settings,
             inbox: Inbox::default(),
-            salt,
-            tasks: Mutex::new(Vec::new()),
+            salt: OnceLock::new(),
+            tasks: Mutex::new(vec![writer]),
             me: me.clone(),
         });
-        let weak = Arc::downgrade(&cluster);
-        let tasks = vec![
-            writer,
-            runtime::service().spawn(lease::run(weak.clone(), cluster.settings.lease)).abort_handle(),
-            runtime::service().spawn(inbox::serve(weak.clone(), inbox_rx)).abort_handle(),
-            runtime::service().spawn(watch_link(weak)).abort_handle(),
-        ];
-        *cluster.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
-        if !manager.attach_journal(journal as Arc<dyn EventJournal>) {
-            cluster.stop_tasks();
-            return Err("This broker already shares its sessions through Redis".into());
-        }
+        let joining = runtime::service().spawn(join(Arc::downgrade(&cluster), inbox_rx, attempts));
+        cluster.add_task(joining.abort_handle());
         Ok(cluster)
+    }
+
+    /// `start`, then waits for the first attempt: an error names the address when Redis
+    /// cannot be reached (and the broker leaves again).
+    pub async fn connect(
+        endpoint: RedisEndpoint,
+        settings: ClusterSettings,
+        manager: Arc<SessionManager>,
+    ) -> Result<Arc<RedisCluster>, String> {
+        let (tx, rx) = oneshot::channel();
+        let tx = Mutex::new(Some(tx));
+        let attempts: Attempts = Box::new(move |outcome| {
+            if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = tx.send(outcome);
+            }
+        });
+        let cluster = Self::start(endpoint, settings, manager, attempts)?;
+        match rx.await {
+            Ok(Ok(())) => Ok(cluster),
+            outcome => {
+                cluster.close(Duration::ZERO).await;
+                Err(outcome.ok().and_then(Result::err).unwrap_or_else(|| "Redis connection abandoned".into()))
+            }
+        }
+    }
+
+    fn add_task(&self, task: AbortHandle) {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
     }
 
     pub fn broker_id(&self) -> &str {
         &self.broker_id
+    }
+
+    /// The session manager whose sessions this broker shares.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
     }
 
     pub fn address(&self) -> &str {
@@ -114,9 +144,14 @@ impl RedisCluster {
     }
 
     /// The salt of credential principals, the same on every broker (so a credential is one
-    /// principal cluster-wide).
-    pub fn credential_salt(&self) -> [u8; 32] {
-        self.salt
+    /// principal cluster-wide); known once connected.
+    pub fn credential_salt(&self) -> Option<[u8; 32]> {
+        self.salt.get().copied()
+    }
+
+    /// Whether the broker has reached Redis (at least once).
+    pub fn is_connected(&self) -> bool {
+        self.salt.get().is_some()
     }
 
     fn stop_tasks(&self) {
@@ -131,7 +166,9 @@ impl RedisCluster {
         self.manager.detach_journal();
         self.journal.drain(timeout).await;
         self.stop_tasks();
-        lease::leave(self).await;
+        if self.is_connected() && self.link.is_ready() {
+            lease::leave(self).await;
+        }
     }
 
     async fn record(&self, id: &str) -> Option<SharedRecord> {
@@ -200,9 +237,11 @@ impl RedisCluster {
         Err(refusal)
     }
 
-    async fn listed(&self, owner: Option<&Principal>) -> Vec<SessionRef> {
-        let index = match owner {
-            Some(owner) => self.keys.owned_sessions(&owner.key()),
+    /// The sessions of the principal whose key is `owner_key` (every session with `None`),
+    /// in creation order.
+    pub async fn listed(&self, owner_key: Option<&str>) -> Vec<SessionRef> {
+        let index = match owner_key {
+            Some(owner) => self.keys.owned_sessions(owner),
             None => self.keys.all_sessions(),
         };
         let now = format!("{:.0}", crate::protocol::json::now_epoch_ms());
@@ -234,7 +273,7 @@ impl RedisCluster {
                     .manager
                     .sessions()
                     .into_iter()
-                    .filter(|s| owner.is_none_or(|owner| s.owner() == owner))
+                    .filter(|s| owner_key.is_none_or(|owner| s.owner().key() == owner))
                     .map(SessionRef::Local)
                     .collect();
             }
@@ -253,7 +292,7 @@ impl RedisCluster {
                 gone.push(id);
                 continue;
             };
-            if owner.is_some_and(|owner| record.owner_key != owner.key()) {
+            if owner_key.is_some_and(|owner| record.owner_key != owner) {
                 continue;
             }
             found.push(match self.manager.get(id) {
@@ -303,9 +342,42 @@ async fn shared_salt(link: &Link, keys: &Keys) -> Result<[u8; 32], String> {
     Ok(salt)
 }
 
+/// Connects (every second until it works), then starts the broker's part in the cluster:
+/// its lease, its inbox, and watching the link.
+async fn join(cluster: Weak<RedisCluster>, inbox: mpsc::UnboundedReceiver<Vec<u8>>, attempts: Attempts) {
+    loop {
+        let Some(joining) = cluster.upgrade() else { return };
+        let joined = async {
+            joining.link.establish().await?;
+            let address = joining.link.address();
+            joining.link.load_scripts().await.map_err(|e| format!("Redis at {address}: {e}"))?;
+            shared_salt(&joining.link, &joining.keys).await
+        }
+        .await;
+        match joined {
+            Ok(salt) => {
+                let _ = joining.salt.set(salt);
+                let lease = joining.settings.lease;
+                for task in [
+                    runtime::service().spawn(lease::run(cluster.clone(), lease)).abort_handle(),
+                    runtime::service().spawn(inbox::serve(cluster.clone(), inbox)).abort_handle(),
+                    runtime::service().spawn(watch_link(cluster.clone())).abort_handle(),
+                ] {
+                    joining.add_task(task);
+                }
+                attempts(Ok(()));
+                return;
+            }
+            Err(error) => attempts(Err(error)),
+        }
+        drop(joining);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// While Redis is away, asks every 200 ms (which makes the connection retry), so the
 /// broker notices as soon as it is back.
-async fn watch_link(cluster: std::sync::Weak<RedisCluster>) {
+async fn watch_link(cluster: Weak<RedisCluster>) {
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let Some(cluster) = cluster.upgrade() else { return };
@@ -330,7 +402,7 @@ impl SharedState for RedisCluster {
     }
 
     fn list<'a>(&'a self, owner: Option<&'a Principal>) -> BoxFuture<'a, Vec<SessionRef>> {
-        Box::pin(self.listed(owner))
+        Box::pin(async move { self.listed(owner.map(Principal::key).as_deref()).await })
     }
 
     fn command<'a>(&'a self, session: &'a SharedRecord, command: Command) -> BoxFuture<'a, CommandReply> {
