@@ -15,9 +15,9 @@ use enclave_broker_core::protocol::json::JsonObject;
 use enclave_broker_core::protocol::{ErrorInfo, EventType};
 use enclave_broker_core::runtime;
 use enclave_broker_core::tools::ToolReply;
-use serde_json::Value;
 use napi::Status;
 use napi_derive::napi;
+use serde_json::Value;
 
 use crate::host::{self, HostMessage};
 use crate::manager::BindingSessionManager;
@@ -95,7 +95,10 @@ impl BindingCluster {
     /// Shares `manager`'s sessions through Redis from now on and starts connecting. Bad
     /// settings throw here; unreachable Redis is reported as `cluster ready` with its error.
     #[napi(factory)]
-    pub fn start(manager: &BindingSessionManager, config: BindingRedisConfig) -> napi::Result<BindingCluster> {
+    pub fn start(
+        manager: &BindingSessionManager,
+        config: BindingRedisConfig,
+    ) -> napi::Result<BindingCluster> {
         let key = next_key();
         let attempts = Box::new(move |outcome: Result<(), String>| {
             host::send(HostMessage::ClusterReady { key, error: outcome.err().unwrap_or_default() });

@@ -138,9 +138,14 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
         HostMessage::ClusterAnswer { key, ok, text } => {
             (KIND_CLUSTER_ANSWER, key as f64, if ok { 1.0 } else { 0.0 }, text, String::new(), String::new())
         }
-        HostMessage::ClusterEvents { key, lines, done } => {
-            (KIND_CLUSTER_EVENTS, key as f64, if done { 1.0 } else { 0.0 }, lines, String::new(), String::new())
-        }
+        HostMessage::ClusterEvents { key, lines, done } => (
+            KIND_CLUSTER_EVENTS,
+            key as f64,
+            if done { 1.0 } else { 0.0 },
+            lines,
+            String::new(),
+            String::new(),
+        ),
     }
 }
 

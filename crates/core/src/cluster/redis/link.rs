@@ -110,7 +110,9 @@ impl Link {
         ping.arg("enclave-broker");
         match tokio::time::timeout(Duration::from_secs(10), self.query::<String>(&ping)).await {
             Ok(result) => result.map_err(unreachable)?,
-            Err(_) => return Err(format!("Redis at {} is not reachable: no answer within 10 s", self.address)),
+            Err(_) => {
+                return Err(format!("Redis at {} is not reachable: no answer within 10 s", self.address));
+            }
         };
         let mut subscriber = self.connection.clone();
         let subscribed = subscriber.subscribe(&self.inbox).await;

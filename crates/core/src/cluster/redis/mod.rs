@@ -80,7 +80,8 @@ impl RedisCluster {
         let broker_id = format!("b_{}", uuid::Uuid::new_v4().simple());
         let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
         let link = Link::new(client, keys.inbox(&broker_id), inbox_tx)?;
-        let (journal, writer) = Journal::start(link.clone(), keys.clone(), broker_id.clone(), settings.buffer_bytes);
+        let (journal, writer) =
+            Journal::start(link.clone(), keys.clone(), broker_id.clone(), settings.buffer_bytes);
         if !manager.attach_journal(journal.clone() as Arc<dyn EventJournal>) {
             writer.abort();
             return Err("This broker already shares its sessions through Redis".into());
