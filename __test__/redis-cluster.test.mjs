@@ -20,6 +20,8 @@ const EXPRESS_INSTANCE = path.join(ROOT, '__test__', 'helpers', 'cluster-express
 const SLOW = 60000;
 
 const as = (user) => ({ authorization: `Bearer ${user}` });
+// The SessionHandler process's principal header.
+const asUser = (user) => ({ 'x-user': user });
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 // A broker process on `redis` (`script`: which kind); resolves once it listens.
@@ -327,7 +329,6 @@ describe('Redis going away', () => {
 describe('createBroker and SessionHandler on the same Redis', () => {
   it('a SessionHandler on createBroker({ redis }) shares its sessions with the EnclaveBrokers, both ways', { timeout: SLOW }, async () => {
     const X = await instance({}, EXPRESS_INSTANCE);
-    const asUser = (user) => ({ 'x-user': user });
     // Created through the SessionHandler on X; seen, answered and replayed through the others.
     const started = await post(`${X.base}/sessions`, { code: "const a = await callTool('ask', {}); return 'got ' + a" }, asUser('alice'));
     const id = started.headers.get('x-session-id');

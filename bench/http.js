@@ -16,12 +16,9 @@
 // ran, those inside scripts included, over the executions done), and the servers' memory.
 'use strict';
 
-const { spawn, spawnSync } = require('node:child_process');
-const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
+const { pathToFileURL } = require('node:url');
 const { summarize, percentile, fmt, mib, table } = require('./lib/stats');
 const { engineMemory, readRssBytes } = require('./lib/procs');
 const { startWorker } = require('./lib/worker');
@@ -168,34 +165,22 @@ async function load(ports, scenario, seconds, record) {
 
 // ---------------------------------------------------------------- Redis
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-// A redis-server of the benchmark's own (no persistence), or undefined when none is installed.
+// A redis-server of the benchmark's own (the test suite's, without persistence), or
+// undefined when none is installed.
 async function startRedis() {
   if (process.argv.includes('--no-redis')) return undefined;
-  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enclave-bench-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const Redis = require('ioredis');
-  const client = new Redis({ port, host: '127.0.0.1', retryStrategy: (n) => (n > 50 ? null : 50) });
-  await client.ping();
+  const helper = await import(pathToFileURL(path.join(ROOT, '__test__', 'helpers', 'redis.mjs')).href);
+  let redis;
+  try {
+    redis = await helper.startRedis({ persist: false });
+  } catch {
+    return undefined;
+  }
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: redis.url,
     // Calls of every command since the last reset, INFO's own excluded.
     async commands() {
-      const info = await client.info('commandstats');
+      const info = await redis.client.info('commandstats');
       let calls = 0;
       for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
         if (match[1] !== 'info' && match[1] !== 'config|resetstat') calls += Number(match[2]);
@@ -203,14 +188,9 @@ async function startRedis() {
       return calls;
     },
     async resetStats() {
-      await client.config('RESETSTAT');
+      await redis.client.config('RESETSTAT');
     },
-    async stop() {
-      client.disconnect();
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => redis.cleanup(),
   };
 }
 

@@ -1,7 +1,8 @@
-// A real redis-server for the suites that share state through Redis: a free port on
-// 127.0.0.1, its own temporary directory (append-only file on, so a stop and a start keep
-// the data, as a restarted production Redis would), stopped and removed by `cleanup()`.
-// Debian's `redis-server` package provides it; `.ci/run` installs it when missing.
+// A real redis-server for the suites that share state through Redis (and for bench:http):
+// a free port on 127.0.0.1, its own temporary directory (with `persist`, the default, an
+// append-only file synced on every write, so a stop and a start keep the data as a restarted
+// production Redis would), stopped and removed by `cleanup()`. Debian's `redis-server`
+// package provides it; `.ci/run` installs it when missing.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -61,13 +62,14 @@ async function waitUntil(check, label, timeoutMs = 15000) {
   }
 }
 
-export async function startRedis() {
+export async function startRedis({ persist = true } = {}) {
   const binary = redisServerPath();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enclave-redis-'));
   const port = await freePort();
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes',
-    '--appendfsync', 'always', '--protected-mode', 'no', '--logfile', path.join(dir, 'redis.log'),
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'no',
+    '--logfile', path.join(dir, 'redis.log'),
+    ...(persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
   ];
   let child;
   let exited;

@@ -121,6 +121,15 @@ struct Outbox {
 /// The client went away.
 struct Gone;
 
+/// Where a stream is after sending a page.
+enum Sent {
+    /// Sent through `final`: the stream is done.
+    Final,
+    /// The client went away (or the session's key is spent).
+    Gone,
+    More,
+}
+
 impl Outbox {
     async fn send(&mut self, bytes: Bytes) -> Result<(), Gone> {
         self.tx.send(bytes).await.map_err(|_| Gone)
@@ -163,6 +172,36 @@ impl Outbox {
         }
         Ok(true)
     }
+
+    /// Sends the events of `page` that pass `filters`, up to `final`, moving `cursor` past
+    /// each event read.
+    async fn send_page(
+        &mut self,
+        filters: &Arc<Vec<EventFilter>>,
+        encryption: Option<(&str, &SessionEncryption)>,
+        page: Vec<Arc<StreamEvent>>,
+        cursor: &mut u64,
+    ) -> Sent {
+        let page = Arc::new(page);
+        let keep = if filters.is_empty() { None } else { Some(kept(filters, &page).await) };
+        let mut last = false;
+        for (i, event) in page.iter().enumerate() {
+            *cursor = event.seq();
+            let kept = keep.as_ref().is_none_or(|keep| keep[i]);
+            if kept && !matches!(self.push(encryption, event).await, Ok(true)) {
+                return Sent::Gone;
+            }
+            if event.kind() == EventType::Final {
+                last = true;
+                break;
+            }
+        }
+        match (self.flush().await, last) {
+            (Err(Gone), _) => Sent::Gone,
+            (Ok(()), true) => Sent::Final,
+            (Ok(()), false) => Sent::More,
+        }
+    }
 }
 
 async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mpsc::Sender<Bytes>) {
@@ -173,7 +212,7 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
     let mut cursor = options.after_seq;
     let mut finished = false;
     let mut out = Outbox { tx, chunk: String::new() };
-    'stream: loop {
+    loop {
         let notified = wake.notified();
         tokio::pin!(notified);
         // Registered before reading, so an event emitted after the read still wakes us.
@@ -195,24 +234,17 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
                 _ = out.tx.closed() => break,
             }
         }
-        let page = Arc::new(page);
-        let keep = if filters.is_empty() { None } else { Some(kept(&filters, &page).await) };
-        for (i, event) in page.iter().enumerate() {
-            cursor = event.seq();
-            let kept = keep.as_ref().is_none_or(|keep| keep[i]);
-            if kept && !matches!(out.push(encryption, event).await, Ok(true)) {
-                break 'stream;
-            }
-            if event.kind() == EventType::Final {
+        let short = page.len() < PAGE_EVENTS;
+        match out.send_page(&filters, encryption, page, &mut cursor).await {
+            Sent::Final => {
                 finished = true;
                 break;
             }
-        }
-        if out.flush().await.is_err() || finished {
-            break;
+            Sent::Gone => break,
+            Sent::More => {}
         }
         // A short page was all there was when it was read; anything newer has woken `notified`.
-        if page.len() < PAGE_EVENTS {
+        if short {
             tokio::select! {
                 _ = &mut notified => {}
                 _ = out.tx.closed() => break,
@@ -239,7 +271,7 @@ async fn write_feed(mut feed: Box<dyn EventFeed>, mut options: StreamOptions, tx
     let mut cursor = options.after_seq;
     let mut finished = false;
     let mut out = Outbox { tx, chunk: String::new() };
-    'stream: loop {
+    loop {
         let page = tokio::select! {
             page = feed.next(cursor, PAGE_EVENTS) => page,
             _ = out.tx.closed() => break,
@@ -248,23 +280,14 @@ async fn write_feed(mut feed: Box<dyn EventFeed>, mut options: StreamOptions, tx
             finished = true;
             break;
         }
-        let page = Arc::new(page);
-        let keep = if filters.is_empty() { None } else { Some(kept(&filters, &page).await) };
-        for (i, event) in page.iter().enumerate() {
-            cursor = event.seq();
-            let kept = keep.as_ref().is_none_or(|keep| keep[i]);
-            if kept && !matches!(out.push(None, event).await, Ok(true)) {
-                break 'stream;
-            }
-            if event.kind() == EventType::Final {
+        match out.send_page(&filters, None, page, &mut cursor).await {
+            Sent::Final => {
                 finished = true;
                 break;
             }
-        }
-        if out.flush().await.is_err() || finished {
-            break;
+            Sent::Gone => break,
+            Sent::More => {}
         }
     }
-    let _ = out.flush().await;
     end(finished, options);
 }

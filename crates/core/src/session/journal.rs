@@ -35,15 +35,8 @@ mod tests {
 
     use super::*;
     use crate::protocol::{ErrorCode, ErrorInfo, EventType};
-    use crate::session::{SessionConfig, SessionManager};
-    use crate::tools::{ToolCall, ToolHost, ToolReplySender};
-
-    struct NoTools;
-
-    impl ToolHost for NoTools {
-        fn call(&self, _call: ToolCall, _reply: ToolReplySender) {}
-        fn abort(&self, _call_key: u64) {}
-    }
+    use crate::session::SessionManager;
+    use crate::session::manager::tests::{NoTools, named};
 
     #[derive(Default)]
     struct Recorder {
@@ -60,10 +53,6 @@ mod tests {
         fn terminated(&self, session: &Arc<Session>) {
             self.log.lock().unwrap().push(format!("terminated {}", session.id()));
         }
-    }
-
-    fn named(id: &str) -> SessionConfig {
-        SessionConfig { session_id: Some(id.into()), ..SessionConfig::default() }
     }
 
     #[test]

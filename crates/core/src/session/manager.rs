@@ -297,11 +297,11 @@ pub fn info(session: &Session) -> SessionInfo {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::tools::{ToolCall, ToolReplySender};
 
-    struct NoTools;
+    pub(crate) struct NoTools;
 
     impl ToolHost for NoTools {
         fn call(&self, _call: ToolCall, _reply: ToolReplySender) {}
@@ -312,7 +312,7 @@ mod tests {
         SessionManager::new(max, Arc::new(NoTools))
     }
 
-    fn named(id: &str) -> SessionConfig {
+    pub(crate) fn named(id: &str) -> SessionConfig {
         SessionConfig { session_id: Some(id.to_string()), ..SessionConfig::default() }
     }
 
