@@ -177,7 +177,19 @@ impl Journal {
             .arg(self.keys.owned_sessions(&owner_key))
             .arg(&expires_at)
             .arg(id)
-            .ignore()
+            .ignore();
+        // A principal's index lives as long as its newest session (a principal that never
+        // lists its sessions leaves nothing behind); the index of all sessions is pruned by
+        // the brokers' lease task.
+        for only in ["NX", "GT"] {
+            pipeline
+                .cmd("PEXPIREAT")
+                .arg(self.keys.owned_sessions(&owner_key))
+                .arg(&expires_at)
+                .arg(only)
+                .ignore();
+        }
+        pipeline
             .cmd("SADD")
             .arg(self.keys.broker_sessions(&self.broker))
             .arg(id)

@@ -7,8 +7,8 @@
 //! | `<p>{s:<id>}:session` | hash | the registry entry (`record.rs`), expiring at the session's `expiresAt` |
 //! | `<p>{s:<id>}:events` | stream | the event log: one entry per written batch, id `<last seq>-0`, fields `<seq>:<type>` → the line clients get |
 //! | `<p>{s:<id>}:events` | channel | the last stored seq, published after each batch (wakes remote streams) |
-//! | `<p>sessions` | sorted set | every session id, scored by `expiresAt` |
-//! | `<p>{o:<sha256 of owner key>}:sessions` | sorted set | one principal's session ids, scored by `expiresAt` |
+//! | `<p>sessions` | sorted set | every session id, scored by `expiresAt` (expired ones pruned every minute) |
+//! | `<p>{o:<sha256 of owner key>}:sessions` | sorted set | one principal's session ids, scored by `expiresAt`, expiring with the newest |
 //! | `<p>brokers` | hash | broker id → `{"renewedAt", "leaseMs"}` |
 //! | `<p>{b:<id>}:lease` | string | the broker's lease, expiring `leaseMs` after its last renewal |
 //! | `<p>{b:<id>}:sessions` | set | ids of the sessions the broker runs and has not finished |

@@ -27,9 +27,13 @@ pub fn tick(lease: Duration) -> Duration {
     (lease / 4).clamp(Duration::from_millis(50), Duration::from_millis(500))
 }
 
+/// How often a broker prunes expired ids from the index of all sessions.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 pub async fn run(cluster: Weak<RedisCluster>, lease: Duration) {
     let mut ticker = tokio::time::interval(tick(lease));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pruned = tokio::time::Instant::now();
     loop {
         ticker.tick().await;
         let Some(cluster) = cluster.upgrade() else { return };
@@ -39,6 +43,12 @@ pub async fn run(cluster: Weak<RedisCluster>, lease: Duration) {
             None => continue,
         }
         finish_lost_brokers(&cluster).await;
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = tokio::time::Instant::now();
+            let mut cmd = redis::cmd("ZREMRANGEBYSCORE");
+            cmd.arg(cluster.keys.all_sessions()).arg("-inf").arg(format!("({:.0}", now_epoch_ms()));
+            let _ = cluster.link.query::<i64>(&cmd).await;
+        }
     }
 }
 
