@@ -5,6 +5,7 @@
 // BROKER_LOST, and a Redis outage loses nothing.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { createClient } from 'redis';
@@ -413,6 +414,27 @@ describe('the redis option in one process', () => {
     // The clients were only read, never connected.
     expect(ioredis.status).toBe('wait');
     expect(nodeRedis.isOpen).toBe(false);
+  });
+
+  it('reaches Redis over TLS, trusting the client\'s CA and refusing a certificate it cannot verify', { timeout: SLOW }, async () => {
+    const secure = await startRedis({ persist: false, tls: true });
+    try {
+      const ca = fs.readFileSync(secure.tls.ca, 'utf8');
+      const client = new Redis({ host: '127.0.0.1', port: secure.tlsPort, tls: { ca }, lazyConnect: true });
+      const trusted = new EnclaveBroker({ redis: client, limits: { heartbeatIntervalMs: 0 } });
+      await trusted.listen(0, '127.0.0.1');
+      const base = `http://127.0.0.1:${trusted.port}`;
+      const response = await post(`${base}/execute`, { code: 'return 6 * 7' });
+      expect(ndjsonLines(await response.text()).at(-1).payload).toMatchObject({ ok: true, result: 42 });
+      expect((await getJson(`${base}/health`)).body.redis).toMatchObject({ status: 'ready', address: `127.0.0.1:${secure.tlsPort} (TLS)` });
+      await trusted.close();
+      // Without the CA, the server's certificate does not verify.
+      const untrusted = new EnclaveBroker({ redis: `rediss://127.0.0.1:${secure.tlsPort}` });
+      await expect(untrusted.listen(0, '127.0.0.1')).rejects.toThrow(`Redis at 127.0.0.1:${secure.tlsPort} (TLS) is not reachable`);
+      await untrusted.close();
+    } finally {
+      await secure.cleanup();
+    }
   });
 
   it('refuses options it cannot use, before anything connects', () => {

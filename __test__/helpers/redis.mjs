@@ -62,7 +62,22 @@ async function waitUntil(check, label, timeoutMs = 15000) {
   }
 }
 
-export async function startRedis({ persist = true } = {}) {
+// A certificate authority and a certificate for 127.0.0.1 signed by it, made with the
+// `openssl` command in `dir`: {ca, cert, key} file paths.
+function certificates(dir) {
+  const run = (...args) => {
+    const done = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (done.error !== undefined || done.status !== 0) throw new Error(`openssl ${args[0]} failed: ${done.stderr ?? done.error}`);
+  };
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=enclave test CA');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  fs.writeFileSync(path.join(dir, 'san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.cnf');
+  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') };
+}
+
+// `tls`: also serve TLS on `tlsPort`, with a certificate of a fresh CA (`tls.ca`, its file).
+export async function startRedis({ persist = true, tls = false } = {}) {
   const binary = redisServerPath();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enclave-redis-'));
   const port = await freePort();
@@ -71,6 +86,14 @@ export async function startRedis({ persist = true } = {}) {
     '--logfile', path.join(dir, 'redis.log'),
     ...(persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
   ];
+  let tlsPort;
+  let files;
+  if (tls) {
+    files = certificates(dir);
+    tlsPort = await freePort();
+    args.push('--tls-port', String(tlsPort), '--tls-cert-file', files.cert, '--tls-key-file', files.key);
+    args.push('--tls-ca-cert-file', files.ca, '--tls-auth-clients', 'no');
+  }
   let child;
   let exited;
   const start = async () => {
@@ -93,6 +116,8 @@ export async function startRedis({ persist = true } = {}) {
     port,
     dir,
     client,
+    tlsPort,
+    tls: files,
     start,
     stop,
     async cleanup() {
