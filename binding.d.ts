@@ -111,6 +111,9 @@ export interface BindingHttpConfig {
   hasLimits: boolean
   /** Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all. */
   externalTools?: Array<string>
+  /** A folder of static files to serve at `static_files_mount` (the playground page). */
+  staticFilesDir?: string
+  staticFilesMount?: string
 }
 
 export interface BindingLimits {

@@ -955,6 +955,12 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   allowedOrigins?: string[];
   /** Cancel a session whose streaming client disconnected. Default false: the client can reconnect with `fromSeq`. */
   cancelOnDisconnect?: boolean;
+  /**
+   * Serve the playground page shipped in this package at `/playground/` (and redirect `/` there),
+   * with a strict Content-Security-Policy; its files are public, its runs go through the API
+   * routes (and their authentication). Default false.
+   */
+  playground?: boolean;
 }
 
 /**
@@ -992,6 +998,8 @@ export declare class EnclaveBroker extends Broker {
   listenerCount(event: keyof EnclaveBrokerEvents): number;
   /** The port the server listens on, once `listen` resolved. */
   readonly port: number | undefined;
+  /** `'/playground/'` when the broker serves the playground page (`playground: true`), else undefined. */
+  readonly playgroundPath: string | undefined;
   /** Starts the HTTP server (port 0 picks a free one; read it from `port`). Default host `0.0.0.0`. Keeps Node alive until `close`. */
   listen(port?: number, hostname?: string): Promise<void>;
   /** Stops the server (open streams get `timeout` ms, default 5000, then are cancelled), then disposes the broker. */

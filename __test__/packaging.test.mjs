@@ -201,14 +201,24 @@ describe('npm pack', () => {
     files = result.files.map((f) => f.path);
   }, 150000);
 
-  it('packs the entry points, their declarations, the loader and every lib file', () => {
-    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json']) expect(files, f).toContain(f);
-    const lib = fs
-      .readdirSync(path.join(ROOT, 'lib'), { recursive: true, withFileTypes: true })
+  // Every file under `dir`, as paths relative to the package root.
+  const filesUnder = (dir) =>
+    fs
+      .readdirSync(path.join(ROOT, dir), { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile())
       .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
+
+  it('packs the entry points, their declarations, the loader and every lib file', () => {
+    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json']) expect(files, f).toContain(f);
+    const lib = filesUnder('lib');
     expect(lib.length).toBeGreaterThan(0);
     for (const f of lib) expect(files, f).toContain(f);
+  });
+
+  it('packs the playground page (EnclaveBroker playground: true serves it from the package)', () => {
+    const page = filesUnder('playground');
+    expect(page).toEqual(expect.arrayContaining(['playground/index.html', 'playground/app.js', 'playground/style.css']));
+    for (const f of page) expect(files, f).toContain(f);
   });
 
   it('packs nothing from the tests, the Rust sources, build output or scratch space', () => {

@@ -4,6 +4,7 @@
 // `rateLimiting.keyGenerator`).
 'use strict';
 
+const path = require('node:path');
 const native = require('./native');
 const host = require('./host');
 const { Broker, INTERNALS, BROKER_EVENTS } = require('./broker');
@@ -11,6 +12,10 @@ const { BrokerEvents } = require('./broker-events');
 const { resolveSessionConfig } = require('./config');
 
 const AUTH_TYPES = ['bearer', 'api-key', 'custom'];
+
+// The playground page this package ships (`playground: true`), and where it is served.
+const PLAYGROUND_DIR = path.join(__dirname, '..', 'playground');
+const PLAYGROUND_PATH = '/playground';
 
 function positive(name, value, { allowZero = false } = {}) {
   if (value === undefined) return undefined;
@@ -74,6 +79,9 @@ class EnclaveBroker extends Broker {
     checkAuthentication(options.authentication);
     checkRateLimiting(options.rateLimiting);
     positive('maxBodyBytes', options.maxBodyBytes);
+    if (options.playground !== undefined && typeof options.playground !== 'boolean') {
+      throw new TypeError('playground must be a boolean');
+    }
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
     this.#events = events;
@@ -135,6 +143,11 @@ class EnclaveBroker extends Broker {
     return this.#server === undefined ? undefined : this.#server.port;
   }
 
+  /** The path of the playground page (`playground: true`), else undefined. */
+  get playgroundPath() {
+    return this.#options.playground ? `${PLAYGROUND_PATH}/` : undefined;
+  }
+
   async listen(port = 0, hostname = '0.0.0.0') {
     if (this.isDisposed) throw new Error('Broker is disposed');
     if (this.#server !== undefined) throw new Error('The broker is already listening');
@@ -161,6 +174,8 @@ class EnclaveBroker extends Broker {
       hasLimits: defaults.limits !== undefined,
       externalTools: resolved.binding.externalTools,
       sessionEvents: this.#events.observingSessions,
+      staticFilesDir: options.playground ? PLAYGROUND_DIR : undefined,
+      staticFilesMount: options.playground ? PLAYGROUND_PATH : undefined,
     });
     this.#server = server;
     this.#closed = new Promise((resolve) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use enclave_broker_core::http::{
     AuthConfig, AuthKind, AuthResult, AuthValidator, BoxFuture, Cors, HttpConfig, HttpServer, KeyGenerator,
-    RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate,
+    RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate, StaticFiles,
 };
 use enclave_broker_core::protocol::PartialLimits;
 use enclave_broker_core::runtime;
@@ -42,6 +42,9 @@ pub struct BindingHttpConfig {
     pub has_limits: bool,
     /// Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all.
     pub external_tools: Option<Vec<String>>,
+    /// A folder of static files to serve at `static_files_mount` (the playground page).
+    pub static_files_dir: Option<String>,
+    pub static_files_mount: Option<String>,
 }
 
 struct JsValidator(u64);
@@ -78,7 +81,7 @@ fn millis(value: Option<f64>, default_ms: u64) -> Duration {
     }
 }
 
-fn partial(limits: BindingLimits) -> PartialLimits {
+fn partial(limits: &BindingLimits) -> PartialLimits {
     PartialLimits {
         session_ttl_ms: limits.session_ttl_ms,
         max_tool_calls: limits.max_tool_calls,
@@ -143,11 +146,22 @@ impl BindingHttpServer {
                 .then(|| Arc::new(JsKeyGenerator(key)) as Arc<dyn KeyGenerator>),
         });
         let external_tools = external_tools(config.external_tools);
-        let mut defaults = config.defaults;
-        // The template keeps the broker's limits as given, to merge per route.
-        let given_limits = defaults.limits.take();
-        let template_limits = if config.has_limits { given_limits.map(partial) } else { None };
-        let session = defaults.into_core()?;
+        let static_files = match (&config.static_files_dir, &config.static_files_mount) {
+            (Some(dir), Some(mount)) => {
+                Some(StaticFiles::load(std::path::Path::new(dir), mount).map_err(|e| {
+                    napi::Error::new(
+                        Status::InvalidArg,
+                        format!("static files in {dir} cannot be served: {e}"),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        // The template keeps the broker's limits as given, to merge per route; the session
+        // defaults still see them, for the sandbox's `limits.memoryLimit`.
+        let template_limits =
+            if config.has_limits { config.defaults.limits.as_ref().map(partial) } else { None };
+        let session = config.defaults.into_core()?;
         let defaults = HttpConfig::default();
         let core_config = HttpConfig {
             host: config.host.unwrap_or(defaults.host),
@@ -176,6 +190,7 @@ impl BindingHttpServer {
                     }
                 }) as SessionCreated
             }),
+            static_files,
         };
         let server = HttpServer::start(core_config, manager.core())
             .map_err(|e| napi::Error::new(Status::GenericFailure, format!("listen failed: {e}")))?;

@@ -20,6 +20,7 @@ use super::callbacks::{AuthValidator, KeyGenerator};
 use super::rate_limit::RateLimiter;
 use super::response::Cors;
 use super::routes;
+use super::static_files::StaticFiles;
 use super::template::SessionTemplate;
 use crate::runtime;
 use crate::session::{Session, SessionManager};
@@ -61,6 +62,8 @@ pub struct HttpConfig {
     pub template: SessionTemplate,
     /// Told of every session a route creates, before it runs (the seed's broker events).
     pub on_session_created: Option<SessionCreated>,
+    /// Files served beside the API (the playground page), see `static_files.rs`.
+    pub static_files: Option<StaticFiles>,
 }
 
 pub type SessionCreated = Arc<dyn Fn(&Arc<Session>) + Send + Sync>;
@@ -79,6 +82,7 @@ impl Default for HttpConfig {
             rate_limit: None,
             template: SessionTemplate::default(),
             on_session_created: None,
+            static_files: None,
         }
     }
 }

@@ -44,8 +44,10 @@ impl SessionTemplate {
         })
     }
 
-    /// `POST /execute {timeout?, maxToolCalls?, context?}` (seed route): the broker's limits
-    /// with the request's overrides; `context` keys become read-only globals.
+    /// `POST /execute {timeout?, maxToolCalls?, memoryLimit?, context?}` (seed route): the
+    /// broker's limits with the request's overrides; `context` keys become read-only globals.
+    /// `memoryLimit` (bytes) may lower the broker's heap limit, never raise it: memory is
+    /// the host's, and a client must not be able to take more than the broker allows.
     pub fn for_execute(&self, body: &Map<String, Value>) -> Result<SessionConfig, String> {
         let mut limits = self.limits.clone().unwrap_or_default();
         if let Some(timeout) = number(body, "timeout")? {
@@ -55,6 +57,9 @@ impl SessionTemplate {
             limits.max_tool_calls = Some(max);
         }
         let mut sandbox = self.sandbox.clone();
+        if let Some(memory) = number(body, "memoryLimit")? {
+            sandbox.memory_limit_bytes = sandbox.memory_limit_bytes.min(memory as usize);
+        }
         match body.get("context") {
             None | Some(Value::Null) => {}
             Some(Value::Object(context)) => {
@@ -124,6 +129,19 @@ mod tests {
         assert_eq!(c.sandbox.globals_json.as_deref(), Some(r#"{"userId":"u1"}"#));
         assert!(template.for_execute(&body(r#"{"timeout": "soon"}"#)).is_err());
         assert!(template.for_execute(&body(r#"{"context": [1]}"#)).is_err());
+    }
+
+    #[test]
+    fn execute_may_lower_the_memory_limit_but_not_raise_it() {
+        let template = SessionTemplate::default();
+        let broker = template.sandbox.memory_limit_bytes;
+        let c = template.for_execute(&body(r#"{"memoryLimit": 33554432}"#)).unwrap();
+        assert_eq!(c.sandbox.memory_limit_bytes, 32 << 20);
+        let c = template.for_execute(&body(r#"{"memoryLimit": 1e12}"#)).unwrap();
+        assert_eq!(c.sandbox.memory_limit_bytes, broker);
+        assert_eq!(template.for_execute(&body("{}")).unwrap().sandbox.memory_limit_bytes, broker);
+        assert!(template.for_execute(&body(r#"{"memoryLimit": -1}"#)).is_err());
+        assert!(template.for_execute(&body(r#"{"memoryLimit": "64MB"}"#)).is_err());
     }
 
     #[test]
