@@ -185,6 +185,13 @@ describe('entry points and declarations', () => {
   });
 });
 
+// Every file under `dir`, as paths relative to the package root.
+const filesUnder = (dir) =>
+  fs
+    .readdirSync(path.join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
+
 describe('npm pack', () => {
   let files;
 
@@ -200,13 +207,6 @@ describe('npm pack', () => {
     const [result] = JSON.parse(out);
     files = result.files.map((f) => f.path);
   }, 150000);
-
-  // Every file under `dir`, as paths relative to the package root.
-  const filesUnder = (dir) =>
-    fs
-      .readdirSync(path.join(ROOT, dir), { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile())
-      .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
 
   it('packs the entry points, their declarations, the loader and every lib file', () => {
     for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json']) expect(files, f).toContain(f);

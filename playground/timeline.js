@@ -1,10 +1,12 @@
 // The live timeline: one row per thing that happened in the run, built from the stream's
 // events as they arrive. A tool call is one row from its `tool_call` to its
-// `tool_result_applied` (its `tool_progress` events update it), consecutive heartbeats fold
-// into one row, and the `final` event shows the result or the error with its code. Rows are
+// `tool_result_applied` (its `tool_progress` events update it), heartbeats fold into the
+// tool call they waited on, or else into one row per quiet stretch, and the `final` event
+// shows the result or the error with its code. Rows are
 // built with DOM calls only (the page's policy allows no HTML from strings).
 //
-// Each row: `data-kind`, `data-seqs` (every seq it stands for), a `.summary` that says what
+// Each row: `data-kind`, `data-seqs` (every seq it stands for, heartbeats folded into it
+// included, counted in `data-heartbeats`), a `.summary` that says what
 // happened and nothing that differs between two runs of the same script (ids, times), and
 // a `.detail` with the rest.
 
@@ -32,6 +34,10 @@ export function preview(value) {
 
 function formatTime(ms) {
   return ms < 10_000 ? `+${Math.round(ms)} ms` : `+${(ms / 1000).toFixed(1)} s`;
+}
+
+function beats(count) {
+  return count === 0 ? '' : ` · ${count} heartbeat${count === 1 ? '' : 's'} meanwhile`;
 }
 
 function short(text, keep = 16) {
@@ -127,7 +133,7 @@ export class Timeline {
         const row = this.#row('tool', seq, at, 'tool', `${payload.toolName}(${preview(payload.args)})`);
         this.#detail(row, 'called');
         row.classList.add('pending');
-        this.#calls.set(payload.callId, { row, at });
+        this.#calls.set(payload.callId, { row, at, phase: 'called', beats: 0 });
         return row;
       }
       case 'tool_progress':
@@ -136,10 +142,11 @@ export class Timeline {
         if (call === undefined) return this.#other(seq, type, payload, at);
         this.#addSeq(call.row, seq);
         if (type === 'tool_progress') {
-          this.#detail(call.row, `${payload.phase}…`);
+          call.phase = `${payload.phase}…`;
+          this.#detail(call.row, call.phase + beats(call.beats));
         } else {
           call.row.classList.remove('pending');
-          this.#detail(call.row, `result applied in ${Math.round(at - call.at)} ms`);
+          this.#detail(call.row, `result applied in ${Math.round(at - call.at)} ms${beats(call.beats)}`);
           this.#calls.delete(payload.callId);
         }
         return call.row;
@@ -151,6 +158,15 @@ export class Timeline {
         return this.#row('console', seq, at, `console.${payload.level}`, `${payload.message}${data}`);
       }
       case 'heartbeat': {
+        // While a tool call is pending, the heartbeat says the run is waiting on it.
+        const waiting = [...this.#calls.values()].at(-1);
+        if (waiting !== undefined) {
+          waiting.beats += 1;
+          this.#addSeq(waiting.row, seq);
+          waiting.row.dataset.heartbeats = String(waiting.beats);
+          this.#detail(waiting.row, waiting.phase + beats(waiting.beats));
+          return waiting.row;
+        }
         if (this.#heartbeats === undefined) {
           const row = this.#row('heartbeat', seq, at, 'heartbeat', 'heartbeat');
           this.#heartbeats = { row, count: 1 };
