@@ -20,6 +20,30 @@ export declare class BindingHttpServer {
   close(graceMs: number): void
 }
 
+export declare class BindingRuntimeClient {
+  /** Starts connecting to the workers in the background; bad URLs are thrown here. */
+  constructor(config: BindingClientConfig)
+  /** Throws the reason a URL cannot be used (not `ws://`, no host, ...). */
+  static checkUrls(urls: Array<string>): void
+  /** `[{url, state, activeSessions, maxSessions, draining, totalSessions, lastError?}]`. */
+  statusJson(): string
+  /** Runs the manager's sessions created from now on on these workers. */
+  attach(manager: BindingSessionManager): void
+  close(): void
+}
+
+export declare class BindingRuntimeWorker {
+  /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
+  static start(config: BindingWorkerConfig): BindingRuntimeWorker
+  get key(): number
+  get port(): number
+  stats(): BindingWorkerStats
+  /** `[{sessionId, state, createdAt, expiresAt}]` of the sessions running now. */
+  sessionsJson(): string
+  /** Starts a graceful stop; the facade hears `worker stopped` through the host channel. */
+  stop(graceMs: number): void
+}
+
 export declare class BindingSession {
   /** A session outside any manager (`new BrokerSession(registry, config)`). */
   static create(config: BindingSessionConfig): BindingSession
@@ -29,6 +53,8 @@ export declare class BindingSession {
   get expiresAt(): number
   get state(): string
   get seq(): number
+  /** The limits the session runs with, as JSON (`BrokerSession.limits`). */
+  limitsJson(): string
   get hasStarted(): boolean
   isExpired(): boolean
   isTerminal(): boolean
@@ -89,6 +115,16 @@ export declare class LinearRegex {
   test(input: string): boolean
 }
 
+export interface BindingClientConfig {
+  urls: Array<string>
+  token?: string
+  connectTimeoutMs?: number
+  heartbeatIntervalMs?: number
+  reconnectInitialDelayMs?: number
+  reconnectMaxDelayMs?: number
+  maxMessageBytes?: number
+}
+
 export interface BindingHttpConfig {
   host?: string
   port: number
@@ -102,13 +138,17 @@ export interface BindingHttpConfig {
   sessionEvents?: boolean
   /** `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks. */
   auth?: string
+  /** Failed authentications per client address and window before `429 AUTH_THROTTLED`. */
+  authMaxFailures?: number
+  authFailureWindowMs?: number
+  /** Whether the facade answers `authorize` callbacks (access to others' sessions). */
+  authorize?: boolean
   rateLimitWindowMs?: number
   rateLimitMaxRequests?: number
   /** Whether the facade answers `keyGenerator` callbacks. */
   rateLimitKeyGenerator?: boolean
-  /** The broker's session defaults (its `limits` only when it gave some). */
+  /** The broker's session defaults: the operator's bounds on what requests may ask. */
   defaults: BindingSessionConfig
-  hasLimits: boolean
   /** Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all. */
   externalTools?: Array<string>
   /** A folder of static files to serve at `static_files_mount` (the playground page). */
@@ -143,6 +183,26 @@ export interface BindingSessionConfig {
   externalTools?: Array<string>
   /** Glob patterns of the tools the script may call (seed `allowedTools`); all when absent. */
   allowedTools?: Array<string>
+}
+
+export interface BindingWorkerConfig {
+  host?: string
+  port: number
+  wsPath?: string
+  maxSessions?: number
+  defaultLimits?: BindingLimits
+  heartbeatIntervalMs?: number
+  connectionTimeoutMs?: number
+  /** Accepted tokens; none = no authentication. */
+  tokens?: Array<string>
+  maxMessageBytes?: number
+}
+
+export interface BindingWorkerStats {
+  activeSessions: number
+  totalSessions: number
+  connections: number
+  uptimeMs: number
 }
 
 export declare function engineStats(): EngineStats

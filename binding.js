@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BindingHttpServer = nativeBinding.BindingHttpServer
+module.exports.BindingRuntimeClient = nativeBinding.BindingRuntimeClient
+module.exports.BindingRuntimeWorker = nativeBinding.BindingRuntimeWorker
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
 module.exports.LinearRegex = nativeBinding.LinearRegex

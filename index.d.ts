@@ -375,7 +375,7 @@ export type SessionFinalResult = SessionSuccessResult | SessionFailureResult;
  */
 export interface EnclaveConfig {
   /** Sets the depth limit of tool results and return values (STRICT 5, SECURE 10, STANDARD 20, PERMISSIVE 50). Default STANDARD. */
-  securityLevel?: 'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE';
+  securityLevel?: SecurityLevel;
   /**
    * V8 heap limit of the sandbox (plus an ArrayBuffer budget of the same size), in bytes. Default 128 MiB,
    * minimum 16 MiB; 0 means the default. The original tracked string growth against 1 MiB, and its 0 turned that off.
@@ -612,6 +612,20 @@ export interface BrokerSessionEvents {
   readonly seq: number;
 }
 
+/** `BrokerSession.limits`: every limit resolved, `memoryLimit` being the script's heap limit in bytes. */
+export interface EffectiveLimits {
+  sessionTtlMs: number;
+  maxToolCalls: number;
+  maxStdoutBytes: number;
+  maxToolResultBytes: number;
+  toolTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  deadlineMs: number;
+  perToolDeadlineMs: number;
+  cancelOnFirstError: boolean;
+  memoryLimit: number;
+}
+
 /** One execution session: runs a script once and records its event stream. */
 export declare class BrokerSession {
   constructor(toolRegistry: ToolRegistry, config?: BrokerSessionConfig);
@@ -627,6 +641,8 @@ export declare class BrokerSession {
   readonly state: SessionStateValue;
   /** The last seq assigned; 0 before the first event. */
   readonly seq: number;
+  /** The limits the session runs with (for sessions a `listen()` server made: the operator's, tightened by the request). Not in the original. */
+  readonly limits: Readonly<EffectiveLimits>;
   readonly events: BrokerSessionEvents;
   /** Subscribes to events from now on (no replay; see `getEvents`). Listener exceptions are swallowed. Returns the unsubscribe function. */
   onEvent(handler: (event: StreamEvent) => void): () => void;
@@ -654,6 +670,21 @@ export declare class BrokerSession {
   getStats(): ExecutionStats;
   /** Stops timers and the engine. A running session ends as `cancelled` (SESSION_CANCELLED), so `execute()` always settles. */
   dispose(): void;
+  /**
+   * Seed API (S001), the embedder-driven tool loop: while the session has a `'tool_call'` listener, each
+   * call of its script goes to the listeners and waits for `send()` (else the broker runs the tool
+   * itself). A listener that throws or rejects before the call is answered fails it (its `code`, else
+   * `EXECUTION_ERROR`); an unanswered call ends at `perToolDeadlineMs`. Other event names are a TypeError.
+   */
+  on(event: 'tool_call', listener: (call: ToolCallRequest) => unknown): this;
+  once(event: 'tool_call', listener: (call: ToolCallRequest) => unknown): this;
+  off(event: 'tool_call', listener: (call: ToolCallRequest) => unknown): this;
+  /**
+   * Answers a call delivered to `'tool_call'` listeners: `data` resolves `callTool` in the script (as a
+   * JSON copy), `error` rejects it (code default `TOOL_ERROR`). Throws `No pending tool call <id>` for
+   * an id that is not waiting (answered, past its deadline, or unknown).
+   */
+  send(message: SessionMessage): void;
 }
 
 /** Creates a BrokerSession (`new BrokerSession(...)`). */
@@ -763,7 +794,70 @@ export interface BrokerConfig {
   externalTools?: boolean | string[];
   /** Seed API: functions around every tool handler (after validation), outermost first. */
   middleware?: ToolMiddleware[];
+  /**
+   * Seed API (S003): the top-level form of `enclave.securityLevel` (which wins when both are given):
+   * the original's preset of result depth (5, 10, 20, 50). Anything else is a TypeError.
+   */
+  securityLevel?: SecurityLevel;
+  /**
+   * Seed API (seed 003): where scripts run. `'embedded'` (the default): this process's engine pool.
+   * `'extracted'`: runtime workers (`createRuntimeWorker`, `enclave-runtime`) reached at `runtimeUrl`
+   * or `runtimeUrls`; tools, secrets, middleware and sessions stay in the broker.
+   */
+  mode?: BrokerMode;
+  /** Extracted mode: a worker's `ws://host:port[/path]` (a URL without a path gets `/ws`). */
+  runtimeUrl?: string;
+  /** Extracted mode: several workers; each execution goes to the one with the most room. */
+  runtimeUrls?: string[];
+  /** Extracted mode: the token the workers require (sent as `Authorization: Bearer`). */
+  runtimeToken?: string;
+  /** Extracted mode: connection tuning. */
+  runtimeConnection?: RuntimeConnectionOptions;
 }
+
+export type BrokerMode = 'embedded' | 'extracted';
+
+export interface RuntimeConnectionOptions {
+  /** Connect and handshake with a worker within this (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Ping each worker this often; one silent for two intervals is lost (default 15000; 0 = off). */
+  heartbeatIntervalMs?: number;
+  /** Largest frame taken from a worker (default 64 MiB). */
+  maxMessageBytes?: number;
+  /** Reconnection backoff: doubles from `initialDelayMs` (250) up to `maxDelayMs` (10000). */
+  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+}
+
+/** One runtime worker as a broker in extracted mode sees it (`broker.getRuntimeStatus()`). */
+export interface RuntimeEndpointStatus {
+  url: string;
+  state: 'connecting' | 'connected' | 'down';
+  /** Executions of this broker running there now. */
+  activeSessions: number;
+  /** The worker's `maxSessions` (0 until connected). */
+  maxSessions: number;
+  /** The worker is stopping: it gets no new executions. */
+  draining: boolean;
+  totalSessions: number;
+  lastError?: string;
+}
+
+/** The original's security levels. */
+export type SecurityLevel = 'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE';
+
+/** Seed API (S001): a tool call as a session's `'tool_call'` listeners get it. */
+export interface ToolCallRequest {
+  /** The call id (`c_<uuid>`), the `id` of the `send()` that answers it. */
+  id: string;
+  name: string;
+  /** The arguments as the script passed them (JSON). */
+  args: any;
+}
+
+/** Seed API (S001): what `session.send()` takes: the answer to the call `id`, a value or an error. */
+export type SessionMessage =
+  | { type: 'tool_result'; id: string; data?: unknown; error?: undefined | null }
+  | { type: 'tool_result'; id: string; data?: undefined; error: ExternalToolError | Error | string };
 
 /** One tool call as middleware sees it: validated `args` and the handler's context. */
 export interface ToolMiddlewareCall {
@@ -863,6 +957,20 @@ export declare class Broker {
   execute(code: string, options?: ExecuteOptions): ExecutionStream;
   /** Seed API: answers an external tool call of a session; rejects `Session <id> not found`. */
   submitToolResult(sessionId: string, callId: string, result: unknown, error?: ExternalToolError | null): Promise<void>;
+  /**
+   * Seed API (S001): runs a call a `'tool_call'` listener received through the broker's tools (validation,
+   * secrets, middleware, `toolHandler`, broker events, the call's abort signal) and resolves to the tool's
+   * value; rejects with an Error whose `code` is the failure's (`UNKNOWN_TOOL`, `VALIDATION_ERROR`, ...).
+   */
+  executeToolCall(sessionId: string, call: Pick<ToolCallRequest, 'name' | 'args'> & { id?: string }): Promise<unknown>;
+  /** Seed API (S000): adds a listener of a broker event; listeners that throw are ignored. Chainable. */
+  on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  addListener<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  once<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  off<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  removeListener<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  removeAllListeners(event?: keyof BrokerEvents): this;
+  listenerCount(event: keyof BrokerEvents): number;
   /** `totalSessions` counts sessions currently held. */
   stats(): { tools: number; activeSessions: number; totalSessions: number };
   /** Disposes and removes expired or terminal sessions; returns how many. */
@@ -870,21 +978,56 @@ export declare class Broker {
   /** Idempotent: cancels every session, then clears tools and secrets. */
   dispose(): Promise<void>;
   readonly isDisposed: boolean;
+  /** Seed API: `'embedded'` or `'extracted'`. */
+  readonly mode: BrokerMode;
+  /** Extracted mode: each worker's connection state and load (`[]` in embedded mode). */
+  getRuntimeStatus(): RuntimeEndpointStatus[];
 }
 
 /** Creates a Broker (`new Broker(config)`). */
 export declare function createBroker(config?: BrokerConfig): Broker;
 
+/** Seed API (S001): `broker.createSession(config)` as a function. */
+export declare function createSession(broker: Broker, config?: CreateSessionConfig): BrokerSession;
+
 // ============================================================================
 // EnclaveBroker (seed API)
 // ============================================================================
 
-/** A request as `authentication.validate` and `rateLimiting.keyGenerator` see it. Header names are lower-case. */
+/** A request as `authentication.validate`, `rateLimiting.keyGenerator` and `authorize` see it. Header names are lower-case. */
 export interface HttpRequestInfo {
   method: string;
   path: string;
   headers: Record<string, string>;
   ip: string;
+  /** The validated caller (absent for `validate`, which decides it). */
+  principal?: HttpPrincipal;
+}
+
+/**
+ * Who a `listen()` request acts as: the `userId` (with `tenantId`) from `validate`, else the
+ * validated credential (as a salted hash in `id`), else `anonymous` when no authentication is
+ * configured. Sessions belong to the principal that created them.
+ */
+export interface HttpPrincipal {
+  /** Unique per principal: `user:"<userId>"`, `user:"<tenantId>"/"<userId>"`, `credential:<hash>` or `anonymous`. */
+  id: string;
+  type: 'user' | 'credential' | 'anonymous';
+  userId?: string;
+  tenantId?: string;
+}
+
+/** What the caller wants to do with a session it does not own. */
+export type HttpSessionAction = 'list' | 'read' | 'stream' | 'cancel' | 'delete' | 'tool-result';
+
+/** A session as `authorize` sees it. */
+export interface HttpSessionSummary {
+  sessionId: string;
+  state: SessionStateValue;
+  createdAt: number;
+  expiresAt: number;
+  /** In-process sessions belong to the anonymous principal. */
+  owner: HttpPrincipal;
 }
 
 /** What `authentication.validate` answers. */
@@ -899,13 +1042,17 @@ export interface AuthResult {
 export interface AuthConfig {
   type: 'bearer' | 'api-key' | 'custom';
   validate(token: string, request: HttpRequestInfo): AuthResult | Promise<AuthResult>;
+  /** Failed authentications a client address may make per `failureWindowMs` before it gets 429 AUTH_THROTTLED (without `validate` running). Default 20. */
+  maxFailures?: number;
+  /** Default 60000. */
+  failureWindowMs?: number;
 }
 
 /** Request rate limit of the `listen()` server (a fixed window per key); excess requests answer 429 RATE_LIMITED. */
 export interface RateLimitConfig {
   windowMs: number;
   maxRequests: number;
-  /** Default key: the authenticated userId, else the X-API-Key or Authorization header, else the client's IP. */
+  /** Default key: the validated principal (never raw header text); without authentication, the client's address (IPv6 by /64). */
   keyGenerator?(request: HttpRequestInfo): string | Promise<string>;
 }
 
@@ -940,6 +1087,17 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   /** Not supported (state is kept in process memory): giving one throws. */
   redis?: undefined;
   authentication?: AuthConfig;
+  /**
+   * Lets a principal reach sessions it does not own (an admin view): asked for each such
+   * session a request touches; anything but `true` (or a throw) answers as if the session did
+   * not exist (404, or absent from `GET /sessions`).
+   */
+  authorize?(
+    principal: HttpPrincipal,
+    action: HttpSessionAction,
+    session: HttpSessionSummary,
+    request: HttpRequestInfo,
+  ): boolean | Promise<boolean>;
   rateLimiting?: RateLimitConfig;
   logger?: BrokerLogger;
   runtimePool?: RuntimePoolOptions;
@@ -964,10 +1122,10 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
 }
 
 /**
- * The seed API's broker events (S000), for sessions made by `execute()`, `createSession()` and
- * the `listen()` server alike.
+ * The seed API's broker events (S000), on Broker and EnclaveBroker, for sessions made by
+ * `execute()`, `createSession()` and the `listen()` server alike.
  */
-export interface EnclaveBrokerEvents {
+export interface BrokerEvents {
   /** A session was created (before it runs). */
   'session:created': (session: BrokerSession) => void;
   /** Its run ended with success (`result.success` is true). */
@@ -980,22 +1138,16 @@ export interface EnclaveBrokerEvents {
   'tool:completed': (session: BrokerSession, tool: string, value: unknown) => void;
 }
 
+/** The broker events' earlier name. */
+export type EnclaveBrokerEvents = BrokerEvents;
+
 /**
  * The seed API's broker (not in the original): a Broker that also serves the HTTP API itself —
  * the original SessionHandler routes plus `POST /execute`, `POST /sessions/:id/tool-result`,
- * `POST /sessions/:id/cancel` and `GET /health` — with optional authentication and rate limiting,
- * and the seed's broker events (`on(...)`).
+ * `POST /sessions/:id/cancel` and `GET /health` — with optional authentication and rate limiting.
  */
 export declare class EnclaveBroker extends Broker {
   constructor(options?: EnclaveBrokerOptions);
-  /** Adds a listener of a broker event; listeners that throw are ignored. Chainable. */
-  on<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  addListener<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  once<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  off<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  removeListener<E extends keyof EnclaveBrokerEvents>(event: E, listener: EnclaveBrokerEvents[E]): this;
-  removeAllListeners(event?: keyof EnclaveBrokerEvents): this;
-  listenerCount(event: keyof EnclaveBrokerEvents): number;
   /** The port the server listens on, once `listen` resolved. */
   readonly port: number | undefined;
   /** `'/playground/'` when the broker serves the playground page (`playground: true`), else undefined. */
@@ -1165,6 +1317,18 @@ export interface SessionHandlerConfig {
   allowedOrigins?: string[];
   /** List the cancel routes in `getRoutes()` too (not in the original; the Express helpers always register them). Default false. */
   extraRoutes?: boolean;
+  /**
+   * Turns tenancy on (not in the original): each request acts as the principal returned (a
+   * string id, or an object with a string `id`; anything else is 401 UNAUTHORIZED). Sessions
+   * belong to the principal that created them; others get 404 unless `authorize` allows.
+   */
+  resolvePrincipal?(request: BrokerRequest): string | { id: string } | undefined | Promise<string | { id: string } | undefined>;
+  /** With `resolvePrincipal`: lets a principal reach a session it does not own. */
+  authorize?(
+    principal: string | { id: string },
+    action: 'list' | 'read' | 'stream' | 'cancel' | 'delete',
+    session: { sessionId: string; state: SessionStateValue; createdAt: number; expiresAt: number; owner: string | { id: string } | null },
+  ): boolean | Promise<boolean>;
 }
 
 /** Body of `POST /sessions`. */
@@ -1196,7 +1360,7 @@ export interface ListSessionsResponse {
   total: number;
 }
 
-/** Body of every JSON error: INVALID_REQUEST, NOT_FOUND, SERVICE_UNAVAILABLE, SESSION_CREATE_ERROR, INVALID_FILTER, INTERNAL_ERROR. */
+/** Body of every JSON error: INVALID_REQUEST, NOT_FOUND, SERVICE_UNAVAILABLE, SESSION_CREATE_ERROR, SESSION_EXISTS, INVALID_FILTER, INTERNAL_ERROR, UNAUTHORIZED (and on `listen()`: AT_CAPACITY, FILTER_TOO_LARGE, RATE_LIMITED, AUTH_THROTTLED). */
 export interface ErrorResponse {
   code: string;
   message: string;
@@ -1609,3 +1773,68 @@ export declare class CatalogHandler {
   getRoutes(): CatalogRoute[];
   buildCatalog(): CatalogResponse;
 }
+
+// ---------------------------------------------------------------- runtime worker (extracted mode)
+
+/** `createRuntimeWorker(config)`: the original `@enclave-vm/runtime`'s options. */
+export interface RuntimeConfig {
+  /** Default 3001; 0 picks a free port (see `worker.port`). */
+  port?: number;
+  /** Default '0.0.0.0'. */
+  host?: string;
+  /** Default '/ws'. */
+  wsPath?: string;
+  /** Sessions run at once (default 10); brokers queue what does not fit. */
+  maxSessions?: number;
+  /** Limits for keys an `execute` request leaves out (a broker always sends its own). */
+  defaultLimits?: SessionLimitsInput;
+  /** Log start and stop. */
+  debug?: boolean;
+  /** Ping each connection this often (default 15000; 0 = off). */
+  heartbeatIntervalMs?: number;
+  /** Drop a connection silent this long (default 30000; 0 = never). */
+  connectionTimeoutMs?: number;
+  /** Tokens clients must present (`Authorization: Bearer <token>` or `?token=`); none = open. */
+  auth?: { type?: 'bearer'; token?: string; tokens?: string[] };
+  /** Largest frame taken from a client (default 64 MiB). */
+  maxMessageBytes?: number;
+}
+
+export type RuntimeState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface RuntimeStats {
+  state: RuntimeState;
+  activeSessions: number;
+  totalSessions: number;
+  startedAt: number;
+  uptimeMs: number;
+  memoryUsage: { heapUsed: number; heapTotal: number; rss: number };
+  connections: number;
+  maxSessions: number;
+  engines: { processes: number; idle: number; queued: number };
+}
+
+export interface RuntimeSession {
+  sessionId: string;
+  state: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A runtime worker: this process's engine pool as a WebSocket service (served from Rust). */
+export declare class RuntimeWorker {
+  constructor(config?: RuntimeConfig);
+  readonly isRunning: boolean;
+  /** The bound port, after `start()`. */
+  readonly port: number | undefined;
+  /** `ws://host:port/wsPath`, after `start()`. */
+  readonly url: string | undefined;
+  /** Binds and serves; rejects on bind errors (EADDRINUSE). Keeps Node alive until `stop()`. */
+  start(): Promise<void>;
+  /** Refuses new work at once, lets running sessions finish for `timeout` ms (10000), then cancels them. */
+  stop(options?: { timeout?: number }): Promise<void>;
+  getStats(): RuntimeStats;
+  getSessions(): RuntimeSession[];
+}
+
+export declare function createRuntimeWorker(config?: RuntimeConfig): RuntimeWorker;

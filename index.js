@@ -1,7 +1,7 @@
 // enclave-broker-rs: drop-in for @enclave-vm/broker, running scripts in V8 isolates.
 'use strict';
 
-const { Broker, createBroker } = require('./lib/broker');
+const { Broker, createBroker, createSession } = require('./lib/broker');
 const { EnclaveBroker } = require('./lib/enclave-broker');
 const { ToolRegistry, createToolRegistry } = require('./lib/tool-registry');
 const { BrokerSession, createBrokerSession } = require('./lib/broker-session');
@@ -16,10 +16,12 @@ const { CatalogHandler } = require('./lib/openapi/catalog-handler');
 const { ToolRouter } = require('./lib/tool-router');
 const { AccessController } = require('./lib/access-controller');
 const { RateLimiter } = require('./lib/rate-limiter');
+const { RuntimeWorker, createRuntimeWorker } = require('./lib/runtime-worker');
 
 module.exports = {
   Broker,
   createBroker,
+  createSession,
   EnclaveBroker,
   ToolRegistry,
   createToolRegistry,
@@ -42,4 +44,6 @@ module.exports = {
   ToolRouter,
   AccessController,
   RateLimiter,
+  RuntimeWorker,
+  createRuntimeWorker,
 };

@@ -4,6 +4,7 @@ import cjs from './index.js';
 export const {
   Broker,
   createBroker,
+  createSession,
   EnclaveBroker,
   ToolRegistry,
   createToolRegistry,
@@ -26,6 +27,8 @@ export const {
   ToolRouter,
   AccessController,
   RateLimiter,
+  RuntimeWorker,
+  createRuntimeWorker,
 } = cjs;
 
 export default cjs;

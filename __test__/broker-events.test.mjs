@@ -1,6 +1,6 @@
-// EnclaveBroker's seed events (S000, contract C38): session:created, session:completed,
-// session:error, tool:called and tool:completed, for sessions made by execute(),
-// createSession() and the listen() server alike.
+// The seed's broker events (S000, contract C38) of EnclaveBroker and Broker: session:created,
+// session:completed, session:error, tool:called and tool:completed, for sessions made by
+// execute(), createSession() and the listen() server alike.
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnclaveBroker, createBroker } from '../index.mjs';
 import { gatedTool, hostCounts, waitFor } from './helpers/index.mjs';
@@ -37,18 +37,23 @@ function record(broker) {
   return { log, sessions };
 }
 
+// Runs one call of `add` and checks the events it gave, in order, before execute() resolved.
+async function expectOneAddCall(broker, log) {
+  const r = await broker.execute("return await callTool('add', {a: 1, b: 2})");
+  const id = log[0][1];
+  expect(log).toStrictEqual([
+    ['session:created', id],
+    ['tool:called', id, 'add', { a: 1, b: 2 }],
+    ['tool:completed', id, 'add', 3],
+    ['session:completed', id, r],
+  ]);
+}
+
 describe('broker events', () => {
   it('execute(): created, tool called and completed, then completed, all before execute() resolves', async () => {
     const broker = makeBroker();
     const { log, sessions } = record(broker);
-    const r = await broker.execute("return await callTool('add', {a: 1, b: 2})");
-    const id = log[0][1];
-    expect(log).toStrictEqual([
-      ['session:created', id],
-      ['tool:called', id, 'add', { a: 1, b: 2 }],
-      ['tool:completed', id, 'add', 3],
-      ['session:completed', id, r],
-    ]);
+    await expectOneAddCall(broker, log);
     // The listener got the BrokerSession itself.
     expect([...sessions].map((s) => s.constructor.name)).toStrictEqual(['BrokerSession']);
   });
@@ -137,9 +142,13 @@ describe('broker events', () => {
     const second = gatedTool(broker, 'second');
     const seen = [];
     let listening = false;
+    let completed = false;
     broker.on('session:created', (session) => {
       session.onEvent((event) => seen.push([event.seq, event.type]));
       listening = true;
+    });
+    broker.on('session:completed', () => {
+      completed = true;
     });
     await broker.listen(0, '127.0.0.1');
     const before = hostCounts().sessions;
@@ -158,6 +167,8 @@ describe('broker events', () => {
     // Once each, in order, as the stream has them from the first one the listener saw.
     expect(seen).toStrictEqual(lines.filter((e) => e.seq >= seen[0][0]).map((e) => [e.seq, e.type]));
     expect(hostCounts().sessions).toBe(before);
+    // The session's finish watcher is spent too, so nothing of it is left for the next test.
+    await waitFor(() => completed, 5000, 'session:completed');
   });
 
   it('a session that never runs leaves no watcher behind once it is gone', async () => {
@@ -195,9 +206,15 @@ describe('broker events', () => {
     expect(created).toStrictEqual([seen]);
   });
 
-  it('the original’s Broker has no events', () => {
+  // Issue 7: a createBroker() broker has them too (the original's Broker has none); emitting stays private.
+  it('a createBroker() broker has the same events, and no public emit', async () => {
     const broker = createBroker();
-    expect(broker.on).toBeUndefined();
+    brokers.push({ close: () => broker.dispose() });
+    broker.tool('add', { handler: ({ a, b }) => a + b });
+    const { log } = record(broker);
+    await expectOneAddCall(broker, log);
+    expect(broker.listenerCount('session:created')).toBe(1);
+    expect(broker.removeAllListeners().listenerCount('session:created')).toBe(0);
     expect(broker.emit).toBeUndefined();
   });
 });

@@ -271,6 +271,12 @@ describe('authentication and rate limiting', () => {
     expect(() => new EnclaveBroker({ authentication: { type: 'bearer' } })).toThrow('authentication.validate must be a function');
     expect(() => new EnclaveBroker({ rateLimiting: { windowMs: 0, maxRequests: 1 } })).toThrow(TypeError);
     expect(() => new EnclaveBroker({ redis: {} })).toThrow('The redis option is not supported');
+    const bearer = { type: 'bearer', validate: () => ({ valid: true }) };
+    expect(() => new EnclaveBroker({ authentication: { ...bearer, maxFailures: 0 } })).toThrow(
+      'authentication.maxFailures must be a positive integer',
+    );
+    expect(() => new EnclaveBroker({ authentication: { ...bearer, failureWindowMs: -1 } })).toThrow(TypeError);
+    expect(() => new EnclaveBroker({ authorize: 'admins' })).toThrow('authorize must be a function');
   });
 });
 
@@ -290,8 +296,9 @@ describe('seed options and tools run by the client', () => {
     const idle = broker.createSession();
     const full = await post(`${base}/execute`, { code: 'return 1' });
     expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toBe('1');
     expect(await full.json()).toEqual({
-      code: 'SESSION_CREATE_ERROR',
+      code: 'AT_CAPACITY',
       message: 'Maximum sessions reached (1). Wait for existing sessions to complete or increase maxSessions.',
     });
     expect(() => broker.createSession()).toThrow('Maximum sessions reached (1)');

@@ -7,7 +7,7 @@ import { once, EventEmitter } from 'node:events';
 import express5 from 'express';
 import express4 from 'express4';
 import { createBroker, createSessionHandler, registerExpressRoutes, createExpressRouter } from '../index.mjs';
-import { ONE_TOOL_CALL_RUN, gatedTool } from './helpers/index.mjs';
+import { ONE_TOOL_CALL_RUN, gatedTool, ndjsonReader } from './helpers/index.mjs';
 
 const VERSIONS = [
   ['Express 4', express4],
@@ -40,44 +40,7 @@ function corsHeadersOf(res) {
   return Object.fromEntries([...res.headers].filter(([name]) => name.startsWith('access-control-')));
 }
 
-// Reads an NDJSON body line by line, keeping the raw lines to compare bytes.
-function lines(res) {
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  return {
-    async next() {
-      for (;;) {
-        const newline = buffer.indexOf('\n');
-        if (newline >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(newline + 1);
-          return { line, event: JSON.parse(line) };
-        }
-        const { value, done } = await reader.read();
-        if (done) {
-          if (buffer !== '') throw new Error(`unterminated line: ${buffer}`);
-          return null;
-        }
-        buffer += decoder.decode(value, { stream: true });
-      }
-    },
-    async until(predicate) {
-      const seen = [];
-      for (;;) {
-        const item = await this.next();
-        if (item === null) throw new Error('stream ended early');
-        seen.push(item.event);
-        if (predicate(item.event)) return seen;
-      }
-    },
-    async rest() {
-      const out = [];
-      for (let item = await this.next(); item !== null; item = await this.next()) out.push(item.event);
-      return out;
-    },
-  };
-}
+const lines = ndjsonReader;
 
 function postJson(base, path, body, init = {}) {
   return fetch(base + path, {

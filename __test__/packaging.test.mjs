@@ -34,7 +34,7 @@ const ORIGINAL_TYPES = [
   'CatalogAction', 'CatalogService', 'CatalogResponse',
 ];
 // Seed-API value exports added on top of the original's (contract C1).
-const ADDED = ['EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter'];
+const ADDED = ['createSession', 'EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter', 'RuntimeWorker', 'createRuntimeWorker'];
 
 // Public members of the JS classes that the original keeps private (so they are not declared).
 const UNDECLARED_INTERNALS = {
@@ -151,6 +151,7 @@ describe('entry points and declarations', () => {
     const { Broker, EnclaveBroker, ToolRegistry, BrokerSession, SessionManager, SessionHandler, EventFilter } = cjs;
     const { ToolRouter, AccessController, RateLimiter } = cjs;
     const { OpenApiSpecPoller, OpenApiToolLoader, OpenApiSource, CatalogHandler } = cjs;
+    const { RuntimeWorker } = cjs;
     const broker = new Broker();
     const enclaveBroker = new EnclaveBroker();
     const registry = new ToolRegistry();
@@ -172,6 +173,7 @@ describe('entry points and declarations', () => {
       OpenApiToolLoader: await OpenApiToolLoader.fromSpec({}),
       OpenApiSource: new OpenApiSource(registry, { name: 'svc', url: 'http://127.0.0.1:9/openapi.json', baseUrl: 'http://127.0.0.1:9' }),
       CatalogHandler: new CatalogHandler(registry, []),
+      RuntimeWorker: new RuntimeWorker(),
     };
     expect(Object.keys(instances).toSorted()).toEqual(Object.keys(declared.classMembers).toSorted());
     for (const [name, instance] of Object.entries(instances)) {
@@ -208,8 +210,8 @@ describe('npm pack', () => {
     files = result.files.map((f) => f.path);
   }, 150000);
 
-  it('packs the entry points, their declarations, the loader and every lib file', () => {
-    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json']) expect(files, f).toContain(f);
+  it('packs the entry points, their declarations, the loader, the CLI and every lib file', () => {
+    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json', 'bin/enclave-runtime.js']) expect(files, f).toContain(f);
     const lib = filesUnder('lib');
     expect(lib.length).toBeGreaterThan(0);
     for (const f of lib) expect(files, f).toContain(f);
@@ -246,7 +248,13 @@ describe('platform package', () => {
   it("matches the root package's napi block, its loader and its type entry", () => {
     expect(rootPkg.napi.binaryName).toBe('enclave-broker');
     expect(rootPkg.napi.packageName).toBe(rootPkg.name);
-    expect(rootPkg.napi.targets).toEqual(['x86_64-unknown-linux-gnu']);
+    expect(rootPkg.napi.targets).toEqual([
+      'x86_64-unknown-linux-gnu',
+      'aarch64-unknown-linux-gnu',
+      'x86_64-apple-darwin',
+      'aarch64-apple-darwin',
+      'x86_64-pc-windows-msvc',
+    ]);
     const loader = fs.readFileSync(path.join(ROOT, 'binding.js'), 'utf8');
     expect(loader).toContain(`./${ADDON}`);
     expect(loader).toContain(`'${platformPkg.name}'`);

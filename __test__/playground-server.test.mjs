@@ -1,7 +1,6 @@
 // `EnclaveBroker({ playground: true })`: the listen() server also serves the packaged
-// playground page, from Rust, with a strict Content-Security-Policy; and `memoryLimit` on
-// POST /execute, which the page's memory field sends. (The page itself, in a browser, is
-// __test__/playground.test.mjs.)
+// playground page, from Rust, with a strict Content-Security-Policy. (The page itself, in a
+// browser, is __test__/playground.test.mjs.)
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +8,6 @@ import { EnclaveBroker } from '../index.mjs';
 import { ROOT, listeningBrokersClosedAfterEach, ndjsonLines, postJson } from './helpers/index.mjs';
 
 const serve = listeningBrokersClosedAfterEach();
-const MiB = 1024 * 1024;
 
 describe('playground: true', () => {
   it('serves every file of the packaged page under /playground/ with a strict policy', async () => {
@@ -71,38 +69,5 @@ describe('playground: true', () => {
     expect((await fetch(`${base}/playground/`)).status).toBe(404);
     expect((await fetch(`${base}/`)).status).toBe(404);
     expect(() => new EnclaveBroker({ playground: 'yes' })).toThrow(new TypeError('playground must be a boolean'));
-  });
-});
-
-describe('POST /execute memoryLimit', () => {
-  // About 48 MiB of live heap: fine under the default 128 MiB, not under 16 MiB.
-  const ALLOCATE = 'const a = []; for (let i = 0; i < 48; i++) a.push(new Array(131072).fill(i + 0.5)); return a.length';
-
-  it('lowers the heap limit of that run', async () => {
-    const { base } = await serve();
-    const roomy = ndjsonLines(await (await postJson(`${base}/execute`, { code: ALLOCATE })).text());
-    expect(roomy.at(-1).payload).toMatchObject({ ok: true, result: 48 });
-    const tight = ndjsonLines(await (await postJson(`${base}/execute`, { code: ALLOCATE, memoryLimit: 16 * MiB })).text());
-    expect(tight.at(-1).payload.error.code).toBe('MEMORY_LIMIT_EXCEEDED');
-  });
-
-  it("never raises it above the broker's, and refuses what is not a byte count", async () => {
-    // The broker's limit, given either way (limits.memoryLimit is the seed's alias).
-    for (const options of [{ enclave: { memoryLimit: 16 * MiB } }, { limits: { heartbeatIntervalMs: 0, memoryLimit: 16 * MiB } }]) {
-      const { base } = await serve(options);
-      for (const memoryLimit of [undefined, 1024 * MiB]) {
-        const events = ndjsonLines(await (await postJson(`${base}/execute`, { code: ALLOCATE, memoryLimit })).text());
-        expect(events.at(-1).payload.error.code, JSON.stringify([options, memoryLimit])).toBe('MEMORY_LIMIT_EXCEEDED');
-      }
-    }
-    const { base } = await serve();
-    for (const memoryLimit of [-1, '64MB', {}]) {
-      const response = await postJson(`${base}/execute`, { code: 'return 1', memoryLimit });
-      expect(response.status).toBe(400);
-      expect(await response.json()).toStrictEqual({
-        code: 'INVALID_REQUEST',
-        message: '"memoryLimit" must be a non-negative number',
-      });
-    }
   });
 });

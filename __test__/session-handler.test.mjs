@@ -212,10 +212,15 @@ describe('POST /sessions', () => {
     expect(broker.getSession(id).state).toBe('completed');
   });
 
-  it('uses a client-supplied sessionId', async () => {
+  it('uses a client-supplied sessionId, and refuses one in use with 409 instead of replacing it', async () => {
     const res = await runScript('return 1', { sessionId: 's_client-chosen' });
     expect(res.headers['X-Session-ID']).toBe('s_client-chosen');
     expect(res.events().every((e) => e.sessionId === 's_client-chosen')).toBe(true);
+    const held = broker.getSession('s_client-chosen');
+    const again = await runScript('return 2', { sessionId: 's_client-chosen' });
+    expect(again.statusCode).toBe(409);
+    expect(again.body).toEqual({ code: 'SESSION_EXISTS', message: 'Session s_client-chosen already exists' });
+    expect(broker.getSession('s_client-chosen')).toBe(held);
   });
 
   it('reports script failures in the final line with status 200, and accepts empty code', async () => {

@@ -1,4 +1,4 @@
-// The seed API's broker events (S000, contract C38), emitted by EnclaveBroker:
+// The seed API's broker events (S000, contract C38), emitted by Broker and EnclaveBroker:
 //   'session:created'   (session)            every session the broker creates, by any route
 //   'session:completed' (session, result)    its run ended with success
 //   'session:error'     (session, error)     it ended otherwise (`error` is the result's {code, message, name})
@@ -28,9 +28,37 @@ function emitQuietly(events, name, ...args) {
 class BrokerEvents {
   #emitter = new EventEmitter();
   #sessionOf = () => undefined;
+  #listenersChanged = () => {};
 
-  get emitter() {
-    return this.#emitter;
+  // EventEmitter's listener methods, which the broker offers as its own.
+  on(event, listener) {
+    this.#emitter.on(event, listener);
+    this.#listenersChanged();
+  }
+
+  once(event, listener) {
+    this.#emitter.once(event, listener);
+    this.#listenersChanged();
+  }
+
+  off(event, listener) {
+    this.#emitter.off(event, listener);
+    this.#listenersChanged();
+  }
+
+  // Without an argument, every event's listeners (as EventEmitter; an explicit undefined is not "all").
+  removeAllListeners(...event) {
+    this.#emitter.removeAllListeners(...event);
+    this.#listenersChanged();
+  }
+
+  listenerCount(event) {
+    return this.#emitter.listenerCount(event);
+  }
+
+  // Called after every change of listeners (EnclaveBroker tells its server whether to report sessions).
+  watchListeners(callback) {
+    this.#listenersChanged = callback;
   }
 
   // How a tool call's sessionId becomes its BrokerSession (set once the broker exists).

@@ -11,6 +11,7 @@ const host = require('./host');
 const { parseEventLines } = require('./events');
 const { resolveSessionConfig } = require('./config');
 const { runToolCall } = require('./tool-runner');
+const { ToolCallListeners } = require('./tool-call-listeners');
 
 // Module-private token: only the facade can wrap an existing native session.
 const FROM_HANDLE = Symbol('fromHandle');
@@ -36,6 +37,7 @@ class BrokerSession {
   #promise;
   #resolve;
   #emitter;
+  #toolCalls = new ToolCallListeners();
 
   constructor(registry, config = {}, internal = undefined) {
     if (internal !== undefined && internal.token === FROM_HANDLE) {
@@ -82,6 +84,13 @@ class BrokerSession {
 
   get seq() {
     return this.#handle.seq;
+  }
+
+  // The limits the session runs with (`memoryLimit` is the script's heap limit in bytes).
+  // For sessions a listen() server created, these are the operator's after the client's
+  // request tightened them.
+  get limits() {
+    return Object.freeze(JSON.parse(this.#handle.limitsJson()));
   }
 
   get _key() {
@@ -215,9 +224,34 @@ class BrokerSession {
   }
 
   _runToolCall(callKey, meta, argsJson) {
-    runToolCall(callKey, meta, argsJson, this.#registry, this.#maxDepth);
+    if (this.#toolCalls.active) this.#toolCalls.deliver(callKey, meta, argsJson);
+    else runToolCall(callKey, meta, argsJson, this.#registry, this.#maxDepth);
   }
 
+  // Seed API (S001): the embedder-driven tool loop; see tool-call-listeners.js.
+  on(event, listener) {
+    this.#toolCalls.add(event, listener, false);
+    return this;
+  }
+
+  once(event, listener) {
+    this.#toolCalls.add(event, listener, true);
+    return this;
+  }
+
+  off(event, listener) {
+    this.#toolCalls.remove(event, listener);
+    return this;
+  }
+
+  send(message) {
+    this.#toolCalls.send(message, this.#maxDepth);
+  }
+
+  // The AbortSignal of a call delivered to 'tool_call' listeners (for executeToolCall).
+  _toolCallSignal(callId) {
+    return this.#toolCalls.signalOf(callId);
+  }
 
   // A client's result (or `{message, code?}` error) for an external tool call.
   _submitToolResult(callId, result, error) {

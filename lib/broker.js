@@ -1,7 +1,9 @@
 // Broker: the original's entry point (b/broker.ts): tools, secrets, sessions, execute.
 // Seed-API additions, inert unless used: `tools` given as a ToolRegistry or as a record of
 // handler functions, a `toolHandler` for tools the registry lacks, `middleware` around
-// handlers, `externalTools` with `submitToolResult` for tools the client runs itself.
+// handlers, `externalTools` with `submitToolResult` for tools the client runs itself,
+// `securityLevel` (broker-options.js), `mode` (runtime-mode.js), broker events (broker-events.js), and
+// `executeToolCall` for the embedder-driven tool loop (tool-call-listeners.js).
 'use strict';
 
 const { ToolRegistry } = require('./tool-registry');
@@ -10,10 +12,13 @@ const { resolveExternalTools } = require('./config');
 const { attachEventStream } = require('./event-stream');
 const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
 const { checkMiddleware, runThroughMiddleware } = require('./middleware');
+const { BrokerEvents } = require('./broker-events');
+const { enclaveWithSecurityLevel } = require('./broker-options');
+const { resolveRuntimeMode } = require('./runtime-mode');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
-// EnclaveBroker's BrokerEvents, handed to the Broker constructor (the original has none).
+// EnclaveBroker's BrokerEvents, handed to the Broker constructor (the original has no events).
 const BROKER_EVENTS = Symbol('brokerEvents');
 
 function isRegistry(value) {
@@ -54,9 +59,12 @@ class Broker {
   #sources = [];
   #config;
   #events;
+  #runtime;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
+    // `mode` (embedded | extracted): checked first, started once the broker is built.
+    const runtime = resolveRuntimeMode(config);
     const tools = config.tools;
     this.#registry = isRegistry(tools) ? tools : new ToolRegistry();
     if (tools !== undefined && !isRegistry(tools)) {
@@ -66,18 +74,63 @@ class Broker {
       }
     }
     const externalTools = resolveExternalTools(config.externalTools);
+    const enclaveConfig = enclaveWithSecurityLevel(config);
     const sessions = config.sessions ?? {};
     this.#config = config;
-    this.#events = config[BROKER_EVENTS];
-    let callable = sessionRegistry(this.#registry, config.toolHandler, checkMiddleware(config.middleware));
-    if (this.#events !== undefined) {
-      callable = this.#events.observeTools(callable);
-      this.#events.bindSessions((sessionId) => this.#sessions.get(sessionId));
-    }
+    this.#events = config[BROKER_EVENTS] ?? new BrokerEvents();
+    const callable = this.#events.observeTools(
+      sessionRegistry(this.#registry, config.toolHandler, checkMiddleware(config.middleware)),
+    );
+    this.#events.bindSessions((sessionId) => this.#sessions.get(sessionId));
     this.#sessions = new SessionManager(callable, {
       ...sessions,
-      defaultSessionConfig: { limits: config.limits, enclaveConfig: config.enclave, externalTools },
+      defaultSessionConfig: { limits: config.limits, enclaveConfig, externalTools },
     });
+    runtime.start(this.#sessions._native);
+    this.#runtime = runtime;
+  }
+
+  /** 'embedded' or 'extracted' (seed 003). */
+  get mode() {
+    return this.#runtime.mode;
+  }
+
+  /** Extracted mode: each runtime worker's connection state and load ([] when embedded). */
+  getRuntimeStatus() {
+    return this.#runtime.status();
+  }
+
+  // The seed's broker events (broker-events.js), with EventEmitter's listener methods.
+  on(event, listener) {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  addListener(event, listener) {
+    return this.on(event, listener);
+  }
+
+  once(event, listener) {
+    this.#events.once(event, listener);
+    return this;
+  }
+
+  off(event, listener) {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  removeListener(event, listener) {
+    return this.off(event, listener);
+  }
+
+  removeAllListeners(...event) {
+    this.#events.removeAllListeners(...event);
+    return this;
+  }
+
+  listenerCount(event) {
+    return this.#events.listenerCount(event);
   }
 
   get [INTERNALS]() {
@@ -144,7 +197,7 @@ class Broker {
   createSession(config) {
     if (this.#disposed) throw new Error('Broker is disposed');
     const { session } = this.#sessions.create(resolveSessionOptions(config, this.#sessions._defaults));
-    if (this.#events !== undefined) this.#events.sessionCreated(session);
+    this.#events.sessionCreated(session);
     return session;
   }
 
@@ -186,7 +239,7 @@ class Broker {
     }
     const { config, filter } = resolveExecuteOptions(options, this.#sessions._defaults);
     const { session } = this.#sessions.create(config);
-    if (this.#events !== undefined) this.#events.sessionCreated(session);
+    this.#events.sessionCreated(session);
     run.session = session;
     run.filter = filter;
     const onEvent = options.onEvent;
@@ -209,6 +262,27 @@ class Broker {
     session._submitToolResult(callId, result, error);
   }
 
+  /**
+   * Seed API (S001): runs a call that a session's 'tool_call' listener received (or any
+   * `{name, args}`) through the broker's tools as the automatic loop would: validation,
+   * secrets, middleware, `toolHandler`, broker events, the call's abort signal. Resolves to the
+   * tool's value; rejects with an Error carrying the failure's `code` (UNKNOWN_TOOL,
+   * VALIDATION_ERROR, SECRET_ERROR, the handler's own).
+   */
+  async executeToolCall(sessionId, call) {
+    if (this.#disposed) throw new Error('Broker is disposed');
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) throw new Error(`Session ${sessionId} not found`);
+    if (call === null || typeof call !== 'object' || typeof call.name !== 'string') {
+      throw new TypeError('executeToolCall(sessionId, call) needs a call {id, name, args}, as a tool_call listener gets it');
+    }
+    const signal = session._toolCallSignal(call.id) ?? new AbortController().signal;
+    const context = { sessionId: session.sessionId, callId: call.id, signal };
+    const result = await this.#sessions._registry.execute(call.name, call.args, context);
+    if (!result.success) throw Object.assign(new Error(result.error.message), { code: result.error.code });
+    return result.value;
+  }
+
   stats() {
     return {
       tools: this.#registry.size,
@@ -226,6 +300,7 @@ class Broker {
     this.#disposed = true;
     for (const source of this.#sources) source.dispose();
     await this.#sessions.dispose();
+    this.#runtime.close();
     this.#registry.clear();
     this.#registry.clearSecrets();
   }
@@ -239,4 +314,10 @@ function createBroker(config) {
   return new Broker(config);
 }
 
-module.exports = { Broker, createBroker, INTERNALS, BROKER_EVENTS };
+// Seed API (S001 imports it beside Broker): `broker.createSession(config)` as a function.
+function createSession(broker, config) {
+  if (!(broker instanceof Broker)) throw new TypeError('createSession(broker, config) needs a Broker');
+  return broker.createSession(config);
+}
+
+module.exports = { Broker, createBroker, createSession, INTERNALS, BROKER_EVENTS };

@@ -85,11 +85,21 @@ function resolveGlobals(globals, maxDepth) {
   return codec.toJson(globals, Math.max(maxDepth, MAX_GLOBALS_DEPTH + 1), 'global');
 }
 
+const SECURITY_LEVELS = Object.keys(SECURITY_LEVEL_MAX_DEPTH);
+
+// The original's four levels; anything else is refused rather than read as STANDARD.
+function checkSecurityLevel(level, key) {
+  if (!SECURITY_LEVELS.includes(level)) {
+    throw new TypeError(`${key} must be one of ${SECURITY_LEVELS.map((l) => `'${l}'`).join(', ')}, got ${show(level)}`);
+  }
+  return level;
+}
+
 function resolveEnclave(enclave) {
   if (enclave === undefined || enclave === null) enclave = {};
   if (!isObject(enclave)) throw new TypeError('enclaveConfig must be an object');
-  const level = enclave.securityLevel ?? 'STANDARD';
-  const maxDepth = enclave.maxSanitizeDepth ?? SECURITY_LEVEL_MAX_DEPTH[level] ?? SECURITY_LEVEL_MAX_DEPTH.STANDARD;
+  const level = enclave.securityLevel === undefined ? 'STANDARD' : checkSecurityLevel(enclave.securityLevel, 'enclave.securityLevel');
+  const maxDepth = enclave.maxSanitizeDepth ?? SECURITY_LEVEL_MAX_DEPTH[level];
   if (typeof maxDepth !== 'number' || !(maxDepth >= 0)) {
     throw new TypeError(`enclave.maxSanitizeDepth must be a non-negative number, got ${show(maxDepth)}`);
   }
@@ -150,4 +160,4 @@ function resolveSessionConfig(config) {
   return { binding, maxDepth: enclave.maxDepth };
 }
 
-module.exports = { resolveSessionConfig, resolveLimits, resolveExternalTools, show };
+module.exports = { resolveSessionConfig, resolveLimits, resolveExternalTools, checkSecurityLevel, show };

@@ -1,7 +1,7 @@
 // EnclaveBroker: the seed API's broker that serves HTTP itself (`listen(port)`), on top of
 // the original's Broker. The server runs in Rust; this class maps the seed's options and
 // answers the server's calls into user code (`authentication.validate`,
-// `rateLimiting.keyGenerator`).
+// `rateLimiting.keyGenerator`, `authorize`). Its broker events are Broker's (broker-events.js).
 'use strict';
 
 const path = require('node:path');
@@ -31,6 +31,10 @@ function checkAuthentication(auth) {
     throw new TypeError(`authentication.type must be one of ${AUTH_TYPES.map((t) => `'${t}'`).join(', ')}`);
   }
   if (typeof auth.validate !== 'function') throw new TypeError('authentication.validate must be a function');
+  if (auth.maxFailures !== undefined && !(Number.isInteger(auth.maxFailures) && auth.maxFailures >= 1)) {
+    throw new TypeError('authentication.maxFailures must be a positive integer');
+  }
+  positive('authentication.failureWindowMs', auth.failureWindowMs);
   return auth;
 }
 
@@ -78,6 +82,9 @@ class EnclaveBroker extends Broker {
     }
     checkAuthentication(options.authentication);
     checkRateLimiting(options.rateLimiting);
+    if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+      throw new TypeError('authorize must be a function');
+    }
     positive('maxBodyBytes', options.maxBodyBytes);
     if (options.playground !== undefined && typeof options.playground !== 'boolean') {
       throw new TypeError('playground must be a boolean');
@@ -85,51 +92,18 @@ class EnclaveBroker extends Broker {
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
     this.#events = events;
+    events.watchListeners(() => this.#syncSessionEvents());
     this.#options = options;
     const minSize = options.runtimePool && options.runtimePool.minSize;
-    if (minSize !== undefined) native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
+    // Engine processes are started ahead of demand only where scripts run (not in extracted mode).
+    if (minSize !== undefined && this.mode === 'embedded') {
+      native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
+    }
   }
 
   #log(level, message) {
     const logger = this.#options.logger;
     if (logger && typeof logger[level] === 'function') logger[level](message);
-  }
-
-  // The seed's broker events (see broker-events.js), with EventEmitter's listener methods.
-  on(event, listener) {
-    this.#events.emitter.on(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  addListener(event, listener) {
-    return this.on(event, listener);
-  }
-
-  once(event, listener) {
-    this.#events.emitter.once(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  off(event, listener) {
-    this.#events.emitter.off(event, listener);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  removeListener(event, listener) {
-    return this.off(event, listener);
-  }
-
-  removeAllListeners(event) {
-    this.#events.emitter.removeAllListeners(event);
-    this.#syncSessionEvents();
-    return this;
-  }
-
-  listenerCount(event) {
-    return this.#events.emitter.listenerCount(event);
   }
 
   // The server reports the sessions it creates only while someone listens for them (a fired
@@ -157,6 +131,7 @@ class EnclaveBroker extends Broker {
     const defaults = sessions._defaults;
     const resolved = resolveSessionConfig(defaults);
     const rate = options.rateLimiting;
+    const auth = options.authentication;
     const server = native.BindingHttpServer.listen(sessions._native, {
       host: hostname,
       port,
@@ -166,12 +141,14 @@ class EnclaveBroker extends Broker {
       cors: options.cors,
       allowedOrigins: options.allowedOrigins,
       cancelOnDisconnect: options.cancelOnDisconnect,
-      auth: options.authentication ? options.authentication.type : undefined,
+      auth: auth ? auth.type : undefined,
+      authMaxFailures: auth ? auth.maxFailures : undefined,
+      authFailureWindowMs: auth ? auth.failureWindowMs : undefined,
+      authorize: options.authorize !== undefined,
       rateLimitWindowMs: rate ? rate.windowMs : undefined,
       rateLimitMaxRequests: rate ? rate.maxRequests : undefined,
       rateLimitKeyGenerator: Boolean(rate && rate.keyGenerator),
       defaults: resolved.binding,
-      hasLimits: defaults.limits !== undefined,
       externalTools: resolved.binding.externalTools,
       sessionEvents: this.#events.observingSessions,
       staticFilesDir: options.playground ? PLAYGROUND_DIR : undefined,
@@ -182,8 +159,9 @@ class EnclaveBroker extends Broker {
       host.registerServer(
         server.key,
         {
-          validate: options.authentication ? options.authentication.validate : undefined,
+          validate: auth ? auth.validate : undefined,
           keyGenerator: rate ? rate.keyGenerator : undefined,
+          authorize: options.authorize,
         },
         resolve,
         (sessionId) => {

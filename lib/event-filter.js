@@ -9,10 +9,7 @@
 const native = require('./native');
 
 const { minimatch } = require('./glob');
-
-const FilterMode = Object.freeze({ Include: 'include', Exclude: 'exclude' });
-const PatternType = Object.freeze({ Exact: 'exact', Prefix: 'prefix', Regex: 'regex', Glob: 'glob' });
-const DEFAULT_ALWAYS_ALLOW = Object.freeze(['session_init', 'final']);
+const { FilterMode, PatternType, DEFAULT_ALWAYS_ALLOW } = require('./constants');
 
 // Longer inputs never reach a regex pattern: they simply do not match (ReDoS guard).
 const MAX_REGEX_INPUT_LENGTH = 10000;

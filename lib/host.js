@@ -1,6 +1,7 @@
 // The facade's end of the channel from the Rust core. Messages arrive in the order the
 // core produced them: event batches, tool calls to run, aborts of tool signals, the
-// completion of executions, callbacks a server asks for (`validate`, `keyGenerator`),
+// completion of executions, callbacks a server asks for (`validate`, `keyGenerator`,
+// `authorize`),
 // server shutdowns, and the session lifecycle a broker with event listeners watches.
 // While any execution is in flight, or a server listens, the channel keeps Node's event
 // loop alive; otherwise it does not.
@@ -17,17 +18,43 @@ const KIND_CALLBACK = 4;
 const KIND_SERVER_CLOSED = 5;
 const KIND_SESSION_FINISHED = 6;
 const KIND_SESSION_CREATED = 7;
+const KIND_WORKER_STOPPED = 8;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
 // Manager key → {registry, maxDepth}: serves tool calls of sessions that have no JS wrapper
 // (created by the listen() server).
 const owners = new Map();
-// Server key → {callbacks: {validate?, keyGenerator?}, onClosed, onSessionCreated?}.
+// Server key → {callbacks: {validate?, keyGenerator?, authorize?}, onClosed, onSessionCreated?}.
 const servers = new Map();
+// Runtime worker key → what to call once its graceful stop is done.
+const workers = new Map();
 // Session key → what to call with the session's final result (see watchFinished).
 const finishWatchers = new Map();
 let holds = 0;
+
+// `authorize(principal, action, session, request)` for each session the server asks about
+// (all of one request's at once); anything but `true` denies.
+function authorizeEach(fn, argument, request) {
+  const asked = JSON.parse(argument);
+  const { principal, action } = asked;
+  return Promise.all(
+    asked.sessions.map((session) =>
+      Promise.resolve()
+        .then(() => fn(principal, action, session, request))
+        .then(
+          (granted) => granted === true,
+          () => false,
+        ),
+    ),
+  );
+}
+
+function callUser(name, fn, argument, request) {
+  if (name === 'validate') return fn(argument, request);
+  if (name === 'authorize') return authorizeEach(fn, argument, request);
+  return fn(request);
+}
 
 function answerCallback(requestKey, server, name, argument, requestJson) {
   const fn = server === undefined ? undefined : server.callbacks[name];
@@ -37,8 +64,7 @@ function answerCallback(requestKey, server, name, argument, requestJson) {
   }
   let pending;
   try {
-    const request = JSON.parse(requestJson);
-    pending = Promise.resolve(name === 'validate' ? fn(argument, request) : fn(request));
+    pending = Promise.resolve(callUser(name, fn, argument, JSON.parse(requestJson)));
   } catch (error) {
     pending = Promise.reject(error);
   }
@@ -47,6 +73,8 @@ function answerCallback(requestKey, server, name, argument, requestJson) {
       if (name === 'validate') {
         const result = value !== null && typeof value === 'object' ? value : { valid: false };
         native.resolveCallback(requestKey, true, JSON.stringify({ ...result, valid: result.valid === true }));
+      } else if (name === 'authorize') {
+        native.resolveCallback(requestKey, true, JSON.stringify(value));
       } else {
         native.resolveCallback(requestKey, true, String(value));
       }
@@ -106,6 +134,12 @@ function dispatch(kind, a, b, s1, s2, s3) {
       if (server !== undefined && server.onSessionCreated !== undefined) server.onSessionCreated(s1);
       break;
     }
+    case KIND_WORKER_STOPPED: {
+      const onStopped = workers.get(a);
+      workers.delete(a);
+      if (onStopped !== undefined) onStopped();
+      break;
+    }
     default:
       break;
   }
@@ -140,6 +174,10 @@ function registerServer(key, callbacks, onClosed, onSessionCreated) {
   servers.set(key, { callbacks, onClosed, onSessionCreated });
 }
 
+function registerWorker(key, onStopped) {
+  workers.set(key, onStopped);
+}
+
 // `onFinished(result)` runs once the native session `handle` has its final result, however
 // the session ends; the watcher is forgotten if the session is dropped without one.
 function watchFinished(handle, onFinished) {
@@ -168,6 +206,7 @@ module.exports = {
   registerOwner,
   unregisterOwner,
   registerServer,
+  registerWorker,
   watchFinished,
   hold,
   release,

@@ -21,24 +21,52 @@ function describeRejection(error) {
   }
 }
 
+// The three steps of answering a tool call, shared by the automatic loop (runToolCall) and
+// the embedder's (BrokerSession's `tool_call` listeners and `send()`): open it (its handler's
+// AbortSignal, aborted if the core abandons the call), then answer with a value, copied
+// through the value codec, or with an error.
+function openToolCall(callKey) {
+  const controller = new AbortController();
+  toolSignals.set(callKey, controller);
+  return controller.signal;
+}
+
+function reply(callKey, ok, json, code, message) {
+  toolSignals.delete(callKey);
+  native.resolveToolCall(callKey, ok, json, code, message, 'Error');
+}
+
+function answerToolCall(callKey, value, maxDepth) {
+  let json;
+  try {
+    json = codec.toJson(value, maxDepth, 'tool');
+  } catch (error) {
+    reply(callKey, false, undefined, 'TOOL_ERROR', error.message);
+    return;
+  }
+  reply(callKey, true, json);
+}
+
+function failToolCall(callKey, code, message) {
+  reply(callKey, false, undefined, code, message);
+}
+
+// The JSON arguments of a call, as the core sent them.
+function parseToolArgs(argsJson) {
+  try {
+    return JSON.parse(argsJson);
+  } catch {
+    return undefined;
+  }
+}
+
 // `meta` is the core's `[sessionId, callId, toolName, ownerKey]`.
 function runToolCall(callKey, meta, argsJson, registry, maxDepth) {
   const [sessionId, callId, name] = meta;
-  const controller = new AbortController();
-  toolSignals.set(callKey, controller);
-  const reply = (ok, json, code, message) => {
-    toolSignals.delete(callKey);
-    native.resolveToolCall(callKey, ok, json, code, message, 'Error');
-  };
-  let args;
-  try {
-    args = JSON.parse(argsJson);
-  } catch {
-    args = undefined;
-  }
+  const signal = openToolCall(callKey);
   let pending;
   try {
-    pending = Promise.resolve(registry.execute(name, args, { sessionId, callId, signal: controller.signal }));
+    pending = Promise.resolve(registry.execute(name, parseToolArgs(argsJson), { sessionId, callId, signal }));
   } catch (error) {
     pending = Promise.reject(error);
   }
@@ -46,20 +74,13 @@ function runToolCall(callKey, meta, argsJson, registry, maxDepth) {
     (result) => {
       if (!result || !result.success) {
         const error = (result && result.error) || {};
-        reply(false, undefined, String(error.code ?? 'EXECUTION_ERROR'), String(error.message ?? 'Tool failed'));
+        failToolCall(callKey, String(error.code ?? 'EXECUTION_ERROR'), String(error.message ?? 'Tool failed'));
         return;
       }
-      let json;
-      try {
-        json = codec.toJson(result.value, maxDepth, 'tool');
-      } catch (error) {
-        reply(false, undefined, 'TOOL_ERROR', error.message);
-        return;
-      }
-      reply(true, json);
+      answerToolCall(callKey, result.value, maxDepth);
     },
     // Only a custom registry's execute() can reject; its error is read defensively.
-    (error) => reply(false, undefined, 'EXECUTION_ERROR', describeRejection(error)),
+    (error) => failToolCall(callKey, 'EXECUTION_ERROR', describeRejection(error)),
   );
 }
 
@@ -71,4 +92,13 @@ function abortToolCall(callKey) {
   }
 }
 
-module.exports = { runToolCall, abortToolCall, toolSignals };
+module.exports = {
+  runToolCall,
+  abortToolCall,
+  openToolCall,
+  answerToolCall,
+  failToolCall,
+  parseToolArgs,
+  describeRejection,
+  toolSignals,
+};

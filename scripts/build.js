@@ -10,16 +10,18 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { cargoEnv } = require('./v8-archive');
+const { requireCargo } = require('./require-cargo');
+const platform = require('../lib/platform');
 
 const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const debug = args.includes('--debug');
-const ADDON = 'enclave-broker.linux-x64-gnu.node';
-const ENGINE = 'enclave-engine';
+const { addon: ADDON, engine: ENGINE } = platform.describe();
 
 if (args.includes('--if-missing') && [ADDON, ENGINE].every((f) => fs.existsSync(path.join(root, f)))) {
   process.exit(0);
 }
+requireCargo();
 
 function run(command, commandArgs) {
   const result = spawnSync(command, commandArgs, { cwd: root, env: cargoEnv(root), stdio: 'inherit' });
@@ -35,7 +37,7 @@ napiArgs.push('--no-const-enum');
 if (!debug) napiArgs.push('--release');
 run(process.execPath, [napi, ...napiArgs]);
 
-const cargoArgs = ['build', '-p', 'enclave-broker-core', '--bin', ENGINE];
+const cargoArgs = ['build', '-p', 'enclave-broker-core', '--bin', 'enclave-engine'];
 if (!debug) cargoArgs.push('--release');
 run('cargo', cargoArgs);
 const engineStaging = path.join(out, ENGINE);

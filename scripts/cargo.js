@@ -5,7 +5,9 @@
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { cargoEnv } = require('./v8-archive');
+const { requireCargo } = require('./require-cargo');
 
 const root = path.resolve(__dirname, '..');
+requireCargo();
 const result = spawnSync('cargo', process.argv.slice(2), { cwd: root, env: cargoEnv(root), stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -25,6 +25,7 @@ const KIND_CALLBACK: u32 = 4;
 const KIND_SERVER_CLOSED: u32 = 5;
 const KIND_SESSION_FINISHED: u32 = 6;
 const KIND_SESSION_CREATED: u32 = 7;
+const KIND_WORKER_STOPPED: u32 = 8;
 
 pub(crate) enum HostMessage {
     Events(Arc<Forwarder>),
@@ -53,6 +54,8 @@ pub(crate) enum HostMessage {
         server_key: u64,
         session_id: String,
     },
+    /// A runtime worker finished its graceful stop.
+    WorkerStopped(u64),
 }
 
 fn dispatch() -> &'static Mutex<Option<Arc<Dispatch>>> {
@@ -105,6 +108,9 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
         }
         HostMessage::SessionCreated { server_key, session_id } => {
             (KIND_SESSION_CREATED, server_key as f64, 0.0, session_id, String::new(), String::new())
+        }
+        HostMessage::WorkerStopped(worker_key) => {
+            (KIND_WORKER_STOPPED, worker_key as f64, 0.0, String::new(), String::new(), String::new())
         }
     }
 }

@@ -1,21 +1,21 @@
-//! `BindingHttpServer`: the core's HTTP server, with authentication and rate-limit keys
-//! answered by the facade's JavaScript callbacks.
+//! `BindingHttpServer`: the core's HTTP server, with authentication, rate-limit keys and
+//! access to other principals' sessions answered by the facade's JavaScript callbacks.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use enclave_broker_core::http::auth::{DEFAULT_FAILURE_WINDOW, DEFAULT_MAX_FAILURES};
 use enclave_broker_core::http::{
-    AuthConfig, AuthKind, AuthResult, AuthValidator, BoxFuture, Cors, HttpConfig, HttpServer, KeyGenerator,
-    RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate, StaticFiles,
+    Action, AuthConfig, AuthKind, AuthResult, AuthValidator, Authorizer, BoxFuture, Cors, HttpConfig,
+    HttpServer, KeyGenerator, RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate, StaticFiles,
 };
-use enclave_broker_core::protocol::PartialLimits;
 use enclave_broker_core::runtime;
-use enclave_broker_core::session::Session;
+use enclave_broker_core::session::{Principal, Session};
 use napi::Status;
 use napi_derive::napi;
 
-use crate::config::{BindingLimits, BindingSessionConfig, external_tools};
+use crate::config::{BindingSessionConfig, external_tools};
 use crate::host::{self, HostMessage};
 use crate::manager::BindingSessionManager;
 
@@ -33,13 +33,17 @@ pub struct BindingHttpConfig {
     pub session_events: Option<bool>,
     /// `'bearer' | 'api-key' | 'custom'`; the facade answers `validate` callbacks.
     pub auth: Option<String>,
+    /// Failed authentications per client address and window before `429 AUTH_THROTTLED`.
+    pub auth_max_failures: Option<f64>,
+    pub auth_failure_window_ms: Option<f64>,
+    /// Whether the facade answers `authorize` callbacks (access to others' sessions).
+    pub authorize: Option<bool>,
     pub rate_limit_window_ms: Option<f64>,
     pub rate_limit_max_requests: Option<f64>,
     /// Whether the facade answers `keyGenerator` callbacks.
     pub rate_limit_key_generator: Option<bool>,
-    /// The broker's session defaults (its `limits` only when it gave some).
+    /// The broker's session defaults: the operator's bounds on what requests may ask.
     pub defaults: BindingSessionConfig,
-    pub has_limits: bool,
     /// Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all.
     pub external_tools: Option<Vec<String>>,
     /// A folder of static files to serve at `static_files_mount` (the playground page).
@@ -74,26 +78,34 @@ impl KeyGenerator for JsKeyGenerator {
     }
 }
 
+struct JsAuthorizer(u64);
+
+impl Authorizer for JsAuthorizer {
+    fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        sessions: Vec<String>,
+        request: &RequestInfo,
+    ) -> BoxFuture<Result<Vec<bool>, String>> {
+        let argument = format!(
+            "{{\"principal\":{},\"action\":\"{}\",\"sessions\":[{}]}}",
+            principal.to_json(),
+            action.as_str(),
+            sessions.join(",")
+        );
+        let (server, request) = (self.0, request.to_json());
+        Box::pin(async move {
+            let answer = host::call_js(server, "authorize", argument, request).await?;
+            serde_json::from_str::<Vec<bool>>(&answer).map_err(|e| e.to_string())
+        })
+    }
+}
+
 fn millis(value: Option<f64>, default_ms: u64) -> Duration {
     match value {
         Some(v) if v.is_finite() && v > 0.0 => Duration::from_millis(v as u64),
         _ => Duration::from_millis(default_ms),
-    }
-}
-
-fn partial(limits: &BindingLimits) -> PartialLimits {
-    PartialLimits {
-        session_ttl_ms: limits.session_ttl_ms,
-        max_tool_calls: limits.max_tool_calls,
-        max_stdout_bytes: limits.max_stdout_bytes,
-        max_tool_result_bytes: limits.max_tool_result_bytes,
-        tool_timeout_ms: limits.tool_timeout_ms,
-        heartbeat_interval_ms: limits.heartbeat_interval_ms,
-        deadline_ms: limits.deadline_ms,
-        per_tool_deadline_ms: limits.per_tool_deadline_ms,
-        cancel_on_first_error: limits.cancel_on_first_error,
-        timeout: limits.timeout,
-        memory_limit: limits.memory_limit,
     }
 }
 
@@ -135,6 +147,14 @@ impl BindingHttpServer {
                     }
                 },
                 validator: Arc::new(JsValidator(key)),
+                max_failures: config
+                    .auth_max_failures
+                    .filter(|n| n.is_finite() && *n >= 1.0)
+                    .map_or(DEFAULT_MAX_FAILURES, |n| n as u64),
+                failure_window: millis(
+                    config.auth_failure_window_ms,
+                    DEFAULT_FAILURE_WINDOW.as_millis() as u64,
+                ),
             }),
         };
         let rate_limit = config.rate_limit_max_requests.map(|max| RateLimitConfig {
@@ -157,11 +177,7 @@ impl BindingHttpServer {
             }
             _ => None,
         };
-        // The template keeps the broker's limits as given, to merge per route; the session
-        // defaults still see them, for the sandbox's `limits.memoryLimit`.
-        let template_limits =
-            if config.has_limits { config.defaults.limits.as_ref().map(partial) } else { None };
-        let session = config.defaults.into_core()?;
+        let operator = config.defaults.into_core()?;
         let defaults = HttpConfig::default();
         let core_config = HttpConfig {
             host: config.host.unwrap_or(defaults.host),
@@ -179,8 +195,12 @@ impl BindingHttpServer {
             },
             cancel_on_disconnect: config.cancel_on_disconnect.unwrap_or(false),
             auth,
+            authorizer: config
+                .authorize
+                .unwrap_or(false)
+                .then(|| Arc::new(JsAuthorizer(key)) as Arc<dyn Authorizer>),
             rate_limit,
-            template: SessionTemplate { limits: template_limits, sandbox: session.sandbox, external_tools },
+            template: SessionTemplate { limits: operator.limits, sandbox: operator.sandbox, external_tools },
             on_session_created: Some({
                 let wanted = session_events.clone();
                 Arc::new(move |session: &Arc<Session>| {

@@ -100,6 +100,12 @@ impl BindingSession {
         self.session.seq() as f64
     }
 
+    /// The limits the session runs with, as JSON (`BrokerSession.limits`).
+    #[napi]
+    pub fn limits_json(&self) -> String {
+        self.session.limits().to_json(self.session.sandbox().effective_memory_limit())
+    }
+
     #[napi(getter)]
     pub fn has_started(&self) -> bool {
         self.session.has_started()

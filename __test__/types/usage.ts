@@ -439,6 +439,15 @@ async function http(): Promise<void> {
   const broker = new Broker();
   const handlerConfig: SessionHandlerConfig = { broker, cors: true, allowedOrigins: ['https://app.example'] };
   const handler: SessionHandler = createSessionHandler(handlerConfig);
+  const tenants: SessionHandlerConfig = {
+    broker,
+    resolvePrincipal: async (req) => (typeof req.headers['x-user'] === 'string' ? req.headers['x-user'] : undefined),
+    authorize: (principal, action, session) => principal === 'admin' && action !== 'delete' && session.owner !== null,
+  };
+  void createSessionHandler(tenants);
+  const limits = (await broker.execute('return 1')).success ? broker.createSession().limits : undefined;
+  const heartbeat: number | undefined = limits?.heartbeatIntervalMs;
+  void heartbeat;
 
   // The original's Express setup.
   const app = express();
@@ -534,8 +543,13 @@ async function seedBroker(registry: ToolRegistry): Promise<void> {
     authentication: {
       type: 'bearer',
       validate: async (token) => ({ valid: token === 'secret', userId: 'u1', permissions: ['read'] }),
+      maxFailures: 10,
+      failureWindowMs: 60000,
     },
-    rateLimiting: { windowMs: 60000, maxRequests: 100, keyGenerator: (req) => req.headers['x-api-key'] ?? req.ip },
+    // An admin view: admins may read and list every session.
+    authorize: (principal, action, session) =>
+      principal.userId === 'admin' && (action === 'read' || action === 'list') && session.owner.type !== 'anonymous',
+    rateLimiting: { windowMs: 60000, maxRequests: 100, keyGenerator: (req) => req.principal?.id ?? req.ip },
     logger: console,
     limits: { heartbeatIntervalMs: 0 },
   };

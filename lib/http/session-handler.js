@@ -8,6 +8,13 @@
 // `Last-Event-ID` (used only when `fromSeq` is absent). getRoutes() lists the cancel route
 // only when the handler is built with `extraRoutes: true`, so the route list stays the
 // original's by default.
+//
+// Tenancy (as on the listen() server, see README "HTTP"): given `resolvePrincipal(req)`,
+// every request acts as the principal it returns (a string id, or an object with a string
+// `id`; anything else is a 401). Sessions it creates are its own; `GET /sessions` lists
+// only those, and every `:sessionId` route answers 404 for anyone else unless the optional
+// `authorize(principal, action, session)` returns true. Without a resolver the handler is
+// the original's, except that a `sessionId` already in use is a 409 (never a replacement).
 'use strict';
 
 const { createEventFilter } = require('../event-filter');
@@ -30,14 +37,72 @@ function headerValue(headers, name) {
   return undefined;
 }
 
+// The principal of every request when the handler has no resolver (tenancy off).
+const NO_TENANCY = Symbol('noTenancy');
+
+function principalId(principal) {
+  if (typeof principal === 'string') return principal;
+  if (principal !== null && typeof principal === 'object' && typeof principal.id === 'string') return principal.id;
+  return undefined;
+}
+
 class SessionHandler {
   #extraRoutes;
+  #resolvePrincipal;
+  #authorize;
+  // BrokerSession → the principal that created it through this handler.
+  #owners = new WeakMap();
 
   constructor(config) {
     this.broker = config.broker;
     this.cors = config.cors ?? true;
     this.allowedOrigins = config.allowedOrigins ?? ['*'];
     this.#extraRoutes = config.extraRoutes === true;
+    for (const name of ['resolvePrincipal', 'authorize']) {
+      if (config[name] !== undefined && typeof config[name] !== 'function') {
+        throw new TypeError(`SessionHandler ${name} must be a function`);
+      }
+    }
+    this.#resolvePrincipal = config.resolvePrincipal;
+    this.#authorize = config.authorize;
+  }
+
+  // The request's principal, NO_TENANCY without a resolver, or undefined once a 401 is sent.
+  async #caller(req, res) {
+    if (this.#resolvePrincipal === undefined) return NO_TENANCY;
+    let principal;
+    try {
+      principal = await this.#resolvePrincipal(req);
+    } catch {
+      principal = undefined;
+    }
+    const id = principalId(principal);
+    if (id === undefined || id === '') {
+      this.sendError(res, 401, 'UNAUTHORIZED', 'No principal for this request');
+      return undefined;
+    }
+    return principal;
+  }
+
+  // Whether `principal` may do `action` ('list', 'read', 'stream', 'cancel', 'delete') to
+  // `session`: its owner may; anyone else only if `authorize` returns true.
+  async #mayReach(principal, session, action) {
+    if (principal === NO_TENANCY) return true;
+    const owner = this.#owners.get(session);
+    if (owner !== undefined && principalId(owner) === principalId(principal)) return true;
+    if (this.#authorize === undefined) return false;
+    const info = {
+      sessionId: session.sessionId,
+      state: session.state,
+      createdAt: session.createdAt,
+      expiresAt: session.expiresAt,
+      owner: owner ?? null,
+    };
+    try {
+      return (await this.#authorize(principal, action, info)) === true;
+    } catch {
+      return false;
+    }
   }
 
   getRoutes() {
@@ -86,8 +151,19 @@ class SessionHandler {
 
   async listSessions(req, res) {
     this.addCorsHeaders(req, res);
+    const principal = await this.#caller(req, res);
+    if (principal === undefined) return;
     try {
-      const sessions = this.broker.listSessions();
+      let sessions = this.broker.listSessions();
+      if (principal !== NO_TENANCY) {
+        const visible = await Promise.all(
+          sessions.map((info) => {
+            const session = this.broker.getSession(info.sessionId);
+            return session !== undefined && this.#mayReach(principal, session, 'list');
+          }),
+        );
+        sessions = sessions.filter((_, i) => visible[i]);
+      }
       res.status(200).json({
         sessions: sessions.map((info) => this.sessionInfoToResponse(info)),
         total: sessions.length,
@@ -99,6 +175,8 @@ class SessionHandler {
 
   async createSession(req, res) {
     this.addCorsHeaders(req, res);
+    const principal = await this.#caller(req, res);
+    if (principal === undefined) return;
     const body = req.body;
     if (!body || typeof body.code !== 'string') {
       this.sendError(res, 400, 'INVALID_REQUEST', 'Missing or invalid "code" field');
@@ -106,6 +184,12 @@ class SessionHandler {
     }
     if (this.broker.isDisposed) {
       this.sendError(res, 503, 'SERVICE_UNAVAILABLE', 'Broker is disposed');
+      return;
+    }
+    // A client-chosen id never replaces a session (the original's replace-on-duplicate
+    // stays on the embedder's SessionManager API).
+    if (body.sessionId !== undefined && this.broker.getSession(body.sessionId) !== undefined) {
+      this.sendError(res, 409, 'SESSION_EXISTS', `Session ${body.sessionId} already exists`);
       return;
     }
     try {
@@ -123,6 +207,7 @@ class SessionHandler {
         sessionId: body.sessionId,
         limits: Object.keys(limits).length > 0 ? limits : undefined,
       });
+      if (principal !== NO_TENANCY) this.#owners.set(session, principal);
 
       res.setHeader('Content-Type', 'application/x-ndjson');
       res.setHeader('Cache-Control', 'no-cache');
@@ -173,12 +258,15 @@ class SessionHandler {
     this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
   }
 
-  // The route's session, or undefined once a 400 or 404 has been sent.
-  #requireSession(req, res) {
+  // The route's session if the caller may do `action` to it, or undefined once a 400, 401
+  // or 404 has been sent (a session the caller may not reach is answered as missing).
+  async #requireSession(req, res, action) {
+    const principal = await this.#caller(req, res);
+    if (principal === undefined) return undefined;
     const sessionId = this.#requireSessionId(req, res);
     if (sessionId === undefined) return undefined;
     const session = this.broker.getSession(sessionId);
-    if (!session) {
+    if (!session || !(await this.#mayReach(principal, session, action))) {
       this.#sendNotFound(res, sessionId);
       return undefined;
     }
@@ -187,7 +275,7 @@ class SessionHandler {
 
   async getSession(req, res) {
     this.addCorsHeaders(req, res);
-    const session = this.#requireSession(req, res);
+    const session = await this.#requireSession(req, res, 'read');
     if (session === undefined) return;
     res.status(200).json(this.sessionToInfo(session));
   }
@@ -208,7 +296,7 @@ class SessionHandler {
 
   async streamSession(req, res) {
     this.addCorsHeaders(req, res);
-    const session = this.#requireSession(req, res);
+    const session = await this.#requireSession(req, res, 'stream');
     if (session === undefined) return;
 
     const fromSeq = this.resolveFromSeq(req);
@@ -301,6 +389,7 @@ class SessionHandler {
 
   async terminateSession(req, res) {
     this.addCorsHeaders(req, res);
+    if (this.#resolvePrincipal !== undefined && (await this.#requireSession(req, res, 'delete')) === undefined) return;
     const sessionId = this.#requireSessionId(req, res);
     if (sessionId === undefined) return;
     const success = await this.broker.terminateSession(sessionId);
@@ -315,7 +404,7 @@ class SessionHandler {
   // broker, so its stream can still be replayed to the end.
   async cancelSession(req, res) {
     this.addCorsHeaders(req, res);
-    const session = this.#requireSession(req, res);
+    const session = await this.#requireSession(req, res, 'cancel');
     if (session === undefined) return;
     const reason = req.body && typeof req.body.reason === 'string' ? req.body.reason : undefined;
     await session.cancel(reason);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use enclave_broker_core::http::auth::{DEFAULT_FAILURE_WINDOW, DEFAULT_MAX_FAILURES};
 use enclave_broker_core::http::{
     AuthConfig, AuthKind, AuthResult, AuthValidator, BoxFuture, HttpConfig, HttpServer, RateLimitConfig,
     RequestInfo,
@@ -207,6 +208,7 @@ impl AuthValidator for Tokens {
         Box::pin(async move {
             match token.as_str() {
                 "good" => Ok(AuthResult { valid: true, user_id: Some("u1".into()), tenant_id: None }),
+                "other" => Ok(AuthResult { valid: true, user_id: Some("u2".into()), tenant_id: None }),
                 "boom" => Err("validator threw".into()),
                 _ => Ok(AuthResult::default()),
             }
@@ -217,7 +219,12 @@ impl AuthValidator for Tokens {
 #[test]
 fn authentication_and_rate_limits_answer_401_and_429() {
     let config = HttpConfig {
-        auth: Some(AuthConfig { kind: AuthKind::Bearer, validator: Arc::new(Tokens) }),
+        auth: Some(AuthConfig {
+            kind: AuthKind::Bearer,
+            validator: Arc::new(Tokens),
+            max_failures: DEFAULT_MAX_FAILURES,
+            failure_window: DEFAULT_FAILURE_WINDOW,
+        }),
         rate_limit: Some(RateLimitConfig {
             window: Duration::from_secs(60),
             max_requests: 2,
@@ -232,8 +239,19 @@ fn authentication_and_rate_limits_answer_401_and_429() {
     assert_eq!(request(addr, "GET", "/sessions", "Authorization: Basic good\r\n", "").status, 401);
     assert_eq!(request(addr, "GET", "/sessions", "Authorization: Bearer boom\r\n", "").status, 401);
     assert_eq!(request(addr, "GET", "/health", "", "").status, 200);
-    assert_eq!(request(addr, "GET", "/sessions", "Authorization: Bearer good\r\n", "").status, 200);
-    assert_eq!(request(addr, "GET", "/sessions", "Authorization: Bearer good\r\n", "").status, 200);
+    let created =
+        request(addr, "POST", "/sessions", "Authorization: Bearer good\r\n", r#"{"code":"return 1"}"#);
+    let id = created.header("x-session-id").unwrap().to_string();
+    // Another principal gets the 404 of a missing session (and spends its own bucket).
+    let foreign = request(addr, "GET", &format!("/sessions/{id}"), "Authorization: Bearer other\r\n", "");
+    assert_eq!(
+        (foreign.status, foreign.json()["message"].clone()),
+        (404, format!("Session {id} not found").into())
+    );
+    assert_eq!(
+        request(addr, "GET", &format!("/sessions/{id}"), "Authorization: Bearer good\r\n", "").status,
+        200
+    );
     let limited = request(addr, "GET", "/sessions", "Authorization: Bearer good\r\n", "");
     assert_eq!((limited.status, limited.json()["code"].as_str()), (429, Some("RATE_LIMITED")));
     assert_eq!(limited.header("retry-after"), Some("60"));

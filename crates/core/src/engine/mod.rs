@@ -8,9 +8,14 @@
 mod bridge;
 mod control;
 mod outcome;
+// Elsewhere than on Unix the pipe cannot be made non-blocking: a writer thread takes the frames.
+#[cfg_attr(not(unix), path = "pipe_writer_portable.rs")]
 mod pipe_writer;
 mod pool;
 mod process;
+// Linux only: elsewhere the engine process reads its pipe on a thread of its own, which takes
+// the Interrupt frame at once (see `child::input`), so a stop needs no signal.
+#[cfg(target_os = "linux")]
 mod signal;
 pub(crate) mod timer;
 pub mod wire;
@@ -20,6 +25,8 @@ pub mod child;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::protocol::SessionLimits;
 
 pub use bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 pub use control::ExecutionControl;
@@ -74,16 +81,60 @@ impl SandboxOptions {
 pub type DoneCallback = Box<dyn FnOnce(ExecutionOutcome) + Send>;
 
 pub struct ExecutionRequest {
+    /// The session this execution belongs to (a remote runtime runs it under this id).
+    pub session_id: String,
+    /// The session's limits: the engine needs only `timeout` below, but a remote runtime
+    /// runs the execution as a session of its own and sizes its caps from these.
+    pub limits: SessionLimits,
     pub code: String,
     pub sandbox: SandboxOptions,
-    /// Script timeout; `None` runs until done or interrupted.
+    /// Script timeout, counted from `submit` (queueing included); `None` runs until done or
+    /// interrupted.
     pub timeout: Option<Duration>,
     pub bridge: Arc<dyn SandboxBridge>,
     /// Called exactly once when the run is over.
     pub done: DoneCallback,
 }
 
+impl ExecutionRequest {
+    /// Ends the request with `outcome` (its `done` runs here, once).
+    pub(crate) fn settle(mut self, outcome: ExecutionOutcome) {
+        let done = std::mem::replace(&mut self.done, Box::new(|_| {}));
+        done(outcome);
+    }
+
+    /// Ends a request that was stopped while it waited to run: it never ran, so it ends as
+    /// interrupted for its control's reason.
+    pub(crate) fn settle_unstarted(self, control: &ExecutionControl) {
+        let reason = control.reason().unwrap_or(InterruptReason::Stopped);
+        control.finish();
+        self.settle(ExecutionOutcome::Interrupted { reason, detail: None });
+    }
+}
+
 /// Queues an execution on the engine pool. `control` can interrupt it at any time.
 pub fn submit(request: ExecutionRequest, control: Arc<ExecutionControl>) {
     pool::global().submit(request, control);
+}
+
+/// Where a session's executions run: the local engine pool ([`local`]), or a runtime worker
+/// on another machine (`remote::RuntimeClient`). This is the one seam between a session and
+/// whatever runs its script: `request.bridge` receives tool calls and console output in
+/// program order, `request.done` is called exactly once, and `control` stops the run.
+pub trait Executor: Send + Sync {
+    fn submit(&self, request: ExecutionRequest, control: Arc<ExecutionControl>);
+}
+
+struct LocalEngine;
+
+impl Executor for LocalEngine {
+    fn submit(&self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
+        submit(request, control);
+    }
+}
+
+/// The engine pool of this process, as an [`Executor`].
+pub fn local() -> Arc<dyn Executor> {
+    static LOCAL: std::sync::OnceLock<Arc<dyn Executor>> = std::sync::OnceLock::new();
+    LOCAL.get_or_init(|| Arc::new(LocalEngine)).clone()
 }

@@ -11,7 +11,9 @@ use std::process::ChildStdin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Asked of the kernel so that ordinary frames (tool results up to the default 5 MiB cap
-/// are rarer) fit at once; unprivileged processes may get up to 1 MiB by default.
+/// are rarer) fit at once; unprivileged processes may get up to 1 MiB by default. Linux
+/// only; elsewhere pipes keep their default size and more frames go through the backlog.
+#[cfg(target_os = "linux")]
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
 #[derive(Default)]
@@ -36,6 +38,7 @@ impl PipeWriter {
         // SAFETY: fcntl on a pipe fd this value owns; failures of the size request are
         // harmless (the default size only means more frames go through the backlog).
         unsafe {
+            #[cfg(target_os = "linux")]
             libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE);
             let flags = libc::fcntl(fd, libc::F_GETFL);
             if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {

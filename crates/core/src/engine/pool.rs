@@ -32,6 +32,7 @@ pub(crate) struct Job {
     request: ExecutionRequest,
     control: Arc<ExecutionControl>,
     queued_at: Instant,
+    timeout: Option<Ticket>,
 }
 
 struct State {
@@ -128,11 +129,6 @@ pub fn pool_stats() -> PoolStats {
     }
 }
 
-fn settle(mut request: ExecutionRequest, outcome: ExecutionOutcome) {
-    let done = std::mem::replace(&mut request.done, Box::new(|_| {}));
-    done(outcome);
-}
-
 impl Pool {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -147,6 +143,13 @@ impl Pool {
 
     pub(crate) fn submit(&'static self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
         let memory_limit = request.sandbox.effective_memory_limit();
+        // The timeout runs from submission: time spent waiting for a process counts against
+        // it, so a queue behind busy processes cannot stretch it (a queued job that times
+        // out is settled by its queued hook).
+        let timeout = request.timeout.map(|t| {
+            let control = control.clone();
+            timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))
+        });
         let mut state = self.lock();
         state.executions += 1;
         let exec = state.next_id;
@@ -155,10 +158,10 @@ impl Pool {
         if let Some(i) = state.idle.iter().position(|p| p.memory_limit == memory_limit) {
             let process = state.idle.remove(i).expect("index in range");
             drop(state);
-            return process.run(exec, request, control);
+            return process.run(exec, request, control, timeout);
         }
         let queued_control = control.clone();
-        state.queued.push_back(Job { exec, request, control, queued_at: Instant::now() });
+        state.queued.push_back(Job { exec, request, control, queued_at: Instant::now(), timeout });
         let spawn = self.grow(&mut state);
         drop(state);
         // Settles the job at once if it is cancelled (or its deadline passes) while queued.
@@ -190,7 +193,7 @@ impl Pool {
                     break;
                 };
                 job.control.clear_queued_hook();
-                process.run(job.exec, job.request, job.control);
+                process.run(job.exec, job.request, job.control, job.timeout);
                 continue;
             }
             let memory_limit = state.queued[state.starting].request.sandbox.effective_memory_limit();
@@ -240,13 +243,10 @@ impl Pool {
         };
         for job in failed {
             job.control.clear_queued_hook();
-            settle(
-                job.request,
-                ExecutionOutcome::Threw(ErrorInfo::new(
-                    ErrorCode::ENGINE_CRASHED,
-                    format!("Could not start an engine process: {reason}"),
-                )),
-            );
+            job.request.settle(ExecutionOutcome::Threw(ErrorInfo::new(
+                ErrorCode::ENGINE_CRASHED,
+                format!("Could not start an engine process: {reason}"),
+            )));
         }
     }
 
@@ -257,9 +257,7 @@ impl Pool {
             position.and_then(|i| state.queued.remove(i))
         };
         if let Some(job) = job {
-            let reason = job.control.reason().unwrap_or(InterruptReason::Stopped);
-            job.control.finish();
-            settle(job.request, ExecutionOutcome::Interrupted { reason, detail: None });
+            job.request.settle_unstarted(&job.control);
         }
     }
 
@@ -280,7 +278,7 @@ impl Pool {
         drop(state);
         if let Some(job) = job {
             job.control.clear_queued_hook();
-            process.run(job.exec, job.request, job.control);
+            process.run(job.exec, job.request, job.control, job.timeout);
         }
         self.start(spawn);
     }

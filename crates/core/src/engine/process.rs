@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +19,7 @@ use super::control::ExecutionControl;
 use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::pipe_writer::PipeWriter;
 use super::pool::Pool;
+#[cfg(target_os = "linux")]
 use super::signal;
 use super::timer::{self, Ticket};
 use super::wire::{FromEngine, ToEngine, read_frame};
@@ -55,6 +55,18 @@ pub(crate) struct EngineProcess {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The signal that ended a process; Windows has none (a V8 abort is an exit code there,
+/// reported as ENGINE_CRASHED).
+#[cfg(unix)]
+fn terminating_signal(status: &std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(status)
+}
+
+#[cfg(not(unix))]
+fn terminating_signal(_status: &std::process::ExitStatus) -> Option<i32> {
+    None
 }
 
 impl EngineProcess {
@@ -122,12 +134,15 @@ impl EngineProcess {
         let _ = lock(&self.child).kill();
     }
 
-    pub fn run(self: &Arc<Self>, exec: u64, request: ExecutionRequest, control: Arc<ExecutionControl>) {
-        let ExecutionRequest { code, sandbox, timeout, bridge, done } = request;
-        let timeout = timeout.map(|t| {
-            let control = control.clone();
-            timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))
-        });
+    /// Runs `request`; `timeout` is its script timeout, armed when it was submitted.
+    pub fn run(
+        self: &Arc<Self>,
+        exec: u64,
+        request: ExecutionRequest,
+        control: Arc<ExecutionControl>,
+        timeout: Option<Ticket>,
+    ) {
+        let ExecutionRequest { code, sandbox, bridge, done, .. } = request;
         *lock(&self.idle_since) = None;
         *lock(&self.running) = Some(Running {
             exec,
@@ -158,6 +173,7 @@ impl EngineProcess {
     fn stop(self: &Arc<Self>, exec: u64, reason: InterruptReason) {
         // The frame reaches an engine that waits; the signal one that runs JavaScript.
         self.send(&ToEngine::Interrupt { exec, reason });
+        #[cfg(target_os = "linux")]
         {
             let mut child = lock(&self.child);
             // Unreaped, the pid is still this process's (at worst a zombie), never a stranger's.
@@ -253,7 +269,7 @@ impl EngineProcess {
             Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },
             // V8 ends the process with a trap or abort on a fatal error, which in practice is
             // an allocation it cannot satisfy (out of memory, or an object over its size limit).
-            None => match status.and_then(|s| s.signal()) {
+            None => match status.and_then(|s| terminating_signal(&s)) {
                 Some(4..=6) => ExecutionOutcome::Interrupted {
                     reason: InterruptReason::MemoryLimit,
                     detail: Some(

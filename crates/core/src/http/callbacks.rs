@@ -1,10 +1,11 @@
-//! What the server asks of its embedder: credential validation and rate-limit keys
-//! (the user's JavaScript functions, in the addon).
+//! What the server asks of its embedder: credential validation, rate-limit keys and
+//! access to other principals' sessions (the user's JavaScript functions, in the addon).
 
 use std::future::Future;
 use std::pin::Pin;
 
 use crate::protocol::json::JsonObject;
+use crate::session::Principal;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -16,6 +17,8 @@ pub struct RequestInfo {
     /// Lower-case names; values that are not valid UTF-8 are left out.
     pub headers: Vec<(String, String)>,
     pub ip: String,
+    /// The caller, once authenticated (the `keyGenerator` sees it).
+    pub principal: Option<Principal>,
 }
 
 impl RequestInfo {
@@ -33,6 +36,7 @@ impl RequestInfo {
             .field("path", &self.path)
             .field("headers", &headers)
             .field("ip", &self.ip)
+            .opt_raw("principal", self.principal.as_ref().map(Principal::to_json).as_deref())
             .finish()
     }
 }
@@ -50,4 +54,41 @@ pub trait AuthValidator: Send + Sync {
 
 pub trait KeyGenerator: Send + Sync {
     fn key(&self, request: &RequestInfo) -> BoxFuture<Result<String, String>>;
+}
+
+/// What a caller wants to do with a session it does not own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    List,
+    Read,
+    Stream,
+    Cancel,
+    Delete,
+    ToolResult,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::List => "list",
+            Action::Read => "read",
+            Action::Stream => "stream",
+            Action::Cancel => "cancel",
+            Action::Delete => "delete",
+            Action::ToolResult => "tool-result",
+        }
+    }
+}
+
+/// The operator's `authorize(principal, action, session)`: asked only about sessions the
+/// principal does not own, all of one request's at once.
+pub trait Authorizer: Send + Sync {
+    /// For each session (its JSON), whether `principal` may do `action` to it.
+    fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        sessions: Vec<String>,
+        request: &RequestInfo,
+    ) -> BoxFuture<Result<Vec<bool>, String>>;
 }

@@ -5,6 +5,13 @@
 //! Regex patterns use Rust's linear-time engine: no pattern can backtrack
 //! catastrophically, so the original's ReDoS heuristics are not needed here. As in the
 //! original, inputs over 10,000 characters never match a regex pattern.
+//!
+//! A filter is bounded (`MAX_FILTER_BYTES`, `MAX_FILTER_PATTERNS`) and each event is read
+//! once for all of a filter's patterns: the text of each distinct field is made once per
+//! event (the whole payload is the event's own JSON, never re-serialised), and so is its
+//! lower-case form. Filters that look at content run off the request-serving threads
+//! (see `stream`).
+use std::cell::OnceCell;
 
 use globset::{GlobBuilder, GlobMatcher};
 use regex::{Regex, RegexBuilder};
@@ -14,7 +21,27 @@ use crate::protocol::{EventType, StreamEvent};
 
 const MAX_REGEX_INPUT_LENGTH: usize = 10_000;
 const MAX_PATTERN_LENGTH: usize = 10_000;
+/// The most JSON one filter may take.
+pub const MAX_FILTER_BYTES: usize = 16 * 1024;
+/// The most content patterns one filter may have, over all its rules.
+pub const MAX_FILTER_PATTERNS: usize = 64;
 const DEFAULT_ALWAYS_ALLOW: [EventType; 2] = [EventType::SessionInit, EventType::Final];
+
+/// Why a filter configuration was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterError {
+    Invalid(String),
+    /// Past `MAX_FILTER_BYTES` or `MAX_FILTER_PATTERNS` (`400 FILTER_TOO_LARGE`).
+    TooLarge(String),
+}
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilterError::Invalid(message) | FilterError::TooLarge(message) => f.write_str(message),
+        }
+    }
+}
 
 #[derive(Debug)]
 enum Matcher {
@@ -26,7 +53,8 @@ enum Matcher {
 
 #[derive(Debug)]
 struct ContentPattern {
-    field: Option<Vec<String>>,
+    /// Index of its field in the filter's `fields`.
+    field: usize,
     case_insensitive: bool,
     matcher: Matcher,
 }
@@ -42,13 +70,28 @@ pub struct EventFilter {
     include: bool,
     rules: Vec<Rule>,
     always_allow: Vec<EventType>,
+    /// The distinct fields the patterns read (`None`: the payload).
+    fields: Vec<Option<Vec<String>>>,
 }
 
-fn invalid(message: impl Into<String>) -> String {
-    message.into()
+fn invalid(message: impl Into<String>) -> FilterError {
+    FilterError::Invalid(message.into())
 }
 
-fn event_types(value: &Value, what: &str) -> Result<Vec<EventType>, String> {
+/// Distinct types: a list of thousands of repeats costs one comparison per type.
+fn distinct(mut types: Vec<EventType>) -> Vec<EventType> {
+    let mut seen = Vec::with_capacity(types.len().min(EventType::ALL.len()));
+    types.retain(|t| {
+        let new = !seen.contains(t);
+        if new {
+            seen.push(*t);
+        }
+        new
+    });
+    types
+}
+
+fn event_types(value: &Value, what: &str) -> Result<Vec<EventType>, FilterError> {
     let list = value.as_array().ok_or_else(|| invalid(format!("{what} must be an array of event types")))?;
     list.iter()
         .map(|t| {
@@ -56,10 +99,11 @@ fn event_types(value: &Value, what: &str) -> Result<Vec<EventType>, String> {
                 .and_then(EventType::parse)
                 .ok_or_else(|| invalid(format!("{what} contains an unknown event type: {t}")))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(distinct)
 }
 
-fn pattern(value: &Value) -> Result<ContentPattern, String> {
+fn pattern(value: &Value, fields: &mut Vec<Option<Vec<String>>>) -> Result<ContentPattern, FilterError> {
     let kind = value["type"].as_str().ok_or_else(|| invalid("content pattern needs a type"))?;
     let text = value["pattern"].as_str().ok_or_else(|| invalid("content pattern needs a string pattern"))?;
     if text.len() > MAX_PATTERN_LENGTH {
@@ -68,8 +112,15 @@ fn pattern(value: &Value) -> Result<ContentPattern, String> {
     let case_insensitive = value["caseInsensitive"].as_bool().unwrap_or(false);
     let field = match &value["field"] {
         Value::Null => None,
-        Value::String(f) => Some(f.split('.').map(str::to_string).collect()),
+        Value::String(f) => Some(f.split('.').map(str::to_string).collect::<Vec<_>>()),
         _ => return Err(invalid("content pattern field must be a string")),
+    };
+    let field = match fields.iter().position(|f| *f == field) {
+        Some(index) => index,
+        None => {
+            fields.push(field);
+            fields.len() - 1
+        }
     };
     let fold = |s: &str| if case_insensitive { s.to_lowercase() } else { s.to_string() };
     let matcher = match kind {
@@ -95,9 +146,62 @@ fn pattern(value: &Value) -> Result<ContentPattern, String> {
     Ok(ContentPattern { field, case_insensitive, matcher })
 }
 
+/// One field of one event, made at most once whatever the number of patterns reading it.
+struct FieldText<'e> {
+    text: std::borrow::Cow<'e, str>,
+    lower: OnceCell<String>,
+    chars: OnceCell<usize>,
+}
+
+/// An event as the patterns of one filter read it.
+struct EventView<'e> {
+    event: &'e StreamEvent,
+    root: OnceCell<Value>,
+    texts: Vec<OnceCell<Option<FieldText<'e>>>>,
+}
+
+impl<'e> EventView<'e> {
+    fn new(event: &'e StreamEvent, fields: usize) -> Self {
+        EventView { event, root: OnceCell::new(), texts: (0..fields).map(|_| OnceCell::new()).collect() }
+    }
+
+    /// The text of field `index` (`path`), or None when the event has no such field.
+    fn text(&self, index: usize, path: &Option<Vec<String>>) -> Option<&FieldText<'e>> {
+        self.texts[index]
+            .get_or_init(|| {
+                let text = match path {
+                    // The payload's JSON as the event carries it (what JSON.stringify gives).
+                    None => std::borrow::Cow::Borrowed(self.event.payload_json()),
+                    Some(path) => {
+                        let root = self
+                            .root
+                            .get_or_init(|| serde_json::from_str(self.event.json()).unwrap_or(Value::Null));
+                        let mut current = root;
+                        for key in path {
+                            current = current.get(key.as_str())?;
+                        }
+                        std::borrow::Cow::Owned(match current {
+                            Value::String(s) => s.clone(),
+                            Value::Null => String::new(),
+                            other => other.to_string(),
+                        })
+                    }
+                };
+                Some(FieldText { text, lower: OnceCell::new(), chars: OnceCell::new() })
+            })
+            .as_ref()
+    }
+}
+
 impl EventFilter {
     /// Builds a filter from an `EventFilterConfig` JSON value.
-    pub fn from_config(config: &Value) -> Result<EventFilter, String> {
+    pub fn from_config(config: &Value) -> Result<EventFilter, FilterError> {
+        let size = config.to_string().len();
+        if size > MAX_FILTER_BYTES {
+            return Err(FilterError::TooLarge(format!(
+                "filter is {size} bytes of JSON; the limit is {MAX_FILTER_BYTES}"
+            )));
+        }
         let include = match config["mode"].as_str() {
             Some("include") => true,
             Some("exclude") => false,
@@ -105,6 +209,14 @@ impl EventFilter {
         };
         let rules_json =
             config["rules"].as_array().ok_or_else(|| invalid("filter rules must be an array"))?;
+        let patterns: usize =
+            rules_json.iter().filter_map(|rule| rule["content"]["patterns"].as_array()).map(Vec::len).sum();
+        if patterns > MAX_FILTER_PATTERNS {
+            return Err(FilterError::TooLarge(format!(
+                "filter has {patterns} content patterns; the limit is {MAX_FILTER_PATTERNS}"
+            )));
+        }
+        let mut fields = Vec::new();
         let mut rules = Vec::with_capacity(rules_json.len());
         for rule in rules_json {
             if !rule.is_object() {
@@ -121,7 +233,8 @@ impl EventFilter {
                         .as_array()
                         .ok_or_else(|| invalid("rule.content.patterns must be an array"))?;
                     let all = c["match"].as_str() == Some("all");
-                    Some((list.iter().map(pattern).collect::<Result<Vec<_>, _>>()?, all))
+                    let list = list.iter().map(|p| pattern(p, &mut fields)).collect::<Result<Vec<_>, _>>()?;
+                    Some((list, all))
                 }
             };
             rules.push(Rule { types, patterns });
@@ -130,7 +243,7 @@ impl EventFilter {
             Value::Null => DEFAULT_ALWAYS_ALLOW.to_vec(),
             list => event_types(list, "alwaysAllow")?,
         };
-        Ok(EventFilter { include, rules, always_allow })
+        Ok(EventFilter { include, rules, always_allow, fields })
     }
 
     /// The seed API's `{types?, blockedTypes?}` filter of `POST /execute`.
@@ -138,29 +251,25 @@ impl EventFilter {
         types: Option<Vec<EventType>>,
         blocked: Option<Vec<EventType>>,
     ) -> Vec<EventFilter> {
-        let mut filters = Vec::new();
-        if let Some(types) = types {
-            filters.push(EventFilter {
-                include: true,
-                rules: vec![Rule { types: Some(types), patterns: None }],
-                always_allow: DEFAULT_ALWAYS_ALLOW.to_vec(),
-            });
-        }
-        if let Some(blocked) = blocked {
-            filters.push(EventFilter {
-                include: false,
-                rules: vec![Rule { types: Some(blocked), patterns: None }],
-                always_allow: DEFAULT_ALWAYS_ALLOW.to_vec(),
-            });
-        }
-        filters
+        let by_types = |include: bool, types: Vec<EventType>| EventFilter {
+            include,
+            rules: vec![Rule { types: Some(distinct(types)), patterns: None }],
+            always_allow: DEFAULT_ALWAYS_ALLOW.to_vec(),
+            fields: Vec::new(),
+        };
+        types.map(|t| by_types(true, t)).into_iter().chain(blocked.map(|b| by_types(false, b))).collect()
+    }
+
+    /// Whether the filter reads event content (the costly kind, run off the serving threads).
+    pub fn reads_content(&self) -> bool {
+        !self.fields.is_empty()
     }
 
     pub fn should_send(&self, event: &StreamEvent) -> bool {
         if self.always_allow.contains(&event.kind()) {
             return true;
         }
-        let mut root: Option<Value> = None;
+        let view = EventView::new(event, self.fields.len());
         let matches = self.rules.iter().any(|rule| {
             if rule.types.as_ref().is_some_and(|types| !types.contains(&event.kind())) {
                 return false;
@@ -168,9 +277,7 @@ impl EventFilter {
             match &rule.patterns {
                 None => true,
                 Some((patterns, all)) => {
-                    let root =
-                        root.get_or_insert_with(|| serde_json::from_str(event.json()).unwrap_or(Value::Null));
-                    let mut results = patterns.iter().map(|p| p.matches(root));
+                    let mut results = patterns.iter().map(|p| p.matches(&view, &self.fields[p.field]));
                     if *all { results.all(|m| m) } else { results.any(|m| m) }
                 }
             }
@@ -180,35 +287,21 @@ impl EventFilter {
 }
 
 impl ContentPattern {
-    fn matches(&self, root: &Value) -> bool {
-        let value = match &self.field {
-            None => &root["payload"],
-            Some(path) => {
-                let mut current = root;
-                for key in path {
-                    match current.get(key.as_str()) {
-                        Some(next) => current = next,
-                        None => return false,
-                    }
-                }
-                current
-            }
-        };
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        let text = if self.case_insensitive && !matches!(self.matcher, Matcher::Regex(_)) {
-            text.to_lowercase()
+    fn matches(&self, view: &EventView<'_>, path: &Option<Vec<String>>) -> bool {
+        let Some(field) = view.text(self.field, path) else { return false };
+        let text: &str = if self.case_insensitive && !matches!(self.matcher, Matcher::Regex(_)) {
+            field.lower.get_or_init(|| field.text.to_lowercase())
         } else {
-            text
+            &field.text
         };
         match &self.matcher {
-            Matcher::Exact(p) => text == *p,
+            Matcher::Exact(p) => text == p,
             Matcher::Prefix(p) => text.starts_with(p.as_str()),
-            Matcher::Regex(r) => text.chars().count() <= MAX_REGEX_INPUT_LENGTH && r.is_match(&text),
-            Matcher::Glob(g) => g.is_match(&text),
+            Matcher::Regex(r) => {
+                let chars = *field.chars.get_or_init(|| field.text.chars().count());
+                chars <= MAX_REGEX_INPUT_LENGTH && r.is_match(text)
+            }
+            Matcher::Glob(g) => g.is_match(text),
         }
     }
 }
@@ -267,5 +360,41 @@ mod tests {
         ] {
             assert!(EventFilter::from_config(&serde_json::from_str(bad).unwrap()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn filters_past_their_caps_are_refused_as_too_large() {
+        let patterns = |n: usize| {
+            let list: Vec<String> =
+                (0..n).map(|i| format!(r#"{{"type":"exact","pattern":"p{i}"}}"#)).collect();
+            format!(r#"{{"mode":"include","rules":[{{"content":{{"patterns":[{}]}}}}]}}"#, list.join(","))
+        };
+        let at_cap = EventFilter::from_config(&serde_json::from_str(&patterns(MAX_FILTER_PATTERNS)).unwrap());
+        assert!(at_cap.is_ok());
+        let over =
+            EventFilter::from_config(&serde_json::from_str(&patterns(MAX_FILTER_PATTERNS + 1)).unwrap());
+        assert!(matches!(over, Err(FilterError::TooLarge(m)) if m.contains("65 content patterns")));
+        let long = format!(
+            r#"{{"mode":"include","rules":[{{"content":{{"patterns":[{{"type":"exact","pattern":"{}"}}]}}}}]}}"#,
+            "x".repeat(MAX_FILTER_BYTES)
+        );
+        assert!(matches!(
+            EventFilter::from_config(&serde_json::from_str(&long).unwrap()),
+            Err(FilterError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn the_whole_payload_is_matched_as_its_json() {
+        let f = filter(
+            r#"{"mode":"include","rules":[{"content":{"patterns":[{"type":"glob","pattern":"*TOKEN*","caseInsensitive":true},{"type":"exact","pattern":"{\"chunk\":\"x\"}"}]}}]}"#,
+        );
+        assert!(f.should_send(&event(EventType::Stdout, &payload::stdout("a token here"))));
+        assert!(f.should_send(&event(EventType::Stdout, "{\"chunk\":\"x\"}")));
+        assert!(!f.should_send(&event(EventType::Stdout, &payload::stdout("nothing"))));
+        let missing = filter(
+            r#"{"mode":"include","rules":[{"content":{"patterns":[{"type":"prefix","pattern":"","field":"payload.nope"}]}}]}"#,
+        );
+        assert!(!missing.should_send(&event(EventType::Stdout, &payload::stdout("x"))));
     }
 }

@@ -1,5 +1,7 @@
 //! The broker's own HTTP server (`EnclaveBroker.listen`), served from Rust.
 
+mod access;
+pub mod auth;
 mod body;
 pub mod callbacks;
 pub mod filter;
@@ -11,8 +13,9 @@ pub mod static_files;
 mod stream;
 pub mod template;
 
-pub use callbacks::{AuthResult, AuthValidator, BoxFuture, KeyGenerator, RequestInfo};
-pub use response::Cors;
-pub use server::{AuthConfig, AuthKind, HttpConfig, HttpServer, RateLimitConfig, SessionCreated};
+pub use auth::{AuthConfig, AuthKind};
+pub use callbacks::{Action, AuthResult, AuthValidator, Authorizer, BoxFuture, KeyGenerator, RequestInfo};
+pub use response::{AT_CAPACITY, Cors};
+pub use server::{HttpConfig, HttpServer, RateLimitConfig, SessionCreated};
 pub use static_files::StaticFiles;
 pub use template::SessionTemplate;

@@ -26,6 +26,27 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     json(status, JsonObject::new().field("code", code).field("message", message).finish())
 }
 
+/// `429` with a `Retry-After` of `seconds`.
+pub fn too_many_requests(code: &str, message: &str, seconds: u128) -> Response<Body> {
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, code, message);
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert("retry-after", value);
+    }
+    response
+}
+
+/// The code of every refusal for lack of room (`maxConcurrentSessions` reached; any later
+/// capacity limit answers through `at_capacity` too, so clients handle one shape).
+pub const AT_CAPACITY: &str = "AT_CAPACITY";
+
+/// `503 {code: 'AT_CAPACITY', message}` with `Retry-After: 1`: the request was fine, the
+/// server has no room for it now.
+pub fn at_capacity(message: &str) -> Response<Body> {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, AT_CAPACITY, message);
+    response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+    response
+}
+
 pub fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Empty::new().boxed());
     *response.status_mut() = status;

@@ -1,6 +1,8 @@
 //! Routes of the `listen()` server: the seeds' `/execute`, `/health` and tool-result routes,
 //! and the original SessionHandler's session routes with its bodies and status codes
 //! (contract 1.J), plus the cancel route and replay aliases its own client uses (C36).
+//! Every route but `/health` runs as the caller's principal (`auth`): sessions it creates
+//! are its own, and `:id` routes reach only the sessions `access` lets it reach.
 
 // A finished error response is the natural error value of a request step.
 #![allow(clippy::result_large_err)]
@@ -12,19 +14,39 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value};
 
+use super::access::{listed_sessions, session_for};
+use super::auth::authenticate;
 use super::body::read_json_object;
-use super::callbacks::{AuthResult, RequestInfo};
-use super::filter::EventFilter;
-use super::rate_limit::Decision;
-use super::response::{Body, empty, error, json};
-use super::server::{AuthKind, ServerState};
+use super::callbacks::{Action, RequestInfo};
+use super::filter::{EventFilter, FilterError};
+use super::rate_limit::limit_requests;
+use super::response::{Body, at_capacity, empty, error, json};
+use super::server::ServerState;
 use super::stream::{StreamOptions, ndjson_response};
 use crate::protocol::ids::generate_session_id;
 use crate::protocol::json::JsonObject;
 use crate::protocol::{ErrorInfo, EventType};
 use crate::session::encryption::{EncryptionRefusal, negotiate};
-use crate::session::{ManagerError, Session, SessionConfig};
+use crate::session::{ManagerError, Principal, Session, SessionConfig};
 use crate::tools::ToolReply;
+
+/// Who sent a request: the principal it acts as, and the request as hooks see it.
+struct Caller {
+    principal: Principal,
+    info: RequestInfo,
+}
+
+impl Caller {
+    /// The session `id` if this caller may do `action` to it (else the 404 to answer).
+    async fn session(
+        &self,
+        state: &ServerState,
+        id: &str,
+        action: Action,
+    ) -> Result<Arc<Session>, Response<Body>> {
+        session_for(state, &self.principal, &self.info, id, action).await
+    }
+}
 
 pub(super) async fn handle(
     state: Arc<ServerState>,
@@ -77,6 +99,7 @@ fn request_info(request: &Request<Incoming>, peer: SocketAddr) -> RequestInfo {
             .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_string(), v.to_string())))
             .collect(),
         ip: peer.ip().to_string(),
+        principal: None,
     }
 }
 
@@ -98,24 +121,28 @@ async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Inco
         return health(state);
     }
 
-    let info = request_info(&request, peer);
-    let identity = match authenticate(state, &info).await {
-        Ok(identity) => identity,
+    let mut info = request_info(&request, peer);
+    let principal = match authenticate(state, &info).await {
+        Ok(principal) => principal,
         Err(response) => return response,
     };
-    if let Some(response) = rate_limit(state, &info, identity.as_ref()).await {
+    info.principal = Some(principal.clone());
+    if let Some(response) = limit_requests(state, &info, &principal).await {
         return response;
     }
+    let caller = Caller { principal, info };
 
     match (&method, segments.as_slice()) {
-        (&Method::POST, ["execute"]) => execute(state, request).await,
-        (&Method::GET, ["sessions"]) => list_sessions(state),
-        (&Method::POST, ["sessions"]) => create_session(state, request).await,
-        (&Method::GET, ["sessions", id]) => get_session(state, id),
-        (&Method::DELETE, ["sessions", id]) => terminate_session(state, id),
-        (&Method::GET, ["sessions", id, "stream"]) => stream_session(state, id, request),
-        (&Method::POST, ["sessions", id, "cancel"]) => cancel_session(state, id, request).await,
-        (&Method::POST, ["sessions", id, "tool-result"]) => submit_tool_result(state, id, request).await,
+        (&Method::POST, ["execute"]) => execute(state, &caller, request).await,
+        (&Method::GET, ["sessions"]) => list_sessions(state, &caller).await,
+        (&Method::POST, ["sessions"]) => create_session(state, &caller, request).await,
+        (&Method::GET, ["sessions", id]) => get_session(state, &caller, id).await,
+        (&Method::DELETE, ["sessions", id]) => terminate_session(state, &caller, id).await,
+        (&Method::GET, ["sessions", id, "stream"]) => stream_session(state, &caller, id, request).await,
+        (&Method::POST, ["sessions", id, "cancel"]) => cancel_session(state, &caller, id, request).await,
+        (&Method::POST, ["sessions", id, "tool-result"]) => {
+            submit_tool_result(state, &caller, id, request).await
+        }
         (_, ["execute"] | ["health"] | ["sessions"] | ["sessions", _])
         | (_, ["sessions", _, "stream" | "cancel" | "tool-result"]) => error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -139,90 +166,6 @@ fn health(state: &ServerState) -> Response<Body> {
             .raw("sessions", &sessions)
             .finish(),
     )
-}
-
-fn unauthorized(message: &str) -> Response<Body> {
-    error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
-}
-
-/// `Ok(None)` when no authentication is configured.
-async fn authenticate(state: &ServerState, info: &RequestInfo) -> Result<Option<AuthResult>, Response<Body>> {
-    let Some(auth) = &state.config.auth else { return Ok(None) };
-    let authorization = info.header("authorization");
-    let api_key = info.header("x-api-key");
-    let token = match auth.kind {
-        AuthKind::Bearer => match authorization {
-            None => return Err(unauthorized("Missing bearer token")),
-            Some(value) => match value.split_once(' ') {
-                Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-                {
-                    token.trim().to_string()
-                }
-                _ => return Err(unauthorized("Authorization header must be 'Bearer <token>'")),
-            },
-        },
-        AuthKind::ApiKey => match api_key {
-            Some(key) if !key.is_empty() => key.to_string(),
-            _ => return Err(unauthorized("Missing X-API-Key header")),
-        },
-        AuthKind::Custom => match (authorization, api_key) {
-            (Some(value), _) => match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim().to_string(),
-                _ => value.to_string(),
-            },
-            (None, Some(key)) => key.to_string(),
-            (None, None) => String::new(),
-        },
-    };
-    let validation = auth.validator.validate(token, info);
-    match tokio::time::timeout(state.config.callback_timeout, validation).await {
-        Err(_) => Err(unauthorized("Authentication timed out")),
-        Ok(Err(_)) => Err(unauthorized("Authentication failed")),
-        Ok(Ok(result)) if !result.valid => Err(unauthorized("Invalid credentials")),
-        Ok(Ok(result)) => Ok(Some(result)),
-    }
-}
-
-async fn rate_limit(
-    state: &ServerState,
-    info: &RequestInfo,
-    identity: Option<&AuthResult>,
-) -> Option<Response<Body>> {
-    let (Some(limiter), Some(config)) = (&state.limiter, &state.config.rate_limit) else { return None };
-    let fallback = identity
-        .and_then(|i| i.user_id.clone())
-        .or_else(|| info.header("x-api-key").map(str::to_string))
-        .or_else(|| info.header("authorization").map(str::to_string))
-        .unwrap_or_else(|| info.ip.clone());
-    let key = match &config.key_generator {
-        None => fallback,
-        Some(generator) => {
-            match tokio::time::timeout(state.config.callback_timeout, generator.key(info)).await {
-                Ok(Ok(key)) => key,
-                _ => fallback,
-            }
-        }
-    };
-    match limiter.check(&key, std::time::Instant::now()) {
-        Decision::Allowed => None,
-        Decision::Limited(retry_after) => {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                &format!(
-                    "Rate limit exceeded: {} requests per {}ms",
-                    limiter.max_requests(),
-                    limiter.window().as_millis()
-                ),
-            );
-            let seconds = retry_after.as_millis().div_ceil(1000).max(1);
-            if let Ok(value) = seconds.to_string().parse() {
-                response.headers_mut().insert("retry-after", value);
-            }
-            Some(response)
-        }
-    }
 }
 
 fn invalid(message: &str) -> Response<Body> {
@@ -272,26 +215,35 @@ fn type_list(value: &Value, key: &str) -> Result<Option<Vec<EventType>>, String>
     }
 }
 
-/// Creates the session (honouring maxSessions and the body's `encryption` request) and
-/// starts it, streaming from the first event.
+/// Why the manager refused a session, as the response.
+fn refusal(e: &ManagerError) -> Response<Body> {
+    match e {
+        ManagerError::Disposed => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Broker is disposed")
+        }
+        ManagerError::MaxSessions(_) => at_capacity(&e.to_string()),
+        ManagerError::Exists(_) => error(StatusCode::CONFLICT, "SESSION_EXISTS", &e.to_string()),
+    }
+}
+
+/// Creates the caller's session (honouring maxSessions, refusing an id in use, applying
+/// the body's `encryption` request) and starts it, streaming from the first event.
 fn start_streaming(
     state: &Arc<ServerState>,
-    config: SessionConfig,
+    caller: &Caller,
+    mut config: SessionConfig,
     body: &Map<String, Value>,
     code: String,
     filters: Vec<EventFilter>,
-    capacity_status: StatusCode,
 ) -> Response<Body> {
+    config.owner = caller.principal.clone();
     let config = match with_encryption(body, config) {
         Ok(config) => config,
         Err(response) => return response,
     };
-    let session = match state.manager.create(config) {
+    let session = match state.manager.create_new(config) {
         Ok(session) => session,
-        Err(ManagerError::Disposed) => {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Broker is disposed");
-        }
-        Err(e) => return error(capacity_status, "SESSION_CREATE_ERROR", &e.to_string()),
+        Err(e) => return refusal(&e),
     };
     if let Some(created) = &state.config.on_session_created {
         created(&session);
@@ -317,7 +269,7 @@ async fn read_body(
 }
 
 /// `POST /execute {code, timeout?, maxToolCalls?, context?, filter?: {types?, blockedTypes?}}`
-async fn execute(state: &Arc<ServerState>, request: Request<Incoming>) -> Response<Body> {
+async fn execute(state: &Arc<ServerState>, caller: &Caller, request: Request<Incoming>) -> Response<Body> {
     let body = match read_body(state, request).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -340,11 +292,16 @@ async fn execute(state: &Arc<ServerState>, request: Request<Incoming>) -> Respon
         Ok(config) => config,
         Err(message) => return invalid(&message),
     };
-    start_streaming(state, config, &body, code, filters, StatusCode::SERVICE_UNAVAILABLE)
+    start_streaming(state, caller, config, &body, code, filters)
 }
 
 /// `POST /sessions {code, sessionId?, config?, filter?}` (the original's create + stream).
-async fn create_session(state: &Arc<ServerState>, request: Request<Incoming>) -> Response<Body> {
+/// A `sessionId` already in use is `409 SESSION_EXISTS` (never a replacement).
+async fn create_session(
+    state: &Arc<ServerState>,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let body = match read_body(state, request).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -360,14 +317,22 @@ async fn create_session(state: &Arc<ServerState>, request: Request<Incoming>) ->
         None | Some(Value::Null) => Vec::new(),
         Some(config) => match EventFilter::from_config(config) {
             Ok(filter) => vec![filter],
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "SESSION_CREATE_ERROR", &e),
+            Err(FilterError::TooLarge(message)) => return filter_too_large(&message),
+            // As the original, whose filter constructor throws inside its try block.
+            Err(FilterError::Invalid(message)) => {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "SESSION_CREATE_ERROR", &message);
+            }
         },
     };
     let config = match state.config.template.for_create(&body) {
         Ok(config) => config,
         Err(message) => return invalid(&message),
     };
-    start_streaming(state, config, &body, code, filters, StatusCode::INTERNAL_SERVER_ERROR)
+    start_streaming(state, caller, config, &body, code, filters)
+}
+
+fn filter_too_large(message: &str) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, "FILTER_TOO_LARGE", message)
 }
 
 fn session_json(session: &Session, tool_call_count: u64) -> String {
@@ -384,12 +349,8 @@ fn session_json(session: &Session, tool_call_count: u64) -> String {
         .finish()
 }
 
-fn not_found(id: &str) -> Response<Body> {
-    error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Session {id} not found"))
-}
-
-fn list_sessions(state: &ServerState) -> Response<Body> {
-    let sessions = state.manager.sessions();
+async fn list_sessions(state: &ServerState, caller: &Caller) -> Response<Body> {
+    let sessions = listed_sessions(state, &caller.principal, &caller.info).await;
     // As the original, the list reports toolCallCount 0 (quirk Q11).
     let items: Vec<String> = sessions.iter().map(|s| session_json(s, 0)).collect();
     json(
@@ -401,17 +362,19 @@ fn list_sessions(state: &ServerState) -> Response<Body> {
     )
 }
 
-fn get_session(state: &ServerState, id: &str) -> Response<Body> {
-    match state.manager.get(id) {
-        Some(session) => json(StatusCode::OK, session_json(&session, session.tool_call_count())),
-        None => not_found(id),
+async fn get_session(state: &ServerState, caller: &Caller, id: &str) -> Response<Body> {
+    match caller.session(state, id, Action::Read).await {
+        Ok(session) => json(StatusCode::OK, session_json(&session, session.tool_call_count())),
+        Err(response) => response,
     }
 }
 
-fn terminate_session(state: &ServerState, id: &str) -> Response<Body> {
-    if !state.manager.terminate(id, None) {
-        return not_found(id);
-    }
+async fn terminate_session(state: &ServerState, caller: &Caller, id: &str) -> Response<Body> {
+    let session = match caller.session(state, id, Action::Delete).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    state.manager.terminate_session(&session, None);
     json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish())
 }
 
@@ -430,16 +393,25 @@ fn replay_start(request: &Request<Incoming>) -> u64 {
     parse(last).map_or(0, |v| v.max(0.0) as u64 + 1)
 }
 
-fn stream_session(state: &Arc<ServerState>, id: &str, request: Request<Incoming>) -> Response<Body> {
-    let Some(session) = state.manager.get(id) else { return not_found(id) };
+async fn stream_session(
+    state: &Arc<ServerState>,
+    caller: &Caller,
+    id: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let session = match caller.session(state, id, Action::Stream).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
     let filters = match query_param(request.uri().query(), "filter") {
         None => Vec::new(),
         Some(text) => match serde_json::from_str::<Value>(&text)
-            .map_err(|e| e.to_string())
+            .map_err(|e| FilterError::Invalid(e.to_string()))
             .and_then(|c| EventFilter::from_config(&c))
         {
             Ok(filter) => vec![filter],
-            Err(_) => {
+            Err(FilterError::TooLarge(message)) => return filter_too_large(&message),
+            Err(FilterError::Invalid(_)) => {
                 return error(StatusCode::BAD_REQUEST, "INVALID_FILTER", "Invalid filter configuration");
             }
         },
@@ -457,12 +429,20 @@ fn stream_session(state: &Arc<ServerState>, id: &str, request: Request<Incoming>
     )
 }
 
-async fn cancel_session(state: &ServerState, id: &str, request: Request<Incoming>) -> Response<Body> {
+async fn cancel_session(
+    state: &ServerState,
+    caller: &Caller,
+    id: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let body = match read_body(state, request).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let Some(session) = state.manager.get(id) else { return not_found(id) };
+    let session = match caller.session(state, id, Action::Cancel).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
     let reason = match body.get("reason") {
         None | Some(Value::Null) => None,
         Some(Value::String(reason)) => Some(reason.clone()),
@@ -473,12 +453,20 @@ async fn cancel_session(state: &ServerState, id: &str, request: Request<Incoming
 }
 
 /// `POST /sessions/:id/tool-result {callId, result?, error?: {message, code?}}`
-async fn submit_tool_result(state: &ServerState, id: &str, request: Request<Incoming>) -> Response<Body> {
+async fn submit_tool_result(
+    state: &ServerState,
+    caller: &Caller,
+    id: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let body = match read_body(state, request).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let Some(session) = state.manager.get(id) else { return not_found(id) };
+    let session = match caller.session(state, id, Action::ToolResult).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
     let Some(Value::String(call_id)) = body.get("callId") else {
         return invalid("Missing or invalid \"callId\" field");
     };

@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::callbacks::{AuthValidator, KeyGenerator};
+use super::auth::{AuthConfig, Authenticator};
+use super::callbacks::{Authorizer, KeyGenerator};
 use super::rate_limit::RateLimiter;
 use super::response::Cors;
 use super::routes;
@@ -24,21 +25,6 @@ use super::static_files::StaticFiles;
 use super::template::SessionTemplate;
 use crate::runtime;
 use crate::session::{Session, SessionManager};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthKind {
-    /// `Authorization: Bearer <token>`
-    Bearer,
-    /// `X-API-Key: <key>`
-    ApiKey,
-    /// The `Authorization` value (without a `Bearer ` prefix), else `X-API-Key`, else "".
-    Custom,
-}
-
-pub struct AuthConfig {
-    pub kind: AuthKind,
-    pub validator: Arc<dyn AuthValidator>,
-}
 
 pub struct RateLimitConfig {
     pub window: Duration,
@@ -58,6 +44,8 @@ pub struct HttpConfig {
     /// Cancel a session when the client of its `POST` stream disconnects.
     pub cancel_on_disconnect: bool,
     pub auth: Option<AuthConfig>,
+    /// Lets a principal reach sessions it does not own (see `access`).
+    pub authorizer: Option<Arc<dyn Authorizer>>,
     pub rate_limit: Option<RateLimitConfig>,
     pub template: SessionTemplate,
     /// Told of every session a route creates, before it runs (the seed's broker events).
@@ -79,6 +67,7 @@ impl Default for HttpConfig {
             cors: Cors { enabled: true, allowed_origins: vec!["*".into()] },
             cancel_on_disconnect: false,
             auth: None,
+            authorizer: None,
             rate_limit: None,
             template: SessionTemplate::default(),
             on_session_created: None,
@@ -91,6 +80,7 @@ pub(super) struct ServerState {
     pub config: HttpConfig,
     pub manager: Arc<SessionManager>,
     pub limiter: Option<RateLimiter>,
+    pub authenticator: Option<Authenticator>,
     pub started: Instant,
     streams: Mutex<HashMap<u64, (Arc<Session>, usize)>>,
 }
@@ -136,10 +126,12 @@ impl HttpServer {
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
         let limiter = config.rate_limit.as_ref().map(|r| RateLimiter::new(r.window, r.max_requests));
+        let authenticator = config.auth.as_ref().map(Authenticator::new);
         let state = Arc::new(ServerState {
             config,
             manager,
             limiter,
+            authenticator,
             started: Instant::now(),
             streams: Mutex::new(HashMap::new()),
         });

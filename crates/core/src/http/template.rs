@@ -1,19 +1,64 @@
-//! How HTTP requests become session configurations: the broker's defaults, then what the
-//! route allows a request to change.
+//! How HTTP requests become session configurations: the operator's limits (the broker's),
+//! which a request may only tighten. Both session routes take the same keys (`/execute` in
+//! its body, `/sessions` in `config`), and each is clamped the same way:
+//!
+//! - `timeout` (`toolTimeoutMs`), `deadlineMs`, `perToolDeadlineMs`: `min(client,
+//!   operator)`; a client `0` keeps the operator's value (it never means "none").
+//! - `maxToolCalls`: `min(client, operator)` (`0` allows no calls).
+//! - `sessionTtlMs` (`maxExecutionMs` on `/sessions`, as the original): between
+//!   `TTL_FLOOR` (or the operator's TTL, if shorter) and the operator's TTL.
+//! - `heartbeatIntervalMs`: between `HEARTBEAT_FLOOR` and `HEARTBEAT_CEILING` (widened to the
+//!   operator's own interval); `0` keeps the operator's.
+//! - `memoryLimit` (bytes): at most the operator's, rounded down to a power of two (so
+//!   clients cannot make the pool keep engines of many heap sizes), at least the engine's
+//!   minimum; `0` keeps the operator's.
+
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::engine::SandboxOptions;
-use crate::protocol::{PartialLimits, SessionLimits};
+use crate::engine::{MIN_MEMORY_LIMIT, SandboxOptions};
+use crate::protocol::SessionLimits;
 use crate::session::{ExternalTools, SessionConfig};
+
+pub const TTL_FLOOR: Duration = Duration::from_secs(1);
+pub const HEARTBEAT_FLOOR: Duration = Duration::from_secs(1);
+pub const HEARTBEAT_CEILING: Duration = Duration::from_secs(60);
+/// The longest client-chosen session id (`[A-Za-z0-9._:~-]`).
+pub const MAX_SESSION_ID_LENGTH: usize = 128;
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionTemplate {
-    /// The broker's `limits` (None when it gave none).
-    pub limits: Option<PartialLimits>,
+    /// The operator's limits: the broker's `limits` (the defaults where it gave none).
+    pub limits: SessionLimits,
+    /// The operator's sandbox (its memory limit bounds a request's).
     pub sandbox: SandboxOptions,
     pub external_tools: ExternalTools,
 }
+
+#[derive(Clone, Copy)]
+enum Limit {
+    Timeout,
+    MaxToolCalls,
+    Heartbeat,
+    Ttl,
+    Deadline,
+    PerToolDeadline,
+    Memory,
+}
+
+/// Every limit a request may set, by the key it uses.
+const CLIENT_LIMITS: [(&str, Limit); 9] = [
+    ("timeout", Limit::Timeout),
+    ("toolTimeoutMs", Limit::Timeout),
+    ("maxToolCalls", Limit::MaxToolCalls),
+    ("heartbeatIntervalMs", Limit::Heartbeat),
+    ("sessionTtlMs", Limit::Ttl),
+    ("maxExecutionMs", Limit::Ttl),
+    ("deadlineMs", Limit::Deadline),
+    ("perToolDeadlineMs", Limit::PerToolDeadline),
+    ("memoryLimit", Limit::Memory),
+];
 
 fn number(body: &Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
     match body.get(key) {
@@ -26,40 +71,101 @@ fn number(body: &Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// `min(client, operator)` for a duration whose `0` means "none": a client `0` is ignored.
+fn tighter(operator: u64, client: u64) -> u64 {
+    match (operator, client) {
+        (_, 0) => operator,
+        (0, _) => client,
+        _ => operator.min(client),
+    }
+}
+
+fn heartbeat(operator: u64, client: u64) -> u64 {
+    if client == 0 {
+        return operator;
+    }
+    let operator_set = operator != 0 && operator != u64::MAX;
+    let floor = if operator_set { millis(HEARTBEAT_FLOOR).min(operator) } else { millis(HEARTBEAT_FLOOR) };
+    let ceiling =
+        if operator_set { millis(HEARTBEAT_CEILING).max(operator) } else { millis(HEARTBEAT_CEILING) };
+    client.clamp(floor, ceiling)
+}
+
+fn memory(operator: usize, client: u64) -> usize {
+    if client == 0 {
+        return operator;
+    }
+    let bounded = usize::try_from(client).unwrap_or(usize::MAX).min(operator);
+    let power_of_two = if bounded == 0 { 0 } else { 1usize << (usize::BITS - 1 - bounded.leading_zeros()) };
+    power_of_two.max(MIN_MEMORY_LIMIT).min(operator.max(MIN_MEMORY_LIMIT))
+}
+
+/// A client duration or count in whole units: durations round up, so a tiny positive value
+/// never becomes `0`.
+fn whole(limit: Limit, value: f64) -> u64 {
+    match limit {
+        Limit::MaxToolCalls | Limit::Memory => value as u64,
+        _ => value.ceil() as u64,
+    }
+}
+
 impl SessionTemplate {
+    /// The operator's limits and sandbox, tightened by the request's `CLIENT_LIMITS` keys
+    /// found in `requested`.
+    fn tightened(&self, requested: &Map<String, Value>) -> Result<(SessionLimits, SandboxOptions), String> {
+        let mut limits = self.limits.clone();
+        let mut sandbox = self.sandbox.clone();
+        let operator = &self.limits;
+        for (key, limit) in CLIENT_LIMITS {
+            let Some(value) = number(requested, key)? else { continue };
+            let client = whole(limit, value);
+            match limit {
+                Limit::Timeout => limits.tool_timeout_ms = tighter(limits.tool_timeout_ms, client),
+                Limit::MaxToolCalls => limits.max_tool_calls = limits.max_tool_calls.min(client),
+                Limit::Deadline => limits.deadline_ms = tighter(limits.deadline_ms, client),
+                Limit::PerToolDeadline => {
+                    limits.per_tool_deadline_ms = tighter(limits.per_tool_deadline_ms, client)
+                }
+                Limit::Heartbeat => {
+                    limits.heartbeat_interval_ms = heartbeat(operator.heartbeat_interval_ms, client)
+                }
+                Limit::Ttl => {
+                    let ceiling = operator.session_ttl_ms;
+                    let ttl = client.clamp(millis(TTL_FLOOR).min(ceiling), ceiling);
+                    limits.session_ttl_ms = limits.session_ttl_ms.min(ttl);
+                }
+                Limit::Memory => {
+                    sandbox.memory_limit_bytes = memory(sandbox.memory_limit_bytes, client);
+                    limits.memory_limit_bytes = Some(sandbox.memory_limit_bytes as u64);
+                }
+            }
+        }
+        Ok((limits, sandbox))
+    }
+
     fn config(
         &self,
         session_id: Option<String>,
-        limits: &PartialLimits,
+        limits: SessionLimits,
         sandbox: SandboxOptions,
-    ) -> Result<SessionConfig, String> {
-        Ok(SessionConfig {
+    ) -> SessionConfig {
+        SessionConfig {
             session_id,
-            limits: SessionLimits::resolve(limits).map_err(|e| e.to_string())?,
+            limits,
             sandbox,
             external_tools: self.external_tools.clone(),
-            allowed_tools: Default::default(),
-            encryption: None,
-            owner_key: 0,
-        })
+            ..SessionConfig::default()
+        }
     }
 
-    /// `POST /execute {timeout?, maxToolCalls?, memoryLimit?, context?}` (seed route): the
-    /// broker's limits with the request's overrides; `context` keys become read-only globals.
-    /// `memoryLimit` (bytes) may lower the broker's heap limit, never raise it: memory is
-    /// the host's, and a client must not be able to take more than the broker allows.
+    /// `POST /execute {timeout?, maxToolCalls?, ...limits, context?}` (seed route): the
+    /// operator's limits, tightened; `context` keys become read-only globals.
     pub fn for_execute(&self, body: &Map<String, Value>) -> Result<SessionConfig, String> {
-        let mut limits = self.limits.clone().unwrap_or_default();
-        if let Some(timeout) = number(body, "timeout")? {
-            limits.tool_timeout_ms = Some(timeout);
-        }
-        if let Some(max) = number(body, "maxToolCalls")? {
-            limits.max_tool_calls = Some(max);
-        }
-        let mut sandbox = self.sandbox.clone();
-        if let Some(memory) = number(body, "memoryLimit")? {
-            sandbox.memory_limit_bytes = sandbox.memory_limit_bytes.min(memory as usize);
-        }
+        let (limits, mut sandbox) = self.tightened(body)?;
         match body.get("context") {
             None | Some(Value::Null) => {}
             Some(Value::Object(context)) => {
@@ -78,30 +184,34 @@ impl SessionTemplate {
             }
             Some(_) => return Err("\"context\" must be an object".into()),
         }
-        self.config(None, &limits, sandbox)
+        Ok(self.config(None, limits, sandbox))
     }
 
-    /// `POST /sessions {sessionId?, config?}` (the original's route). As the original, the
-    /// request's config replaces the broker's limits, and without one the defaults apply (Q1).
+    /// `POST /sessions {sessionId?, config?: {maxExecutionMs?, maxToolCalls?,
+    /// heartbeatIntervalMs?, ...limits}}` (the original's route): the operator's limits,
+    /// tightened by `config` (unlike the original, whose `config` replaced them, Q1).
     pub fn for_create(&self, body: &Map<String, Value>) -> Result<SessionConfig, String> {
         let session_id = match body.get("sessionId") {
             None | Some(Value::Null) => None,
-            Some(Value::String(id)) => Some(id.clone()),
-            Some(_) => return Err("\"sessionId\" must be a string".into()),
+            Some(Value::String(id)) if valid_session_id(id) => Some(id.clone()),
+            Some(_) => {
+                return Err(format!(
+                    "\"sessionId\" must be 1 to {MAX_SESSION_ID_LENGTH} characters of letters, digits and ._:~-"
+                ));
+            }
         };
-        let mut limits = PartialLimits::default();
-        if let Some(config) = body.get("config") {
-            let config = match config {
-                Value::Object(c) => c,
-                Value::Null => &Map::new(),
-                _ => return Err("\"config\" must be an object".into()),
-            };
-            limits.session_ttl_ms = number(config, "maxExecutionMs")?;
-            limits.max_tool_calls = number(config, "maxToolCalls")?;
-            limits.heartbeat_interval_ms = number(config, "heartbeatIntervalMs")?;
-        }
-        self.config(session_id, &limits, self.sandbox.clone())
+        let (limits, sandbox) = match body.get("config") {
+            None | Some(Value::Null) => (self.limits.clone(), self.sandbox.clone()),
+            Some(Value::Object(config)) => self.tightened(config)?,
+            Some(_) => return Err("\"config\" must be an object".into()),
+        };
+        Ok(self.config(session_id, limits, sandbox))
     }
+}
+
+fn valid_session_id(id: &str) -> bool {
+    (1..=MAX_SESSION_ID_LENGTH).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:~-".contains(&b))
 }
 
 #[cfg(test)]
@@ -112,48 +222,81 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    #[test]
-    fn execute_overrides_merge_with_broker_limits() {
-        let template = SessionTemplate {
-            limits: Some(PartialLimits {
-                max_tool_calls: Some(3.0),
-                deadline_ms: Some(900.0),
+    fn operator() -> SessionTemplate {
+        SessionTemplate {
+            limits: SessionLimits {
+                max_tool_calls: 3,
+                deadline_ms: 900,
+                tool_timeout_ms: 1000,
+                session_ttl_ms: 5000,
+                heartbeat_interval_ms: 15_000,
                 ..Default::default()
-            }),
+            },
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn execute_requests_can_only_tighten() {
+        let template = operator();
         let c = template.for_execute(&body(r#"{"timeout": 250, "context": {"userId": "u1"}}"#)).unwrap();
         assert_eq!(c.limits.tool_timeout_ms, 250);
         assert_eq!(c.limits.max_tool_calls, 3);
         assert_eq!(c.limits.deadline_ms, 900);
         assert_eq!(c.sandbox.globals_json.as_deref(), Some(r#"{"userId":"u1"}"#));
+        let loose = template
+            .for_execute(&body(
+                r#"{"timeout": 0, "maxToolCalls": 20, "deadlineMs": 0, "perToolDeadlineMs": 1e12}"#,
+            ))
+            .unwrap();
+        assert_eq!(loose.limits.tool_timeout_ms, 1000);
+        assert_eq!(loose.limits.max_tool_calls, 3);
+        assert_eq!(loose.limits.deadline_ms, 900);
+        assert_eq!(loose.limits.per_tool_deadline_ms, 30_000);
+        assert_eq!(template.for_execute(&body(r#"{"maxToolCalls": 0}"#)).unwrap().limits.max_tool_calls, 0);
         assert!(template.for_execute(&body(r#"{"timeout": "soon"}"#)).is_err());
+        assert!(template.for_execute(&body(r#"{"timeout": -1}"#)).is_err());
         assert!(template.for_execute(&body(r#"{"context": [1]}"#)).is_err());
     }
 
     #[test]
-    fn execute_may_lower_the_memory_limit_but_not_raise_it() {
-        let template = SessionTemplate::default();
-        let broker = template.sandbox.memory_limit_bytes;
-        let c = template.for_execute(&body(r#"{"memoryLimit": 33554432}"#)).unwrap();
-        assert_eq!(c.sandbox.memory_limit_bytes, 32 << 20);
-        let c = template.for_execute(&body(r#"{"memoryLimit": 1e12}"#)).unwrap();
-        assert_eq!(c.sandbox.memory_limit_bytes, broker);
-        assert_eq!(template.for_execute(&body("{}")).unwrap().sandbox.memory_limit_bytes, broker);
-        assert!(template.for_execute(&body(r#"{"memoryLimit": -1}"#)).is_err());
-        assert!(template.for_execute(&body(r#"{"memoryLimit": "64MB"}"#)).is_err());
+    fn create_requests_start_from_the_operator_and_are_clamped() {
+        let template = operator();
+        assert_eq!(template.for_create(&body(r#"{"code": "1"}"#)).unwrap().limits, template.limits);
+        let c = template
+            .for_create(&body(
+                r#"{"config": {"heartbeatIntervalMs": 1, "maxExecutionMs": 2.7e12, "maxToolCalls": 50}}"#,
+            ))
+            .unwrap();
+        assert_eq!(c.limits.heartbeat_interval_ms, 1000);
+        assert_eq!(c.limits.session_ttl_ms, 5000);
+        assert_eq!(c.limits.max_tool_calls, 3);
+        let c = template
+            .for_create(&body(r#"{"config": {"heartbeatIntervalMs": 1e9, "maxExecutionMs": 0}}"#))
+            .unwrap();
+        assert_eq!(c.limits.heartbeat_interval_ms, 60_000);
+        assert_eq!(c.limits.session_ttl_ms, 1000);
+        assert_eq!(
+            template
+                .for_create(&body(r#"{"config": {"heartbeatIntervalMs": 0}}"#))
+                .unwrap()
+                .limits
+                .heartbeat_interval_ms,
+            15_000
+        );
+        assert!(template.for_create(&body(r#"{"sessionId": "has space"}"#)).is_err());
+        assert!(template.for_create(&body(&format!(r#"{{"sessionId": "{}"}}"#, "s".repeat(129)))).is_err());
+        assert!(template.for_create(&body(r#"{"sessionId": "s_ok-1.2:x~"}"#)).is_ok());
     }
 
     #[test]
-    fn create_replaces_broker_limits_like_the_original() {
-        let template = SessionTemplate {
-            limits: Some(PartialLimits { max_tool_calls: Some(3.0), ..Default::default() }),
-            ..Default::default()
-        };
-        let c = template.for_create(&body(r#"{"code": "1"}"#)).unwrap();
-        assert_eq!(c.limits, SessionLimits::default());
-        let c = template.for_create(&body(r#"{"config": {"heartbeatIntervalMs": 40}}"#)).unwrap();
-        assert_eq!(c.limits.heartbeat_interval_ms, 40);
-        assert_eq!(c.limits.max_tool_calls, 50);
+    fn memory_is_bounded_and_rounded_to_a_power_of_two() {
+        let template = operator();
+        let mib = 1024 * 1024;
+        let memory = |json: &str| template.for_execute(&body(json)).unwrap().sandbox.memory_limit_bytes;
+        assert_eq!(memory(r#"{"memoryLimit": 0}"#), 128 * mib);
+        assert_eq!(memory(r#"{"memoryLimit": 1e15}"#), 128 * mib);
+        assert_eq!(memory(r#"{"memoryLimit": 50000000}"#), 32 * mib);
+        assert_eq!(memory(r#"{"memoryLimit": 1}"#), MIN_MEMORY_LIMIT);
     }
 }

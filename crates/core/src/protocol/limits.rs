@@ -126,6 +126,24 @@ impl SessionLimits {
     }
 }
 
+impl SessionLimits {
+    /// The limits under their JavaScript names, with the heap limit the script gets.
+    pub fn to_json(&self, memory_limit_bytes: usize) -> String {
+        super::json::JsonObject::new()
+            .num("sessionTtlMs", self.session_ttl_ms as f64)
+            .num("maxToolCalls", self.max_tool_calls as f64)
+            .num("maxStdoutBytes", self.max_stdout_bytes as f64)
+            .num("maxToolResultBytes", self.max_tool_result_bytes as f64)
+            .num("toolTimeoutMs", self.tool_timeout_ms as f64)
+            .num("heartbeatIntervalMs", self.heartbeat_interval_ms as f64)
+            .num("deadlineMs", self.deadline_ms as f64)
+            .num("perToolDeadlineMs", self.per_tool_deadline_ms as f64)
+            .field("cancelOnFirstError", &self.cancel_on_first_error)
+            .num("memoryLimit", memory_limit_bytes as f64)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

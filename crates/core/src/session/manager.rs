@@ -1,12 +1,14 @@
 //! `SessionManager`: the registry of live sessions with `maxSessions` and cleanup.
-//! Sessions are kept in insertion order; a duplicate session id replaces the previous
-//! entry in place without touching the old session (quirk Q7).
+//! Sessions are kept in insertion order. Through `create` (the embedder's API) a duplicate
+//! session id replaces the previous entry in place without touching the old session
+//! (quirk Q7); `create_new` (what servers use, where a client chose the id) refuses it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::session::{Session, SessionConfig};
+use super::session::{Session, SessionConfig, SessionRuntime};
 use super::state::SessionState;
+use crate::engine::Executor;
 use crate::tools::ToolHost;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +24,8 @@ pub struct SessionInfo {
 pub enum ManagerError {
     Disposed,
     MaxSessions(usize),
+    /// `create_new` with the id of a session the registry holds.
+    Exists(String),
 }
 
 impl std::fmt::Display for ManagerError {
@@ -32,6 +36,7 @@ impl std::fmt::Display for ManagerError {
                 f,
                 "Maximum sessions reached ({max}). Wait for existing sessions to complete or increase maxSessions."
             ),
+            ManagerError::Exists(id) => write!(f, "Session {id} already exists"),
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct SessionManager {
     key: u64,
     max_sessions: usize,
     host: Arc<dyn ToolHost>,
+    /// Where its sessions run (the local engine pool unless a runtime is set).
+    runtime: Mutex<SessionRuntime>,
     inner: Mutex<Inner>,
 }
 
@@ -105,8 +112,14 @@ impl SessionManager {
             key: super::session::next_key(),
             max_sessions,
             host,
+            runtime: Mutex::new(SessionRuntime::default()),
             inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false }),
         }
+    }
+
+    /// Runs the executions of sessions created from now on with `executor` (extracted mode).
+    pub fn set_executor(&self, executor: Arc<dyn Executor>) {
+        self.runtime.lock().unwrap_or_else(|p| p.into_inner()).executor = executor;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -129,7 +142,17 @@ impl SessionManager {
     /// When the registry is full, finished and expired sessions are swept first (as
     /// `cleanup()` would): the error tells users to wait for sessions to complete, and
     /// servers keep finished sessions for replay, which must not lock out new work.
-    pub fn create(&self, mut config: SessionConfig) -> Result<Arc<Session>, ManagerError> {
+    pub fn create(&self, config: SessionConfig) -> Result<Arc<Session>, ManagerError> {
+        self.insert(config, true)
+    }
+
+    /// As `create`, but an id the registry already holds is refused (`Exists`), checked
+    /// under the same lock as the insertion.
+    pub fn create_new(&self, config: SessionConfig) -> Result<Arc<Session>, ManagerError> {
+        self.insert(config, false)
+    }
+
+    fn insert(&self, mut config: SessionConfig, replace: bool) -> Result<Arc<Session>, ManagerError> {
         config.owner_key = self.key;
         let full = {
             let inner = self.lock();
@@ -145,10 +168,16 @@ impl SessionManager {
         if inner.disposed {
             return Err(ManagerError::Disposed);
         }
+        if let Some(id) =
+            config.session_id.as_deref().filter(|id| !replace && inner.sessions.get(id).is_some())
+        {
+            return Err(ManagerError::Exists(id.to_string()));
+        }
         if inner.sessions.len() >= self.max_sessions {
             return Err(ManagerError::MaxSessions(self.max_sessions));
         }
-        let session = Session::new(config, self.host.clone());
+        let runtime = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let session = Session::with_runtime(config, self.host.clone(), runtime);
         inner.sessions.insert(session.clone());
         Ok(session)
     }
@@ -189,10 +218,15 @@ impl SessionManager {
     /// Cancels with `reason ?? 'Terminated by session manager'`, disposes, removes.
     pub fn terminate(&self, session_id: &str, reason: Option<&str>) -> bool {
         let Some(session) = self.get(session_id) else { return false };
+        self.terminate_session(&session, reason);
+        true
+    }
+
+    /// `terminate` of this very session (one a caller has already looked up and checked).
+    pub fn terminate_session(&self, session: &Arc<Session>, reason: Option<&str>) {
         session.cancel(Some(reason.unwrap_or("Terminated by session manager")));
         session.dispose();
-        self.remove(&session);
-        true
+        self.remove(session);
     }
 
     /// Disposes and removes every expired or terminal session; returns how many.
@@ -276,6 +310,22 @@ mod tests {
         assert!(m.remove(&second_a));
         assert_eq!(ids(&m), ["b", "c"]);
         assert!(!m.has("a"));
+    }
+
+    #[test]
+    fn create_new_refuses_an_id_in_use_and_leaves_the_holder_alone() {
+        let m = manager(10);
+        let first = m.create_new(named("a")).unwrap();
+        let Err(refused) = m.create_new(named("a")) else { panic!("an id in use was accepted") };
+        assert_eq!(refused, ManagerError::Exists("a".into()));
+        assert_eq!(refused.to_string(), "Session a already exists");
+        assert!(Arc::ptr_eq(&m.get("a").unwrap(), &first));
+        // Generated ids never collide.
+        m.create_new(SessionConfig::default()).unwrap();
+        assert_eq!(m.total_count(), 2);
+        m.terminate_session(&first, None);
+        assert!(first.is_terminal());
+        m.create_new(named("a")).unwrap();
     }
 
     #[test]

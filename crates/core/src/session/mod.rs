@@ -3,6 +3,7 @@
 pub mod allowed_tools;
 pub mod encryption;
 pub mod manager;
+pub mod principal;
 pub mod result;
 #[allow(clippy::module_inception)]
 pub mod session;
@@ -11,6 +12,9 @@ pub mod state;
 pub use allowed_tools::AllowedTools;
 pub use encryption::{EncryptionRefusal, SessionEncryption};
 pub use manager::{ManagerError, SessionInfo, SessionManager};
+pub use principal::Principal;
 pub use result::{ExecutionStats, FinalResult};
-pub use session::{ExternalTools, LifecycleError, Session, SessionConfig, SubmitError, Subscriber};
+pub use session::{
+    ExternalTools, LifecycleError, Session, SessionConfig, SessionRuntime, SubmitError, Subscriber,
+};
 pub use state::SessionState;

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use super::allowed_tools::AllowedTools;
 use super::encryption::SessionEncryption;
+use super::principal::Principal;
 use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
 use crate::engine::timer;
 use crate::engine::{
-    self, ConsoleLevel, ExecutionControl, ExecutionOutcome, ExecutionRequest, InterruptReason,
+    self, ConsoleLevel, ExecutionControl, ExecutionOutcome, ExecutionRequest, Executor, InterruptReason,
     PendingToolCall, SandboxBridge, SandboxOptions, ToolCallInfo,
 };
 use crate::protocol::event::payload;
@@ -66,6 +67,8 @@ pub struct SessionConfig {
     pub encryption: Option<Arc<SessionEncryption>>,
     /// Key of the owning manager (set by `SessionManager::create`).
     pub owner_key: u64,
+    /// Who may reach the session through a server (see `principal`).
+    pub owner: Principal,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,8 +138,25 @@ struct Inner {
     control: Option<Arc<ExecutionControl>>,
     timers: Vec<tokio::task::AbortHandle>,
     finished: Option<Arc<FinalResult>>,
+    /// The seq of the `final` event, once emitted.
+    final_seq: Option<u64>,
     on_finished: Vec<FinishCallback>,
     disposed: bool,
+}
+
+/// What runs a session's executions, and how its `final` event reports errors.
+#[derive(Clone)]
+pub struct SessionRuntime {
+    pub executor: Arc<dyn Executor>,
+    /// The `final` event's error carries its `name` too: a runtime worker's sessions do, so
+    /// that the broker driving it rebuilds the exact error (the original's stream has none).
+    pub error_names: bool,
+}
+
+impl Default for SessionRuntime {
+    fn default() -> Self {
+        SessionRuntime { executor: engine::local(), error_names: false }
+    }
 }
 
 pub struct Session {
@@ -150,13 +170,24 @@ pub struct Session {
     allowed_tools: AllowedTools,
     encryption: Option<Arc<SessionEncryption>>,
     owner_key: u64,
+    owner: Principal,
     host: Arc<dyn ToolHost>,
+    runtime: SessionRuntime,
     weak_self: Weak<Session>,
     inner: Mutex<Inner>,
 }
 
 impl Session {
     pub fn new(config: SessionConfig, host: Arc<dyn ToolHost>) -> Arc<Session> {
+        Session::with_runtime(config, host, SessionRuntime::default())
+    }
+
+    /// A session whose executions run on `runtime.executor` (a remote runtime, say).
+    pub fn with_runtime(
+        config: SessionConfig,
+        host: Arc<dyn ToolHost>,
+        runtime: SessionRuntime,
+    ) -> Arc<Session> {
         let created_at = now_epoch_ms();
         Arc::new_cyclic(|weak_self| Session {
             key: next_key(),
@@ -169,7 +200,9 @@ impl Session {
             allowed_tools: config.allowed_tools,
             encryption: config.encryption,
             owner_key: config.owner_key,
+            owner: config.owner,
             host,
+            runtime,
             weak_self: weak_self.clone(),
             inner: Mutex::new(Inner {
                 state: SessionState::Starting,
@@ -190,6 +223,7 @@ impl Session {
                 control: None,
                 timers: Vec::new(),
                 finished: None,
+                final_seq: None,
                 on_finished: Vec::new(),
                 disposed: false,
             }),
@@ -223,6 +257,15 @@ impl Session {
 
     pub fn owner_key(&self) -> u64 {
         self.owner_key
+    }
+
+    /// The principal the session belongs to.
+    pub fn owner(&self) -> &Principal {
+        &self.owner
+    }
+
+    pub fn sandbox(&self) -> &SandboxOptions {
+        &self.sandbox
     }
 
     /// Call ids of external tool calls waiting for a submitted result.
@@ -299,6 +342,20 @@ impl Session {
         let inner = self.lock();
         let start = (after as usize).min(inner.history.len());
         inner.history[start..].to_vec()
+    }
+
+    /// At most `max` events with `seq > after`: a reader that pages through the history
+    /// never copies more of it than it can send.
+    pub fn events_page(&self, after: u64, max: usize) -> Vec<Arc<StreamEvent>> {
+        let inner = self.lock();
+        let start = (after as usize).min(inner.history.len());
+        let end = start.saturating_add(max).min(inner.history.len());
+        inner.history[start..end].to_vec()
+    }
+
+    /// The seq of the `final` event once the session has one (nothing follows it).
+    pub fn final_seq(&self) -> Option<u64> {
+        self.lock().final_seq
     }
 
     pub fn final_result(&self) -> Option<Arc<FinalResult>> {
@@ -493,6 +550,8 @@ impl Session {
         let session = self.arc();
         let done_session = session.clone();
         let request = ExecutionRequest {
+            session_id: self.id.clone(),
+            limits: self.limits.clone(),
             code,
             sandbox: self.sandbox.clone(),
             timeout: match self.limits.tool_timeout_ms {
@@ -505,7 +564,7 @@ impl Session {
         let control = Arc::new(ExecutionControl::new());
         inner.control = Some(control.clone());
         drop(inner);
-        engine::submit(request, control);
+        self.runtime.executor.submit(request, control);
         Ok(())
     }
 
@@ -685,9 +744,13 @@ impl Session {
         };
         let final_payload = match &outcome {
             Ok(value) => payload::final_ok(value.as_deref(), errors_json.as_deref(), &stats_json),
-            Err(e) => payload::final_err(&e.code, &e.message, errors_json.as_deref(), &stats_json),
+            Err(e) => {
+                let name = self.runtime.error_names.then_some(e.name.as_str());
+                payload::final_err(&e.code, &e.message, name, errors_json.as_deref(), &stats_json)
+            }
         };
-        self.emit_locked(&mut inner, EventType::Final, &final_payload);
+        let final_event = self.emit_locked(&mut inner, EventType::Final, &final_payload);
+        inner.final_seq = Some(final_event.seq());
         for timer in inner.timers.drain(..) {
             timer.abort();
         }
@@ -873,5 +936,9 @@ impl SandboxBridge for Session {
 
     fn console(&self, level: ConsoleLevel, text: &str) {
         self.emit_console(level, text);
+    }
+
+    fn stdout_chunk(&self, chunk: &str) {
+        self.emit_stdout(chunk);
     }
 }

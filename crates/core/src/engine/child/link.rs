@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
-use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -34,8 +33,7 @@ pub(crate) struct Link {
 impl Link {
     /// Frames go to fd 1; nothing else in this process writes there (V8 reports to fd 2).
     pub fn to_stdout() -> Arc<Link> {
-        // SAFETY: fd 1 stays open for the life of the process and is owned by this writer.
-        let out = unsafe { File::from_raw_fd(1) };
+        let out = stdout_file();
         Arc::new(Link {
             out: Mutex::new(BufWriter::new(out)),
             executions: Mutex::new(Executions::default()),
@@ -115,6 +113,22 @@ impl Link {
             let _ = sender.send(reply);
         }
     }
+}
+
+/// Standard output as a plain file, without std's line buffering.
+#[cfg(unix)]
+fn stdout_file() -> File {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 1 stays open for the life of the process and is owned by this writer.
+    unsafe { File::from_raw_fd(1) }
+}
+
+#[cfg(windows)]
+fn stdout_file() -> File {
+    use std::os::windows::io::{AsRawHandle, FromRawHandle};
+    // SAFETY: the standard output handle stays open for the life of the process and is
+    // owned by this writer from here on.
+    unsafe { File::from_raw_handle(std::io::stdout().as_raw_handle()) }
 }
 
 fn cancelled() -> ToolReply {

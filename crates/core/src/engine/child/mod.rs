@@ -4,20 +4,21 @@
 //! starts a fresh one.
 
 mod buffer_budget;
+#[cfg(target_os = "linux")]
 mod interrupts;
 mod isolate;
 mod link;
 mod platform;
+#[cfg(not(target_os = "linux"))]
+mod reader_thread;
 mod run;
 mod sandbox;
 pub mod wrap;
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use deno_core::v8;
-use tokio::io::{AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use self::isolate::IsolateHost;
@@ -56,8 +57,10 @@ struct Job {
 
 /// Entry point of the engine binary. `memory_limit` sizes the first isolate.
 pub fn main(memory_limit: usize) -> ! {
+    #[cfg(target_os = "linux")]
     interrupts::block();
     let link = Link::to_stdout();
+    #[cfg(target_os = "linux")]
     interrupts::listen(link.clone());
     let engine = std::thread::Builder::new()
         .name("enclave-engine".into())
@@ -68,7 +71,11 @@ pub fn main(memory_limit: usize) -> ! {
     std::process::exit(0)
 }
 
-async fn read_frame(input: &mut BufReader<tokio::net::unix::pipe::Receiver>) -> std::io::Result<Vec<u8>> {
+#[cfg(target_os = "linux")]
+async fn read_frame(
+    input: &mut tokio::io::BufReader<tokio::net::unix::pipe::Receiver>,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
     let len = input.read_u32_le().await? as usize;
     if len > super::wire::MAX_FRAME {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "frame too large"));
@@ -80,32 +87,39 @@ async fn read_frame(input: &mut BufReader<tokio::net::unix::pipe::Receiver>) -> 
 
 /// Runs on the engine thread's runtime, so a tool reply wakes no other thread. It runs
 /// whenever the engine waits (between executions, and at every await of a script).
+/// Elsewhere than on Linux a thread reads the pipe instead (`reader_thread`).
+#[cfg(target_os = "linux")]
 async fn read_loop(link: Arc<Link>, jobs: mpsc::UnboundedSender<Job>) {
+    use std::os::fd::{FromRawFd, OwnedFd};
     // SAFETY: fd 0 is the pipe from the broker; nothing else in this process uses it.
     let stdin = unsafe { OwnedFd::from_raw_fd(0) };
     let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(stdin) else { std::process::exit(0) };
-    let mut input = BufReader::with_capacity(64 * 1024, pipe);
+    let mut input = tokio::io::BufReader::with_capacity(64 * 1024, pipe);
     loop {
-        let message = match read_frame(&mut input).await.and_then(|frame| ToEngine::decode(&frame)) {
-            Ok(message) => message,
+        match read_frame(&mut input).await.and_then(|frame| ToEngine::decode(&frame)) {
+            Ok(message) => dispatch(&link, &jobs, message),
             // The broker closed the pipe (or went away): this process is done.
             Err(_) => std::process::exit(0),
-        };
-        match message {
-            ToEngine::Execute { exec, code, memory_limit, max_result_bytes, max_depth, globals_json } => {
-                let sandbox = SandboxOptions {
-                    memory_limit_bytes: memory_limit as usize,
-                    max_result_bytes: max_result_bytes as usize,
-                    max_depth,
-                    globals_json,
-                };
-                if jobs.send(Job { exec, code, sandbox }).is_err() {
-                    std::process::exit(0);
-                }
-            }
-            ToEngine::ToolResult { exec, index, reply } => link.deliver(exec, index, reply),
-            ToEngine::Interrupt { exec, reason } => link.interrupt(exec, reason),
         }
+    }
+}
+
+/// Acts on one frame from the broker.
+fn dispatch(link: &Link, jobs: &mpsc::UnboundedSender<Job>, message: ToEngine) {
+    match message {
+        ToEngine::Execute { exec, code, memory_limit, max_result_bytes, max_depth, globals_json } => {
+            let sandbox = SandboxOptions {
+                memory_limit_bytes: memory_limit as usize,
+                max_result_bytes: max_result_bytes as usize,
+                max_depth,
+                globals_json,
+            };
+            if jobs.send(Job { exec, code, sandbox }).is_err() {
+                std::process::exit(0);
+            }
+        }
+        ToEngine::ToolResult { exec, index, reply } => link.deliver(exec, index, reply),
+        ToEngine::Interrupt { exec, reason } => link.interrupt(exec, reason),
     }
 }
 
@@ -114,7 +128,10 @@ fn engine_loop(link: &Arc<Link>, mut memory_limit: usize) {
     // deno_core requires isolates to be created inside a runtime context.
     let _entered = rt.enter();
     let (jobs, mut queue) = mpsc::unbounded_channel();
+    #[cfg(target_os = "linux")]
     rt.spawn(read_loop(link.clone(), jobs));
+    #[cfg(not(target_os = "linux"))]
+    reader_thread::start(link.clone(), jobs);
     let mut engine = Engine::new(memory_limit, link);
     loop {
         let mut prepared = Some(sandbox::prepare(&mut engine.host));
