@@ -221,10 +221,21 @@ describe('the playground page in Chromium', () => {
   });
 
   it('decrypts an encrypted stream with WebCrypto into the same rows, while the wire carries only ciphertext', async () => {
-    const wireBody = page
-      .waitForResponse((response) => new URL(response.url()).pathname === '/execute')
-      .then((response) => response.text());
-    const { rows, wire, status } = await runToEnd({ example: 'two-tools', encrypt: true });
+    // What the browser receives, taken on its way in: the test passes the request on and
+    // keeps a copy of the response (which the page then gets whole rather than streamed; the
+    // other runs stream).
+    let wireBody;
+    await page.route(
+      (url) => url.pathname === '/execute',
+      async (route) => {
+        const response = await route.fetch();
+        wireBody = await response.text();
+        await route.fulfill({ response, body: wireBody });
+      },
+    );
+    const { rows, wire, status } = await runToEnd({ example: 'two-tools', encrypt: true }).finally(() =>
+      page.unrouteAll(),
+    );
     expect(status).toBe('Completed');
     expect(meaningful(rows)).toStrictEqual(meaningful(plaintextRows));
     expect(rows[0].detail).toMatch(/^s_\S+ · encrypted: AES-256-GCM under key k_[0-9a-f-]{36}$/);
@@ -234,9 +245,8 @@ describe('the playground page in Chromium', () => {
     for (const row of rows.slice(1)) expect(row.envelopes).toBe(row.seqs.length);
     expect(rows.map((r) => r.wireText).join('')).not.toMatch(/Ada|engines|users:list/);
 
-    // What the browser received, read beside the page: plaintext session_init, then only
-    // `enc` envelopes, none of which shows the data.
-    const lines = (await wireBody).trim().split('\n').map((line) => JSON.parse(line));
+    // The wire: plaintext session_init, then only `enc` envelopes, none of which shows the data.
+    const lines = wireBody.trim().split('\n').map((line) => JSON.parse(line));
     expect(lines.map((l) => l.seq)).toStrictEqual(wire.seqs);
     expect(lines[0].type).toBe('session_init');
     expect(lines[0].payload.encryption.enabled).toBe(true);
