@@ -48,6 +48,30 @@ export declare class BindingHttpServer {
   close(graceMs: number): void
 }
 
+export declare class BindingRuntimeClient {
+  /** Starts connecting to the workers in the background; bad URLs are thrown here. */
+  constructor(config: BindingClientConfig)
+  /** Throws the reason a URL cannot be used (not `ws://`, no host, ...). */
+  static checkUrls(urls: Array<string>): void
+  /** `[{url, state, activeSessions, maxSessions, draining, totalSessions, lastError?}]`. */
+  statusJson(): string
+  /** Runs the manager's sessions created from now on on these workers. */
+  attach(manager: BindingSessionManager): void
+  close(): void
+}
+
+export declare class BindingRuntimeWorker {
+  /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
+  static start(config: BindingWorkerConfig): BindingRuntimeWorker
+  get key(): number
+  get port(): number
+  stats(): BindingWorkerStats
+  /** `[{sessionId, state, createdAt, expiresAt}]` of the sessions running now. */
+  sessionsJson(): string
+  /** Starts a graceful stop; the facade hears `worker stopped` through the host channel. */
+  stop(graceMs: number): void
+}
+
 export declare class BindingSession {
   /** A session outside any manager (`new BrokerSession(registry, config)`). */
   static create(config: BindingSessionConfig): BindingSession
@@ -119,6 +143,16 @@ export declare class LinearRegex {
   test(input: string): boolean
 }
 
+export interface BindingClientConfig {
+  urls: Array<string>
+  token?: string
+  connectTimeoutMs?: number
+  heartbeatIntervalMs?: number
+  reconnectInitialDelayMs?: number
+  reconnectMaxDelayMs?: number
+  maxMessageBytes?: number
+}
+
 export interface BindingHttpConfig {
   host?: string
   port: number
@@ -145,6 +179,9 @@ export interface BindingHttpConfig {
   defaults: BindingSessionConfig
   /** Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all. */
   externalTools?: Array<string>
+  /** A folder of static files to serve at `static_files_mount` (the playground page). */
+  staticFilesDir?: string
+  staticFilesMount?: string
 }
 
 export interface BindingLimits {
@@ -195,6 +232,26 @@ export interface BindingSessionConfig {
   allowedTools?: Array<string>
   /** The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent. */
   ownerUserId?: string
+}
+
+export interface BindingWorkerConfig {
+  host?: string
+  port: number
+  wsPath?: string
+  maxSessions?: number
+  defaultLimits?: BindingLimits
+  heartbeatIntervalMs?: number
+  connectionTimeoutMs?: number
+  /** Accepted tokens; none = no authentication. */
+  tokens?: Array<string>
+  maxMessageBytes?: number
+}
+
+export interface BindingWorkerStats {
+  activeSessions: number
+  totalSessions: number
+  connections: number
+  uptimeMs: number
 }
 
 export declare function engineStats(): EngineStats

@@ -809,12 +809,46 @@ export interface BrokerConfig {
    */
   securityLevel?: SecurityLevel;
   /**
-   * Seed API (S003): where scripts run. `'embedded'` (the default): this process's engine pool.
-   * `'extracted'` throws: it needs a runtime worker, which this version does not have.
+   * Seed API (seed 003): where scripts run. `'embedded'` (the default): this process's engine pool.
+   * `'extracted'`: runtime workers (`createRuntimeWorker`, `enclave-runtime`) reached at `runtimeUrl`
+   * or `runtimeUrls`; tools, secrets, middleware and sessions stay in the broker.
    */
-  mode?: 'embedded' | 'extracted';
-  /** Seed API (S003): the runtime worker of `mode: 'extracted'` (`ws://...`); unused while that mode is refused. */
+  mode?: BrokerMode;
+  /** Extracted mode: a worker's `ws://host:port[/path]` (a URL without a path gets `/ws`). */
   runtimeUrl?: string;
+  /** Extracted mode: several workers; each execution goes to the one with the most room. */
+  runtimeUrls?: string[];
+  /** Extracted mode: the token the workers require (sent as `Authorization: Bearer`). */
+  runtimeToken?: string;
+  /** Extracted mode: connection tuning. */
+  runtimeConnection?: RuntimeConnectionOptions;
+}
+
+export type BrokerMode = 'embedded' | 'extracted';
+
+export interface RuntimeConnectionOptions {
+  /** Connect and handshake with a worker within this (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Ping each worker this often; one silent for two intervals is lost (default 15000; 0 = off). */
+  heartbeatIntervalMs?: number;
+  /** Largest frame taken from a worker (default 64 MiB). */
+  maxMessageBytes?: number;
+  /** Reconnection backoff: doubles from `initialDelayMs` (250) up to `maxDelayMs` (10000). */
+  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+}
+
+/** One runtime worker as a broker in extracted mode sees it (`broker.getRuntimeStatus()`). */
+export interface RuntimeEndpointStatus {
+  url: string;
+  state: 'connecting' | 'connected' | 'down';
+  /** Executions of this broker running there now. */
+  activeSessions: number;
+  /** The worker's `maxSessions` (0 until connected). */
+  maxSessions: number;
+  /** The worker is stopping: it gets no new executions. */
+  draining: boolean;
+  totalSessions: number;
+  lastError?: string;
 }
 
 /** The original's security levels. */
@@ -955,6 +989,10 @@ export declare class Broker {
   /** With `redis`: resolves once the broker has reached Redis; rejects with an Error naming it when it cannot. At once without. */
   connect(): Promise<void>;
   readonly isDisposed: boolean;
+  /** Seed API: `'embedded'` or `'extracted'`. */
+  readonly mode: BrokerMode;
+  /** Extracted mode: each worker's connection state and load (`[]` in embedded mode). */
+  getRuntimeStatus(): RuntimeEndpointStatus[];
 }
 
 /** Creates a Broker (`new Broker(config)`). */
@@ -1108,6 +1146,12 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   allowedOrigins?: string[];
   /** Cancel a session whose streaming client disconnected. Default false: the client can reconnect with `fromSeq`. */
   cancelOnDisconnect?: boolean;
+  /**
+   * Serve the playground page shipped in this package at `/playground/` (and redirect `/` there),
+   * with a strict Content-Security-Policy; its files are public, its runs go through the API
+   * routes (and their authentication). Default false.
+   */
+  playground?: boolean;
 }
 
 /**
@@ -1139,6 +1183,8 @@ export declare class EnclaveBroker extends Broker {
   constructor(options?: EnclaveBrokerOptions);
   /** The port the server listens on, once `listen` resolved. */
   readonly port: number | undefined;
+  /** `'/playground/'` when the broker serves the playground page (`playground: true`), else undefined. */
+  readonly playgroundPath: string | undefined;
   /** Starts the HTTP server (port 0 picks a free one; read it from `port`). Default host `0.0.0.0`. Keeps Node alive until `close`. */
   listen(port?: number, hostname?: string): Promise<void>;
   /** Stops the server (open streams get `timeout` ms, default 5000, then are cancelled), then disposes the broker. */
@@ -1760,3 +1806,68 @@ export declare class CatalogHandler {
   getRoutes(): CatalogRoute[];
   buildCatalog(): CatalogResponse;
 }
+
+// ---------------------------------------------------------------- runtime worker (extracted mode)
+
+/** `createRuntimeWorker(config)`: the original `@enclave-vm/runtime`'s options. */
+export interface RuntimeConfig {
+  /** Default 3001; 0 picks a free port (see `worker.port`). */
+  port?: number;
+  /** Default '0.0.0.0'. */
+  host?: string;
+  /** Default '/ws'. */
+  wsPath?: string;
+  /** Sessions run at once (default 10); brokers queue what does not fit. */
+  maxSessions?: number;
+  /** Limits for keys an `execute` request leaves out (a broker always sends its own). */
+  defaultLimits?: SessionLimitsInput;
+  /** Log start and stop. */
+  debug?: boolean;
+  /** Ping each connection this often (default 15000; 0 = off). */
+  heartbeatIntervalMs?: number;
+  /** Drop a connection silent this long (default 30000; 0 = never). */
+  connectionTimeoutMs?: number;
+  /** Tokens clients must present (`Authorization: Bearer <token>` or `?token=`); none = open. */
+  auth?: { type?: 'bearer'; token?: string; tokens?: string[] };
+  /** Largest frame taken from a client (default 64 MiB). */
+  maxMessageBytes?: number;
+}
+
+export type RuntimeState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface RuntimeStats {
+  state: RuntimeState;
+  activeSessions: number;
+  totalSessions: number;
+  startedAt: number;
+  uptimeMs: number;
+  memoryUsage: { heapUsed: number; heapTotal: number; rss: number };
+  connections: number;
+  maxSessions: number;
+  engines: { processes: number; idle: number; queued: number };
+}
+
+export interface RuntimeSession {
+  sessionId: string;
+  state: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A runtime worker: this process's engine pool as a WebSocket service (served from Rust). */
+export declare class RuntimeWorker {
+  constructor(config?: RuntimeConfig);
+  readonly isRunning: boolean;
+  /** The bound port, after `start()`. */
+  readonly port: number | undefined;
+  /** `ws://host:port/wsPath`, after `start()`. */
+  readonly url: string | undefined;
+  /** Binds and serves; rejects on bind errors (EADDRINUSE). Keeps Node alive until `stop()`. */
+  start(): Promise<void>;
+  /** Refuses new work at once, lets running sessions finish for `timeout` ms (10000), then cancels them. */
+  stop(options?: { timeout?: number }): Promise<void>;
+  getStats(): RuntimeStats;
+  getSessions(): RuntimeSession[];
+}
+
+export declare function createRuntimeWorker(config?: RuntimeConfig): RuntimeWorker;

@@ -16,6 +16,7 @@ const { CatalogHandler } = require('./lib/openapi/catalog-handler');
 const { ToolRouter } = require('./lib/tool-router');
 const { AccessController } = require('./lib/access-controller');
 const { RateLimiter } = require('./lib/rate-limiter');
+const { RuntimeWorker, createRuntimeWorker } = require('./lib/runtime-worker');
 
 module.exports = {
   Broker,
@@ -43,4 +44,6 @@ module.exports = {
   ToolRouter,
   AccessController,
   RateLimiter,
+  RuntimeWorker,
+  createRuntimeWorker,
 };

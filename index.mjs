@@ -27,6 +27,8 @@ export const {
   ToolRouter,
   AccessController,
   RateLimiter,
+  RuntimeWorker,
+  createRuntimeWorker,
 } = cjs;
 
 export default cjs;

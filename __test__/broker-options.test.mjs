@@ -56,14 +56,15 @@ describe('mode', () => {
     }
   });
 
-  it("'extracted' says it needs a runtime worker; anything else is a TypeError", () => {
-    expect(() => createBroker({ mode: 'extracted', runtimeUrl: 'ws://127.0.0.1:1' })).toThrow(
-      new Error(
-        "mode: 'extracted' needs a runtime worker (a separate process at runtimeUrl) and is not available in this version; " +
-          "use mode: 'embedded' (the default), which runs scripts in this process's engine pool",
-      ),
-    );
+  it("'extracted' needs a runtime worker to be named; anything else is a TypeError", async () => {
+    expect(() => createBroker({ mode: 'extracted' })).toThrow(new TypeError(
+      "mode 'extracted' needs a runtime worker: give runtimeUrl (e.g. 'ws://localhost:3001') or runtimeUrls, and start one with createRuntimeWorker() or the enclave-runtime CLI",
+    ));
     expect(() => createBroker({ mode: 'cluster' })).toThrow(new TypeError("mode must be 'embedded' or 'extracted', got \"cluster\""));
     expect(() => new EnclaveBroker({ mode: 'extracted' })).toThrow(/needs a runtime worker/);
+    // With a URL it is a broker; runs wait for the worker (__test__/extracted-*.test.mjs).
+    const broker = makeBroker({ mode: 'extracted', runtimeUrl: 'ws://127.0.0.1:1' });
+    expect(broker.mode).toBe('extracted');
+    expect(broker.getRuntimeStatus().map((endpoint) => endpoint.url)).toEqual(['ws://127.0.0.1:1/ws']);
   });
 });

@@ -232,11 +232,23 @@ describe('cancel', () => {
 
 describe('heartbeats', () => {
   it('emits heartbeat {ts} every limits.heartbeatIntervalMs while running', async () => {
-    const session = makeSession({ limits: { heartbeatIntervalMs: 40 } });
+    // The tool answers only once two heartbeats have arrived while it waited, so the
+    // order below is a recorded fact, however late a loaded machine runs the timers.
     const { events, onEvent } = collector();
+    const beatsSeen = () => events.filter((e) => e.type === 'heartbeat').length;
+    const registry = makeRegistry();
+    registry.register({
+      name: 'untilBeats',
+      handler: async () => {
+        const before = beatsSeen();
+        await waitFor(() => beatsSeen() >= before + 2, 20000, 'two heartbeats during the tool call');
+        return 'done';
+      },
+    });
+    const session = makeSession({ limits: { heartbeatIntervalMs: 40 } }, registry);
     session.onEvent(onEvent);
     const started = Date.now();
-    const r = await session.execute("return await callTool('slow', {ms: 130})");
+    const r = await session.execute("return await callTool('untilBeats', {})");
     const elapsed = Date.now() - started;
     expect(r.value).toBe('done');
     const beats = events.filter((e) => e.type === 'heartbeat');
@@ -247,7 +259,8 @@ describe('heartbeats', () => {
       expect(beat.payload.ts).toMatch(ISO_RE);
     }
     const types = events.map((e) => e.type);
-    expect(types.indexOf('heartbeat')).toBeGreaterThan(types.indexOf('tool_progress'));
+    const duringCall = types.slice(types.lastIndexOf('tool_progress'), types.indexOf('tool_result_applied'));
+    expect(duringCall.filter((t) => t === 'heartbeat').length).toBeGreaterThanOrEqual(2);
     // While running (a loaded machine may fit one in after the tool's result), never after final.
     expect(types.lastIndexOf('heartbeat')).toBeLessThan(types.indexOf('final'));
     // None after the end.

@@ -111,7 +111,7 @@ describe('Node stays alive while an execution is in flight', () => {
       broker.execute("return await callTool('hang', {})").then(() => console.log('settled'));
       console.log('started');
       `,
-      { timeoutMs: 1500 },
+      { timeoutMs: 30000, aliveAfter: { output: 'started\n', ms: 1500 } },
     );
     expect(run.killed).toBe(true);
     expect(run.stdout).toBe('started\n');

@@ -34,7 +34,7 @@ const ORIGINAL_TYPES = [
   'CatalogAction', 'CatalogService', 'CatalogResponse',
 ];
 // Seed-API value exports added on top of the original's (contract C1).
-const ADDED = ['createSession', 'EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter'];
+const ADDED = ['createSession', 'EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter', 'RuntimeWorker', 'createRuntimeWorker'];
 
 // Public members of the JS classes that the original keeps private (so they are not declared).
 const UNDECLARED_INTERNALS = {
@@ -151,6 +151,7 @@ describe('entry points and declarations', () => {
     const { Broker, EnclaveBroker, ToolRegistry, BrokerSession, SessionManager, SessionHandler, EventFilter } = cjs;
     const { ToolRouter, AccessController, RateLimiter } = cjs;
     const { OpenApiSpecPoller, OpenApiToolLoader, OpenApiSource, CatalogHandler } = cjs;
+    const { RuntimeWorker } = cjs;
     const broker = new Broker();
     const enclaveBroker = new EnclaveBroker();
     const registry = new ToolRegistry();
@@ -172,6 +173,7 @@ describe('entry points and declarations', () => {
       OpenApiToolLoader: await OpenApiToolLoader.fromSpec({}),
       OpenApiSource: new OpenApiSource(registry, { name: 'svc', url: 'http://127.0.0.1:9/openapi.json', baseUrl: 'http://127.0.0.1:9' }),
       CatalogHandler: new CatalogHandler(registry, []),
+      RuntimeWorker: new RuntimeWorker(),
     };
     expect(Object.keys(instances).toSorted()).toEqual(Object.keys(declared.classMembers).toSorted());
     for (const [name, instance] of Object.entries(instances)) {
@@ -184,6 +186,13 @@ describe('entry points and declarations', () => {
     }
   });
 });
+
+// Every file under `dir`, as paths relative to the package root.
+const filesUnder = (dir) =>
+  fs
+    .readdirSync(path.join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
 
 describe('npm pack', () => {
   let files;
@@ -201,14 +210,17 @@ describe('npm pack', () => {
     files = result.files.map((f) => f.path);
   }, 150000);
 
-  it('packs the entry points, their declarations, the loader and every lib file', () => {
-    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json']) expect(files, f).toContain(f);
-    const lib = fs
-      .readdirSync(path.join(ROOT, 'lib'), { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile())
-      .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
+  it('packs the entry points, their declarations, the loader, the CLI and every lib file', () => {
+    for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json', 'bin/enclave-runtime.js']) expect(files, f).toContain(f);
+    const lib = filesUnder('lib');
     expect(lib.length).toBeGreaterThan(0);
     for (const f of lib) expect(files, f).toContain(f);
+  });
+
+  it('packs the playground page (EnclaveBroker playground: true serves it from the package)', () => {
+    const page = filesUnder('playground');
+    expect(page).toEqual(expect.arrayContaining(['playground/index.html', 'playground/app.js', 'playground/style.css']));
+    for (const f of page) expect(files, f).toContain(f);
   });
 
   it('packs nothing from the tests, the Rust sources, build output or scratch space', () => {

@@ -548,10 +548,10 @@ const broker = createBroker({
 });
 
 `,
-    check: ({ status, stderr }) => {
-      expect(status).not.toBe(0);
-      expect(stderr).toContain("Error: mode: 'extracted' needs a runtime worker");
-    },
+    after: `
+      console.log('RESULT', JSON.stringify({ mode: broker.mode, urls: broker.getRuntimeStatus().map((e) => e.url) }));
+      await broker.dispose();`,
+    check: ({ results: [r] }) => expect(r).toEqual({ mode: 'extracted', urls: ['ws://localhost:3001/ws'] }),
   },
   {
     seed: '004',
@@ -640,7 +640,8 @@ const NOT_RUN = [
   ['000', '`npm install`, `curl -X POST http://localhost:3001/execute`', 'shell commands: the route is tested in __test__/enclave-broker.test.mjs'],
   ['001', '`npm install` / `yarn add` / `pnpm add`', 'shell commands that install the package: __test__/install.test.mjs'],
   ['002', 'everything', 'a garbled copy of 001 (seeds/README.md)'],
-  ['003', 'the architecture diagram, the React client, the runtime-worker half of Extracted Mode', 'a diagram, and other packages (@enclave-vm/react, @enclave-vm/runtime)'],
+  ['003', 'the architecture diagram, the React client', 'a diagram, and another package (@enclave-vm/react)'],
+  ['003', 'the runtime-worker half of Extracted Mode', 'it listens on port 3001: __test__/runtime-worker.test.mjs runs both halves together as written, on a free port'],
   ['004', 'Session State Machine', 'redeclares the imported `SessionState` as a local type; SessionState has the published values (types-subpath tests)'],
   ['004', 'Session Limits, Event Types, Event Structures, Encryption Types, Event Filtering Types, Runtime Channel Messages, Reference Tokens', "the seed's names and shapes (`timeout`/`maxConsoleBytes` limits, `EventType.SESSION_INIT`, events with `timestamp` and seq 0, `{ type: 'client_hello', publicKey }`, `FilterMode.INCLUDE`, `{ __ref }`) differ from the published @enclave-vm/types 2.15.2, which this package follows (contract 1.W, C13-C16, C24); its real names are tested in __test__/types-subpath.test.mjs"],
 ];

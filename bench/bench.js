@@ -96,6 +96,21 @@ const SCENARIOS = [
   },
 ];
 
+// Extracted mode (a runtime worker process on this machine, reached over WebSocket on
+// 127.0.0.1) against embedded mode, in the same run: what the network hop costs.
+const EXTRACTED_SCENARIOS = [
+  ...SCENARIOS.filter((s) => ['a', 'b', 'c'].includes(s.id)),
+  {
+    id: 'x',
+    title: 'x. 200 concurrent executes, 1 tool call each',
+    code: "return await callTool('echo', { x: 1 })",
+    check: (v) => v !== null && typeof v === 'object' && v.x === 1,
+    concurrency: 200,
+    warmup: 2,
+    iterations: 20,
+  },
+];
+
 const IMPORT_RUNS = QUICK ? 2 : 15;
 
 function makeItems() {
@@ -120,9 +135,14 @@ function createSide(side) {
     echo: { handler: async (args) => args },
     items: { handler: async () => items },
   };
-  if (side === 'ours') {
+  if (side === 'ours' || side === 'embedded' || side === 'extracted') {
     const { createBroker } = require(ROOT);
-    const broker = createBroker();
+    // Room for scenario x's 200 concurrent sessions (the default maxSessions is 100).
+    const sessions = side === 'ours' ? undefined : { maxSessions: 1000 };
+    const broker =
+      side === 'extracted'
+        ? createBroker({ mode: 'extracted', runtimeUrl: process.env.BENCH_RUNTIME_URL, sessions })
+        : createBroker({ sessions });
     for (const [name, def] of Object.entries(tools)) broker.tool(name, def);
     return {
       run: (code, limits) => broker.execute(code, limits === undefined ? {} : { session: { limits } }),
@@ -161,7 +181,7 @@ function worker(sideName) {
   const failures = [];
   process.on('message', async (msg) => {
     if (msg.cmd === 'run') {
-      const scenario = SCENARIOS.find((s) => s.id === msg.id);
+      const scenario = [...SCENARIOS, ...EXTRACTED_SCENARIOS].find((s) => s.id === msg.id);
       gc();
       const warm = [];
       for (let i = 0; i < msg.warmup; i++) await sample(side, scenario, warm);
@@ -172,7 +192,7 @@ function worker(sideName) {
     } else if (msg.cmd === 'finish') {
       gc();
       const out = { failures, memory: { nodeRss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed } };
-      if (sideName === 'ours') {
+      if (sideName === 'ours' || sideName === 'embedded') {
         out.engineStats = require(path.join(ROOT, 'lib', 'native.js')).engineStats();
         out.engines = engineMemory();
       }
@@ -185,23 +205,21 @@ function worker(sideName) {
   process.send({ ready: true });
 }
 
-function startSideWorker(side) {
-  return startWorker(__filename, ['--worker', side], { label: `${side} worker`, execArgv: ['--expose-gc'] });
+function startSideWorker(side, env) {
+  return startWorker(__filename, ['--worker', side], { label: `${side} worker`, execArgv: ['--expose-gc'], env });
 }
 
 // Per scenario: warm-up on both sides, then CHUNKS alternating chunks of iterations.
 const CHUNKS = 5;
 
-async function runSides() {
-  const workers = { ours: startSideWorker('ours'), baseline: startSideWorker('baseline') };
-  await workers.ours.ready;
-  await workers.baseline.ready;
-  const scenarios = { ours: {}, baseline: {} };
-  const order = ['ours', 'baseline'];
-  for (const scenario of SCENARIOS) {
+async function runSides(order = ['ours', 'baseline'], list = SCENARIOS, env = undefined) {
+  const workers = Object.fromEntries(order.map((side) => [side, startSideWorker(side, env)]));
+  for (const side of order) await workers[side].ready;
+  const scenarios = Object.fromEntries(order.map((side) => [side, {}]));
+  for (const scenario of list) {
     const t = performance.now();
     process.stdout.write(`  ${scenario.title} ... `);
-    const times = { ours: [], baseline: [] };
+    const times = Object.fromEntries(order.map((side) => [side, []]));
     for (const side of order) await workers[side].request({ cmd: 'run', id: scenario.id, warmup: scale(scenario.warmup), iterations: 0 });
     const iterations = scale(scenario.iterations);
     for (let c = 0; c < CHUNKS; c++) {
@@ -226,6 +244,31 @@ async function runSides() {
   const finals = {};
   for (const side of order) finals[side] = await workers[side].request({ cmd: 'finish' });
   return Object.fromEntries(order.map((side) => [side, { scenarios: scenarios[side], ...finals[side] }]));
+}
+
+// Starts an `enclave-runtime` process on a free local port, then runs the extracted
+// scenarios on an embedded and an extracted broker (each in its own process).
+async function runExtracted() {
+  const { spawn } = require('node:child_process');
+  const cli = path.join(ROOT, 'bin', 'enclave-runtime.js');
+  const runtime = spawn(process.execPath, [cli, '--port', '0', '--host', '127.0.0.1', '--max-sessions', '256'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    runtime.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (ws:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    runtime.once('exit', (code) => reject(new Error(`enclave-runtime exited (${code}) before listening`)));
+  });
+  console.log(`running extracted-mode scenarios (runtime worker pid ${runtime.pid}, ${url}):`);
+  try {
+    return await runSides(['embedded', 'extracted'], EXTRACTED_SCENARIOS, { ...process.env, BENCH_RUNTIME_URL: url });
+  } finally {
+    runtime.kill('SIGTERM');
+  }
 }
 
 // ---------------------------------------------------------------- child: import cost
@@ -282,6 +325,7 @@ async function main() {
   console.log(QUICK ? '(quick mode: reduced iterations)\n' : '');
   console.log(`running scenarios (ours and baseline workers, ${CHUNKS} alternating chunks each):`);
   const sides = await runSides();
+  const extracted = await runExtracted();
   process.stdout.write(`running import children (${IMPORT_RUNS} each, alternating) ... `);
   const t = performance.now();
   const imports = { ours: [], baseline: [] };
@@ -309,6 +353,20 @@ async function main() {
   addRow('h', 'h. cold start: first execute in a fresh process', 'ms', importStat('ours', 'firstExecMs'), importStat('baseline', 'firstExecMs'), false);
 
   console.log(table(['scenario', 'unit', 'ours median', 'ours p95', 'baseline median', 'baseline p95', 'ratio'], rows));
+  console.log('\nextracted mode (runtime worker process on this machine, WebSocket on 127.0.0.1) beside embedded mode:');
+  const extractedRows = [];
+  json.extracted = [];
+  for (const scenario of EXTRACTED_SCENARIOS) {
+    const local = extracted.embedded.scenarios[scenario.id];
+    const remote = extracted.extracted.scenarios[scenario.id];
+    const perSecond = local.unit === 'exec/s';
+    const delta = remote.median - local.median;
+    const cost = perSecond ? `${fmt(remote.median / local.median)}x` : `${delta < 0 ? '-' : '+'}${fmt(Math.abs(delta))} ms`;
+    extractedRows.push([scenario.title, local.unit, fmt(local.median), fmt(local.p95), fmt(remote.median), fmt(remote.p95), cost]);
+    json.extracted.push({ id: scenario.id, title: scenario.title, unit: local.unit, embedded: strip(local), extracted: strip(remote) });
+  }
+  console.log(table(['scenario', 'unit', 'embedded median', 'embedded p95', 'extracted median', 'extracted p95', 'extracted vs embedded'], extractedRows));
+  console.log('extracted vs embedded: time rows = the difference of the medians; exec/s row = extracted / embedded.');
   console.log(`
 ratio: time rows = baseline / ours; exec/s row = ours / baseline. In both, > 1 means ours is better.
 p95: time rows = 95th-percentile latency; exec/s row = throughput of the 95th-percentile (slow) round.
@@ -323,7 +381,12 @@ e. runs in different V8 builds (Node ${process.versions.v8} vs the engine's deno
 i. the time from execute() to the reported timeout: the overshoot past 100 ms is how promptly a
   spinning script is stopped (ours: watchdog -> signal -> V8 terminate_execution; baseline: vm's timeout).`);
 
-  const failures = [...sides.ours.failures, ...sides.baseline.failures.map((f) => ({ ...f, side: 'baseline' }))];
+  const failures = [
+    ...sides.ours.failures,
+    ...sides.baseline.failures.map((f) => ({ ...f, side: 'baseline' })),
+    ...extracted.embedded.failures.map((f) => ({ ...f, side: 'embedded' })),
+    ...extracted.extracted.failures.map((f) => ({ ...f, side: 'extracted' })),
+  ];
   const importFailures = [...imports.ours, ...imports.baseline].filter((r) => !r.firstOk).length;
   if (failures.length > 0 || importFailures > 0) {
     console.log(`\nWRONG RESULTS: ${failures.length} executions, ${importFailures} cold starts`);

@@ -123,15 +123,30 @@ class BrokerSession {
 
   onEvent(handler) {
     if (typeof handler !== 'function') throw new TypeError('onEvent handler must be a function');
-    if (this.#listeners.length === 0) this.#delivered = this.#handle.setForwarding(true);
+    if (this.#listeners.length === 0) {
+      this.#delivered = this.#handle.setForwarding(true);
+      this.#follow(true);
+    }
     const entry = { handler };
     this.#listeners.push(entry);
     return () => {
       const index = this.#listeners.indexOf(entry);
       if (index === -1) return;
       this.#listeners.splice(index, 1);
-      if (this.#listeners.length === 0) this.#handle.setForwarding(false);
+      if (this.#listeners.length === 0) {
+        this.#handle.setForwarding(false);
+        this.#follow(false);
+      }
     };
+  }
+
+  // Forwarded events reach the sessions registered with the host. execute() registers its
+  // session until the run is done; a session that runs without it (the listen() server's)
+  // is registered here while it has listeners and has not ended.
+  #follow(listening) {
+    if (this.#promise !== undefined) return;
+    if (listening && !this.#handle.isTerminal()) host.register(this.#handle.key, this);
+    else host.unregister(this.#handle.key);
   }
 
   getEvents() {
@@ -140,6 +155,7 @@ class BrokerSession {
 
   #dispatch(event) {
     this.#delivered = event.seq;
+    if (event.type === 'final') this.#follow(false);
     // A snapshot: a listener may unsubscribe while the event is being delivered.
     for (const { handler } of this.#listeners.slice()) {
       try {

@@ -2,7 +2,7 @@
 // Seed-API additions, inert unless used: `tools` given as a ToolRegistry or as a record of
 // handler functions, a `toolHandler` for tools the registry lacks, `middleware` around
 // handlers, `externalTools` with `submitToolResult` for tools the client runs itself,
-// `securityLevel` and `mode` (broker-options.js), broker events (broker-events.js), and
+// `securityLevel` (broker-options.js), `mode` (runtime-mode.js), broker events (broker-events.js),
 // `executeToolCall` for the embedder-driven tool loop (tool-call-listeners.js), and `redis`:
 // the broker's sessions shared with every broker on the same Redis (cluster.js).
 'use strict';
@@ -14,7 +14,8 @@ const { attachEventStream } = require('./event-stream');
 const { ALL_EVENTS, resolveExecuteOptions, resolveSessionOptions } = require('./seed-options');
 const { checkMiddleware, runThroughMiddleware } = require('./middleware');
 const { BrokerEvents } = require('./broker-events');
-const { enclaveWithSecurityLevel, resolveMode } = require('./broker-options');
+const { enclaveWithSecurityLevel } = require('./broker-options');
+const { resolveRuntimeMode } = require('./runtime-mode');
 const { redisConnection } = require('./redis-option');
 const { SharedState } = require('./cluster');
 
@@ -65,10 +66,13 @@ class Broker {
   #sources = [];
   #config;
   #events;
+  #runtime;
   #shared;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
+    // `mode` (embedded | extracted): checked first, started once the broker is built.
+    const runtime = resolveRuntimeMode(config);
     const tools = config.tools;
     this.#registry = isRegistry(tools) ? tools : new ToolRegistry();
     if (tools !== undefined && !isRegistry(tools)) {
@@ -79,7 +83,6 @@ class Broker {
     }
     const externalTools = resolveExternalTools(config.externalTools);
     const redis = redisConnection(config.redis, config.cluster);
-    resolveMode(config);
     const enclaveConfig = enclaveWithSecurityLevel(config);
     const sessions = config.sessions ?? {};
     this.#config = config;
@@ -92,6 +95,8 @@ class Broker {
       ...sessions,
       defaultSessionConfig: { limits: config.limits, enclaveConfig, externalTools },
     });
+    runtime.start(this.#sessions._native);
+    this.#runtime = runtime;
     if (redis !== undefined) this.#shared = new SharedState(this.#sessions._native, redis);
   }
 
@@ -103,6 +108,16 @@ class Broker {
   async connect() {
     if (this.#disposed) throw new Error('Broker is disposed');
     if (this.#shared !== undefined) await this.#shared.connected();
+  }
+
+  /** 'embedded' or 'extracted' (seed 003). */
+  get mode() {
+    return this.#runtime.mode;
+  }
+
+  /** Extracted mode: each runtime worker's connection state and load ([] when embedded). */
+  getRuntimeStatus() {
+    return this.#runtime.status();
   }
 
   // The seed's broker events (broker-events.js), with EventEmitter's listener methods.
@@ -309,6 +324,7 @@ class Broker {
     this.#disposed = true;
     for (const source of this.#sources) source.dispose();
     await this.#sessions.dispose();
+    this.#runtime.close();
     this.#registry.clear();
     this.#registry.clearSecrets();
     // Every session has its final event now: give them time to reach Redis, then leave.

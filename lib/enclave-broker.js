@@ -6,6 +6,7 @@
 // on the same Redis (redis-option.js, cluster.js; the core's `cluster` module).
 'use strict';
 
+const path = require('node:path');
 const native = require('./native');
 const host = require('./host');
 const { Broker, INTERNALS, BROKER_EVENTS, DISPOSE_WITHIN } = require('./broker');
@@ -13,6 +14,10 @@ const { BrokerEvents } = require('./broker-events');
 const { resolveSessionConfig } = require('./config');
 
 const AUTH_TYPES = ['bearer', 'api-key', 'custom'];
+
+// The playground page this package ships (`playground: true`), and where it is served.
+const PLAYGROUND_DIR = path.join(__dirname, '..', 'playground');
+const PLAYGROUND_PATH = '/playground';
 
 function positive(name, value, { allowZero = false } = {}) {
   if (value === undefined) return undefined;
@@ -81,13 +86,19 @@ class EnclaveBroker extends Broker {
       throw new TypeError('authorize must be a function');
     }
     positive('maxBodyBytes', options.maxBodyBytes);
+    if (options.playground !== undefined && typeof options.playground !== 'boolean') {
+      throw new TypeError('playground must be a boolean');
+    }
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
     this.#events = events;
     events.watchListeners(() => this.#syncSessionEvents());
     this.#options = options;
     const minSize = options.runtimePool && options.runtimePool.minSize;
-    if (minSize !== undefined) native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
+    // Engine processes are started ahead of demand only where scripts run (not in extracted mode).
+    if (minSize !== undefined && this.mode === 'embedded') {
+      native.prewarmEngine(positive('runtimePool.minSize', minSize, { allowZero: true }));
+    }
   }
 
   #log(level, message) {
@@ -104,6 +115,11 @@ class EnclaveBroker extends Broker {
   /** The port the server listens on (after `listen`). */
   get port() {
     return this.#server === undefined ? undefined : this.#server.port;
+  }
+
+  /** The path of the playground page (`playground: true`), else undefined. */
+  get playgroundPath() {
+    return this.#options.playground ? `${PLAYGROUND_PATH}/` : undefined;
   }
 
   async listen(port = 0, hostname = '0.0.0.0') {
@@ -169,6 +185,8 @@ class EnclaveBroker extends Broker {
       defaults: resolved.binding,
       externalTools: resolved.binding.externalTools,
       sessionEvents: this.#events.observingSessions,
+      staticFilesDir: options.playground ? PLAYGROUND_DIR : undefined,
+      staticFilesMount: options.playground ? PLAYGROUND_PATH : undefined,
     }, cluster);
   }
 

@@ -18,10 +18,11 @@ const KIND_CALLBACK = 4;
 const KIND_SERVER_CLOSED = 5;
 const KIND_SESSION_FINISHED = 6;
 const KIND_SESSION_CREATED = 7;
-const KIND_CLUSTER_READY = 8;
-const KIND_CLUSTER_CLOSED = 9;
-const KIND_CLUSTER_ANSWER = 10;
-const KIND_CLUSTER_EVENTS = 11;
+const KIND_WORKER_STOPPED = 8;
+const KIND_CLUSTER_READY = 9;
+const KIND_CLUSTER_CLOSED = 10;
+const KIND_CLUSTER_ANSWER = 11;
+const KIND_CLUSTER_EVENTS = 12;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
@@ -30,6 +31,8 @@ const sessions = new Map();
 const owners = new Map();
 // Server key → {callbacks: {validate?, keyGenerator?, authorize?}, onClosed, onSessionCreated?}.
 const servers = new Map();
+// Runtime worker key → what to call once its graceful stop is done.
+const workers = new Map();
 // Session key → what to call with the session's final result (see watchFinished).
 const finishWatchers = new Map();
 // Cluster key → {ready(error?), closed()}: a broker joining and leaving the shared state.
@@ -167,6 +170,12 @@ function dispatch(kind, a, b, s1, s2, s3) {
       follower.onLines(s1, b === 1);
       break;
     }
+    case KIND_WORKER_STOPPED: {
+      const onStopped = workers.get(a);
+      workers.delete(a);
+      if (onStopped !== undefined) onStopped();
+      break;
+    }
     default:
       break;
   }
@@ -221,6 +230,10 @@ function forgetClusterFollow(key) {
   clusterFollows.delete(key);
 }
 
+function registerWorker(key, onStopped) {
+  workers.set(key, onStopped);
+}
+
 // `onFinished(result)` runs once the native session `handle` has its final result, however
 // the session ends; the watcher is forgotten if the session is dropped without one.
 function watchFinished(handle, onFinished) {
@@ -253,6 +266,7 @@ module.exports = {
   awaitClusterAnswer,
   followCluster,
   forgetClusterFollow,
+  registerWorker,
   watchFinished,
   hold,
   release,

@@ -59,22 +59,27 @@ fn bytes(value: Option<f64>, default: usize) -> usize {
     }
 }
 
+/// The limits a JavaScript caller gave, before defaults are applied.
+pub(crate) fn partial(limits: BindingLimits) -> PartialLimits {
+    PartialLimits {
+        session_ttl_ms: limits.session_ttl_ms,
+        max_tool_calls: limits.max_tool_calls,
+        max_stdout_bytes: limits.max_stdout_bytes,
+        max_tool_result_bytes: limits.max_tool_result_bytes,
+        tool_timeout_ms: limits.tool_timeout_ms,
+        heartbeat_interval_ms: limits.heartbeat_interval_ms,
+        deadline_ms: limits.deadline_ms,
+        per_tool_deadline_ms: limits.per_tool_deadline_ms,
+        cancel_on_first_error: limits.cancel_on_first_error,
+        timeout: limits.timeout,
+        memory_limit: limits.memory_limit,
+    }
+}
+
 impl BindingSessionConfig {
     pub fn into_core(self) -> napi::Result<SessionConfig> {
         let l = self.limits.unwrap_or_default();
-        let partial = PartialLimits {
-            session_ttl_ms: l.session_ttl_ms,
-            max_tool_calls: l.max_tool_calls,
-            max_stdout_bytes: l.max_stdout_bytes,
-            max_tool_result_bytes: l.max_tool_result_bytes,
-            tool_timeout_ms: l.tool_timeout_ms,
-            heartbeat_interval_ms: l.heartbeat_interval_ms,
-            deadline_ms: l.deadline_ms,
-            per_tool_deadline_ms: l.per_tool_deadline_ms,
-            cancel_on_first_error: l.cancel_on_first_error,
-            timeout: l.timeout,
-            memory_limit: l.memory_limit,
-        };
+        let partial = partial(l);
         let limits = SessionLimits::resolve(&partial)
             .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
         let memory = limits

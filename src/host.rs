@@ -25,10 +25,11 @@ const KIND_CALLBACK: u32 = 4;
 const KIND_SERVER_CLOSED: u32 = 5;
 const KIND_SESSION_FINISHED: u32 = 6;
 const KIND_SESSION_CREATED: u32 = 7;
-const KIND_CLUSTER_READY: u32 = 8;
-const KIND_CLUSTER_CLOSED: u32 = 9;
-const KIND_CLUSTER_ANSWER: u32 = 10;
-const KIND_CLUSTER_EVENTS: u32 = 11;
+const KIND_WORKER_STOPPED: u32 = 8;
+const KIND_CLUSTER_READY: u32 = 9;
+const KIND_CLUSTER_CLOSED: u32 = 10;
+const KIND_CLUSTER_ANSWER: u32 = 11;
+const KIND_CLUSTER_EVENTS: u32 = 12;
 
 pub(crate) enum HostMessage {
     Events(Arc<Forwarder>),
@@ -57,6 +58,8 @@ pub(crate) enum HostMessage {
         server_key: u64,
         session_id: String,
     },
+    /// A runtime worker finished its graceful stop.
+    WorkerStopped(u64),
     /// A broker joined the shared state (`error` empty) or could not reach Redis.
     ClusterReady {
         key: u64,
@@ -128,6 +131,9 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
         }
         HostMessage::SessionCreated { server_key, session_id } => {
             (KIND_SESSION_CREATED, server_key as f64, 0.0, session_id, String::new(), String::new())
+        }
+        HostMessage::WorkerStopped(worker_key) => {
+            (KIND_WORKER_STOPPED, worker_key as f64, 0.0, String::new(), String::new(), String::new())
         }
         HostMessage::ClusterReady { key, error } => {
             (KIND_CLUSTER_READY, key as f64, 0.0, error, String::new(), String::new())

@@ -11,5 +11,6 @@ mod config;
 mod host;
 mod manager;
 mod regex;
+mod runtime;
 mod server;
 mod session;

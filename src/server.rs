@@ -9,7 +9,7 @@ use enclave_broker_core::cluster::SharedState;
 use enclave_broker_core::http::auth::{DEFAULT_FAILURE_WINDOW, DEFAULT_MAX_FAILURES};
 use enclave_broker_core::http::{
     Action, AuthConfig, AuthKind, AuthResult, AuthValidator, Authorizer, BoxFuture, Cors, HttpConfig,
-    HttpServer, KeyGenerator, RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate,
+    HttpServer, KeyGenerator, RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate, StaticFiles,
 };
 use enclave_broker_core::runtime;
 use enclave_broker_core::session::{Principal, Session};
@@ -48,6 +48,9 @@ pub struct BindingHttpConfig {
     pub defaults: BindingSessionConfig,
     /// Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all.
     pub external_tools: Option<Vec<String>>,
+    /// A folder of static files to serve at `static_files_mount` (the playground page).
+    pub static_files_dir: Option<String>,
+    pub static_files_mount: Option<String>,
 }
 
 struct JsValidator(u64);
@@ -172,6 +175,17 @@ impl BindingHttpServer {
                 .then(|| Arc::new(JsKeyGenerator(key)) as Arc<dyn KeyGenerator>),
         });
         let external_tools = external_tools(config.external_tools);
+        let static_files = match (&config.static_files_dir, &config.static_files_mount) {
+            (Some(dir), Some(mount)) => {
+                Some(StaticFiles::load(std::path::Path::new(dir), mount).map_err(|e| {
+                    napi::Error::new(
+                        Status::InvalidArg,
+                        format!("static files in {dir} cannot be served: {e}"),
+                    )
+                })?)
+            }
+            _ => None,
+        };
         let operator = config.defaults.into_core()?;
         let defaults = HttpConfig::default();
         let core_config = HttpConfig {
@@ -205,6 +219,7 @@ impl BindingHttpServer {
                     }
                 }) as SessionCreated
             }),
+            static_files,
             credential_salt: cluster.as_ref().and_then(|c| c.credential_salt()),
             shared: cluster.map(|c| c as Arc<dyn SharedState>),
         };

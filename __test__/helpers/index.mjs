@@ -76,7 +76,10 @@ export function hangingTool() {
 // Runs an ES module script in a child Node process. `source` may use `INDEX` for the
 // package entry URL; `env` adds environment variables. Resolves {code, signal, stdout,
 // stderr, ms, killed}; a child still running after `timeoutMs` is killed (killed: true).
-export function runNode(source, { timeoutMs = 10000, env = {} } = {}) {
+// `aliveAfter: {output, ms}` kills the child `ms` after its stdout first holds `output`
+// (with `timeoutMs` still the bound before that): "still alive a while after X happened"
+// is then decided from what the child printed, not from how fast it started.
+export function runNode(source, { timeoutMs = 10000, env = {}, aliveAfter } = {}) {
   const code = source.replaceAll('INDEX', JSON.stringify(INDEX_URL));
   return new Promise((resolve, reject) => {
     const started = Date.now();
@@ -88,8 +91,15 @@ export function runNode(source, { timeoutMs = 10000, env = {} } = {}) {
     let stdout = '';
     let stderr = '';
     let killed = false;
+    let aliveTimer;
     child.stdout.on('data', (d) => {
       stdout += d;
+      if (aliveAfter !== undefined && aliveTimer === undefined && stdout.includes(aliveAfter.output)) {
+        aliveTimer = setTimeout(() => {
+          killed = true;
+          child.kill('SIGKILL');
+        }, aliveAfter.ms);
+      }
     });
     child.stderr.on('data', (d) => {
       stderr += d;
@@ -104,6 +114,7 @@ export function runNode(source, { timeoutMs = 10000, env = {} } = {}) {
     });
     child.on('close', (exitCode, signal) => {
       clearTimeout(timer);
+      clearTimeout(aliveTimer);
       resolve({ code: exitCode, signal, stdout, stderr, ms: Date.now() - started, killed });
     });
   });

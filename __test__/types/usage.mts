@@ -10,6 +10,9 @@ import pkg, {
   createEventFilter,
   createTypeFilter,
   EnclaveBroker,
+  createRuntimeWorker,
+  type RuntimeEndpointStatus,
+  type RuntimeStats,
   type StreamEvent,
   type ToolDefinition,
   type SessionFinalResult,
@@ -91,3 +94,22 @@ const wrong: ToolDefinition<{ q: number }> = { name: 'search', argsSchema: z.obj
 void [definition, wrong];
 
 await broker.dispose();
+
+// Extracted mode (seed 003): a runtime worker, and a broker that runs scripts on it.
+const worker = createRuntimeWorker({ port: 3001, auth: { token: 't' }, defaultLimits: { toolTimeoutMs: 1000 } });
+await worker.start();
+const workerStats: RuntimeStats = worker.getStats();
+const remote = createBroker({
+  mode: 'extracted',
+  runtimeUrls: ['ws://localhost:3001'],
+  runtimeToken: 't',
+  runtimeConnection: { connectTimeoutMs: 1000, reconnect: { maxDelayMs: 2000 } },
+});
+const endpoints: RuntimeEndpointStatus[] = remote.getRuntimeStatus();
+const mode: 'embedded' | 'extracted' = remote.mode;
+// @ts-expect-error not a mode
+createBroker({ mode: 'remote' });
+// @ts-expect-error the worker holds no tools
+createRuntimeWorker({ tools: {} });
+void [workerStats, endpoints, mode, worker.port, worker.url];
+await worker.stop({ timeout: 100 });

@@ -5,8 +5,8 @@
 
 const { fork } = require('node:child_process');
 
-function startWorker(file, args, { label, execArgv = [] } = {}) {
-  const child = fork(file, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startWorker(file, args, { label, execArgv = [], env } = {}) {
+  const child = fork(file, args, { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let pending;
   child.on('message', (msg) => {
     const resolve = pending;

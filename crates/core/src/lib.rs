@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod engine;
 pub mod http;
 pub mod protocol;
+pub mod remote;
 pub mod runtime;
 pub mod session;
 pub mod tools;

@@ -27,6 +27,18 @@ impl ConsoleLevel {
         }
     }
 
+    /// The level of a `log` event (`stdout` events are `Log`).
+    pub fn from_name(name: &str) -> Option<ConsoleLevel> {
+        match name {
+            "info" => Some(ConsoleLevel::Info),
+            "warn" => Some(ConsoleLevel::Warn),
+            "error" => Some(ConsoleLevel::Error),
+            "debug" => Some(ConsoleLevel::Debug),
+            "log" => Some(ConsoleLevel::Log),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConsoleLevel::Log => "log",
@@ -61,4 +73,10 @@ pub trait SandboxBridge: Send + Sync {
     fn finish_tool_call(&self, info: &ToolCallInfo, reply: Option<ToolReply>) -> ToolReply;
 
     fn console(&self, level: ConsoleLevel, text: &str);
+
+    /// A `stdout` chunk that arrives already rendered (a remote runtime's `console.log`
+    /// output, its newline included): counted and emitted as the chunk it is.
+    fn stdout_chunk(&self, chunk: &str) {
+        self.console(ConsoleLevel::Log, chunk.strip_suffix('\n').unwrap_or(chunk));
+    }
 }

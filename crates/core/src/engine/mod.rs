@@ -26,6 +26,8 @@ pub mod child;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::SessionLimits;
+
 pub use bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
@@ -79,6 +81,11 @@ impl SandboxOptions {
 pub type DoneCallback = Box<dyn FnOnce(ExecutionOutcome) + Send>;
 
 pub struct ExecutionRequest {
+    /// The session this execution belongs to (a remote runtime runs it under this id).
+    pub session_id: String,
+    /// The session's limits: the engine needs only `timeout` below, but a remote runtime
+    /// runs the execution as a session of its own and sizes its caps from these.
+    pub limits: SessionLimits,
     pub code: String,
     pub sandbox: SandboxOptions,
     /// Script timeout, counted from `submit` (queueing included); `None` runs until done or
@@ -89,7 +96,45 @@ pub struct ExecutionRequest {
     pub done: DoneCallback,
 }
 
+impl ExecutionRequest {
+    /// Ends the request with `outcome` (its `done` runs here, once).
+    pub(crate) fn settle(mut self, outcome: ExecutionOutcome) {
+        let done = std::mem::replace(&mut self.done, Box::new(|_| {}));
+        done(outcome);
+    }
+
+    /// Ends a request that was stopped while it waited to run: it never ran, so it ends as
+    /// interrupted for its control's reason.
+    pub(crate) fn settle_unstarted(self, control: &ExecutionControl) {
+        let reason = control.reason().unwrap_or(InterruptReason::Stopped);
+        control.finish();
+        self.settle(ExecutionOutcome::Interrupted { reason, detail: None });
+    }
+}
+
 /// Queues an execution on the engine pool. `control` can interrupt it at any time.
 pub fn submit(request: ExecutionRequest, control: Arc<ExecutionControl>) {
     pool::global().submit(request, control);
+}
+
+/// Where a session's executions run: the local engine pool ([`local`]), or a runtime worker
+/// on another machine (`remote::RuntimeClient`). This is the one seam between a session and
+/// whatever runs its script: `request.bridge` receives tool calls and console output in
+/// program order, `request.done` is called exactly once, and `control` stops the run.
+pub trait Executor: Send + Sync {
+    fn submit(&self, request: ExecutionRequest, control: Arc<ExecutionControl>);
+}
+
+struct LocalEngine;
+
+impl Executor for LocalEngine {
+    fn submit(&self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
+        submit(request, control);
+    }
+}
+
+/// The engine pool of this process, as an [`Executor`].
+pub fn local() -> Arc<dyn Executor> {
+    static LOCAL: std::sync::OnceLock<Arc<dyn Executor>> = std::sync::OnceLock::new();
+    LOCAL.get_or_init(|| Arc::new(LocalEngine)).clone()
 }

@@ -129,11 +129,6 @@ pub fn pool_stats() -> PoolStats {
     }
 }
 
-fn settle(mut request: ExecutionRequest, outcome: ExecutionOutcome) {
-    let done = std::mem::replace(&mut request.done, Box::new(|_| {}));
-    done(outcome);
-}
-
 impl Pool {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -248,13 +243,10 @@ impl Pool {
         };
         for job in failed {
             job.control.clear_queued_hook();
-            settle(
-                job.request,
-                ExecutionOutcome::Threw(ErrorInfo::new(
-                    ErrorCode::ENGINE_CRASHED,
-                    format!("Could not start an engine process: {reason}"),
-                )),
-            );
+            job.request.settle(ExecutionOutcome::Threw(ErrorInfo::new(
+                ErrorCode::ENGINE_CRASHED,
+                format!("Could not start an engine process: {reason}"),
+            )));
         }
     }
 
@@ -265,9 +257,7 @@ impl Pool {
             position.and_then(|i| state.queued.remove(i))
         };
         if let Some(job) = job {
-            let reason = job.control.reason().unwrap_or(InterruptReason::Stopped);
-            job.control.finish();
-            settle(job.request, ExecutionOutcome::Interrupted { reason, detail: None });
+            job.request.settle_unstarted(&job.control);
         }
     }
 

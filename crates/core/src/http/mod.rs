@@ -9,6 +9,7 @@ pub mod rate_limit;
 mod response;
 mod routes;
 mod server;
+pub mod static_files;
 mod stream;
 pub mod template;
 
@@ -16,4 +17,5 @@ pub use auth::{AuthConfig, AuthKind};
 pub use callbacks::{Action, AuthResult, AuthValidator, Authorizer, BoxFuture, KeyGenerator, RequestInfo};
 pub use response::{AT_CAPACITY, Cors};
 pub use server::{HttpConfig, HttpServer, RateLimitConfig, SessionCreated};
+pub use static_files::StaticFiles;
 pub use template::SessionTemplate;

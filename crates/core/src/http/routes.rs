@@ -115,6 +115,11 @@ async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Inco
     if method == Method::OPTIONS {
         return empty(StatusCode::NO_CONTENT);
     }
+    if let Some(response) =
+        state.config.static_files.as_ref().and_then(|f| f.respond(&method, request.uri().path()))
+    {
+        return response;
+    }
     if segments == ["health"] && method == Method::GET {
         return health(state);
     }

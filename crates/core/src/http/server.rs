@@ -21,6 +21,7 @@ use super::callbacks::{Authorizer, KeyGenerator};
 use super::rate_limit::RateLimiter;
 use super::response::Cors;
 use super::routes;
+use super::static_files::StaticFiles;
 use super::template::SessionTemplate;
 use crate::cluster::{InMemory, SharedState};
 use crate::runtime;
@@ -50,6 +51,8 @@ pub struct HttpConfig {
     pub template: SessionTemplate,
     /// Told of every session a route creates, before it runs (the seed's broker events).
     pub on_session_created: Option<SessionCreated>,
+    /// Files served beside the API (the playground page), see `static_files.rs`.
+    pub static_files: Option<StaticFiles>,
     /// State shared with other brokers (the `redis` option); this process's own without it.
     pub shared: Option<Arc<dyn SharedState>>,
     /// The salt of credential principals, when brokers must agree on it (shared state);
@@ -74,6 +77,7 @@ impl Default for HttpConfig {
             rate_limit: None,
             template: SessionTemplate::default(),
             on_session_created: None,
+            static_files: None,
             shared: None,
             credential_salt: None,
         }

@@ -221,8 +221,16 @@ pub mod payload {
             .finish()
     }
 
-    pub fn final_err(code: &str, message: &str, errors_json: Option<&str>, stats_json: &str) -> String {
-        let error = JsonObject::new().field("code", code).field("message", message).finish();
+    /// `name` is written only for a runtime worker's broker (see `SessionRuntime`).
+    pub fn final_err(
+        code: &str,
+        message: &str,
+        name: Option<&str>,
+        errors_json: Option<&str>,
+        stats_json: &str,
+    ) -> String {
+        let error =
+            JsonObject::new().field("code", code).field("message", message).opt_field("name", name).finish();
         JsonObject::new()
             .field("ok", &false)
             .raw("error", &error)
@@ -268,7 +276,7 @@ mod tests {
             r#"{"ok":true,"result":3,"stats":{"durationMs":5,"toolCallCount":1,"stdoutBytes":0}}"#
         );
         assert_eq!(
-            payload::final_err("TIMEOUT", "t", None, &stats),
+            payload::final_err("TIMEOUT", "t", None, None, &stats),
             r#"{"ok":false,"error":{"code":"TIMEOUT","message":"t"},"stats":{"durationMs":5,"toolCallCount":1,"stdoutBytes":0}}"#
         );
         assert_eq!(

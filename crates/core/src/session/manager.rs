@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::journal::EventJournal;
-use super::session::{Session, SessionConfig};
+use super::session::{Session, SessionConfig, SessionRuntime};
 use super::state::SessionState;
+use crate::engine::Executor;
 use crate::tools::ToolHost;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +104,8 @@ pub struct SessionManager {
     key: u64,
     max_sessions: usize,
     host: Arc<dyn ToolHost>,
+    /// Where its sessions run (the local engine pool unless a runtime is set).
+    runtime: Mutex<SessionRuntime>,
     inner: Mutex<Inner>,
 }
 
@@ -112,8 +115,14 @@ impl SessionManager {
             key: super::session::next_key(),
             max_sessions,
             host,
+            runtime: Mutex::new(SessionRuntime::default()),
             inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false, journal: None }),
         }
+    }
+
+    /// Runs the executions of sessions created from now on with `executor` (extracted mode).
+    pub fn set_executor(&self, executor: Arc<dyn Executor>) {
+        self.runtime.lock().unwrap_or_else(|p| p.into_inner()).executor = executor;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -195,7 +204,8 @@ impl SessionManager {
             }
             _ => false,
         };
-        let session = Session::new(config, self.host.clone());
+        let runtime = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let session = Session::with_runtime(config, self.host.clone(), runtime);
         if let (true, Some(journal)) = (announce, session.journal()) {
             journal.created(&session);
         }

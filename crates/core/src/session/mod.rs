@@ -16,5 +16,7 @@ pub use journal::EventJournal;
 pub use manager::{ManagerError, SessionInfo, SessionManager};
 pub use principal::Principal;
 pub use result::{ExecutionStats, FinalResult};
-pub use session::{ExternalTools, LifecycleError, Session, SessionConfig, SubmitError, Subscriber};
+pub use session::{
+    ExternalTools, LifecycleError, Session, SessionConfig, SessionRuntime, SubmitError, Subscriber,
+};
 pub use state::SessionState;

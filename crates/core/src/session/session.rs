@@ -17,7 +17,7 @@ use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
 use crate::engine::timer;
 use crate::engine::{
-    self, ConsoleLevel, ExecutionControl, ExecutionOutcome, ExecutionRequest, InterruptReason,
+    self, ConsoleLevel, ExecutionControl, ExecutionOutcome, ExecutionRequest, Executor, InterruptReason,
     PendingToolCall, SandboxBridge, SandboxOptions, ToolCallInfo,
 };
 use crate::protocol::event::payload;
@@ -156,6 +156,21 @@ struct Inner {
     forced: Option<ErrorInfo>,
 }
 
+/// What runs a session's executions, and how its `final` event reports errors.
+#[derive(Clone)]
+pub struct SessionRuntime {
+    pub executor: Arc<dyn Executor>,
+    /// The `final` event's error carries its `name` too: a runtime worker's sessions do, so
+    /// that the broker driving it rebuilds the exact error (the original's stream has none).
+    pub error_names: bool,
+}
+
+impl Default for SessionRuntime {
+    fn default() -> Self {
+        SessionRuntime { executor: engine::local(), error_names: false }
+    }
+}
+
 pub struct Session {
     key: u64,
     id: String,
@@ -170,12 +185,22 @@ pub struct Session {
     owner: Principal,
     journal: Option<Arc<dyn EventJournal>>,
     host: Arc<dyn ToolHost>,
+    runtime: SessionRuntime,
     weak_self: Weak<Session>,
     inner: Mutex<Inner>,
 }
 
 impl Session {
     pub fn new(config: SessionConfig, host: Arc<dyn ToolHost>) -> Arc<Session> {
+        Session::with_runtime(config, host, SessionRuntime::default())
+    }
+
+    /// A session whose executions run on `runtime.executor` (a remote runtime, say).
+    pub fn with_runtime(
+        config: SessionConfig,
+        host: Arc<dyn ToolHost>,
+        runtime: SessionRuntime,
+    ) -> Arc<Session> {
         let created_at = now_epoch_ms();
         Arc::new_cyclic(|weak_self| Session {
             key: next_key(),
@@ -191,6 +216,7 @@ impl Session {
             owner: config.owner,
             journal: config.journal,
             host,
+            runtime,
             weak_self: weak_self.clone(),
             inner: Mutex::new(Inner {
                 state: SessionState::Starting,
@@ -632,6 +658,8 @@ impl Session {
         let session = self.arc();
         let done_session = session.clone();
         let request = ExecutionRequest {
+            session_id: self.id.clone(),
+            limits: self.limits.clone(),
             code,
             sandbox: self.sandbox.clone(),
             timeout: match self.limits.tool_timeout_ms {
@@ -644,7 +672,7 @@ impl Session {
         let control = Arc::new(ExecutionControl::new());
         inner.control = Some(control.clone());
         drop(inner);
-        engine::submit(request, control);
+        self.runtime.executor.submit(request, control);
         Ok(())
     }
 
@@ -828,7 +856,10 @@ impl Session {
         };
         let final_payload = match &outcome {
             Ok(value) => payload::final_ok(value.as_deref(), errors_json.as_deref(), &stats_json),
-            Err(e) => payload::final_err(&e.code, &e.message, errors_json.as_deref(), &stats_json),
+            Err(e) => {
+                let name = self.runtime.error_names.then_some(e.name.as_str());
+                payload::final_err(&e.code, &e.message, name, errors_json.as_deref(), &stats_json)
+            }
         };
         let final_event = self.emit_locked(&mut inner, EventType::Final, &final_payload);
         inner.final_seq = Some(final_event.seq());
@@ -1023,5 +1054,9 @@ impl SandboxBridge for Session {
 
     fn console(&self, level: ConsoleLevel, text: &str) {
         self.emit_console(level, text);
+    }
+
+    fn stdout_chunk(&self, chunk: &str) {
+        self.emit_stdout(chunk);
     }
 }

@@ -189,11 +189,7 @@ impl Journal {
                 .arg(only)
                 .ignore();
         }
-        pipeline
-            .cmd("SADD")
-            .arg(self.keys.broker_sessions(&self.broker))
-            .arg(id)
-            .ignore();
+        pipeline.cmd("SADD").arg(self.keys.broker_sessions(&self.broker)).arg(id).ignore();
     }
 
     /// Removes everything of a session: its entry, log and index entries.

@@ -214,7 +214,7 @@ async fn finish_session(
         id,
         last + 2,
         EventType::Final,
-        &payload::final_err(ErrorCode::BROKER_LOST, &message, None, &stats),
+        &payload::final_err(ErrorCode::BROKER_LOST, &message, None, None, &stats),
     );
     let expires_at = format!("{:.0}", number(4));
     let mut invocation = scripts::FINISH_LOST.prepare_invoke();
