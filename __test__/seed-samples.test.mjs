@@ -658,7 +658,8 @@ function printedLines(stdout) {
   return lines;
 }
 
-const seedsDir = [path.join(ROOT, '..', 'shared', 'seeds'), '/work/shared/seeds'].find((dir) => fs.existsSync(dir));
+// ENCLAVE_SEEDS_DIR, else shared/seeds beside the checkout (as on the development machines and CI).
+const seedsDir = [process.env.ENCLAVE_SEEDS_DIR, path.join(ROOT, '..', 'shared', 'seeds')].find((dir) => dir && fs.existsSync(dir));
 const fileOf = (sample, i) => `seed-${sample.seed}-${i}.mts`;
 const withImports = (text) => IMPORTS.reduce((t, [from, to]) => t.replaceAll(from, to), text);
 const sourceOf = (sample) => withImports(`${sample.standIns ?? ''}\n${sample.code}`).replace(...LISTEN_ON_A_FREE_PORT);
@@ -682,7 +683,7 @@ describe('seed samples', () => {
   });
 
   it('each sample is verbatim in its seed document', () => {
-    expect(seedsDir, 'the seed documents (../shared/seeds next to the checkout)').toBeDefined();
+    expect(seedsDir, 'the seed documents (ENCLAVE_SEEDS_DIR, or ../shared/seeds next to the checkout)').toBeDefined();
     for (const sample of SAMPLES) {
       const seed = fs.readFileSync(path.join(seedsDir, SEEDS[sample.seed]), 'utf8');
       expect(seed.includes(sample.code), `${sample.seed} ${sample.title}: not verbatim`).toBe(true);
