@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 
 use super::callbacks::{Action, RequestInfo};
 use super::response::{Body, error};
-use super::server::ServerState;
+use super::state::ServerState;
 use crate::cluster::SessionRef;
 use crate::session::Principal;
 

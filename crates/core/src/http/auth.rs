@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::callbacks::{AuthResult, AuthValidator, RequestInfo};
 use super::rate_limit::FailureThrottle;
 use super::response::{Body, error};
-use super::server::ServerState;
+use crate::cluster::SharedState;
 use crate::session::Principal;
 
 /// Failed authentications an address may make per window before it is throttled.
@@ -116,12 +116,11 @@ fn credential(kind: AuthKind, info: &RequestInfo) -> Result<String, &'static str
 /// The caller's principal: `Anonymous` without authentication; otherwise the validated one,
 /// or a `401` (counted against the address) or a `429` (the address failed too often).
 pub(super) async fn authenticate(
-    state: &ServerState,
+    (auth, authenticator): (&AuthConfig, &Authenticator),
+    callback_timeout: Duration,
+    shared: &dyn SharedState,
     info: &RequestInfo,
 ) -> Result<Principal, Response<Body>> {
-    let (Some(auth), Some(authenticator)) = (&state.config.auth, &state.authenticator) else {
-        return Ok(Principal::Anonymous);
-    };
     if let Some(refusal) = authenticator.throttle.refusal(&info.ip) {
         return Err(refusal);
     }
@@ -129,7 +128,7 @@ pub(super) async fn authenticate(
         Err(message) => Err(message),
         Ok(credential) => {
             let validation = auth.validator.validate(credential.clone(), info);
-            match tokio::time::timeout(state.config.callback_timeout, validation).await {
+            match tokio::time::timeout(callback_timeout, validation).await {
                 Err(_) => Err("Authentication timed out"),
                 Ok(Err(_)) => Err("Authentication failed"),
                 Ok(Ok(result)) if !result.valid => Err("Invalid credentials"),
@@ -140,7 +139,7 @@ pub(super) async fn authenticate(
     match outcome {
         Ok(principal) => Ok(principal),
         Err(message) => {
-            authenticator.throttle.record_failure(state, &info.ip).await;
+            authenticator.throttle.record_failure(shared, &info.ip).await;
             Err(unauthorized(message))
         }
     }

@@ -6,16 +6,22 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::Response;
 
-use super::callbacks::RequestInfo;
+use super::callbacks::{KeyGenerator, RequestInfo};
 use super::response::{Body, too_many_requests};
-use super::server::ServerState;
-use crate::cluster::Count;
+use crate::cluster::{Count, SharedState};
 use crate::session::Principal;
+
+/// `rateLimiting`: at most `max_requests` per `window` and key.
+pub struct RateLimitConfig {
+    pub window: Duration,
+    pub max_requests: u64,
+    pub key_generator: Option<Arc<dyn KeyGenerator>>,
+}
 
 pub struct RateLimiter {
     window: Duration,
@@ -109,26 +115,24 @@ fn seconds(retry_after: Duration) -> u128 {
 /// the operator's `keyGenerator`'s, else the validated principal (never raw header text),
 /// else, without authentication, the client address.
 pub(super) async fn limit_requests(
-    state: &ServerState,
+    (limiter, config): (&RateLimiter, &RateLimitConfig),
+    callback_timeout: Duration,
+    shared: &dyn SharedState,
     info: &RequestInfo,
     principal: &Principal,
 ) -> Option<Response<Body>> {
-    let (Some(limiter), Some(config)) = (&state.limiter, &state.config.rate_limit) else { return None };
     let fallback = match principal {
         Principal::Anonymous => format!("address:{}", address_key(&info.ip)),
         principal => principal.key(),
     };
     let key = match &config.key_generator {
         None => fallback,
-        Some(generator) => {
-            match tokio::time::timeout(state.config.callback_timeout, generator.key(info)).await {
-                Ok(Ok(key)) => key,
-                _ => fallback,
-            }
-        }
+        Some(generator) => match tokio::time::timeout(callback_timeout, generator.key(info)).await {
+            Ok(Ok(key)) => key,
+            _ => fallback,
+        },
     };
-    let decision = match state.shared.count("requests", &key, limiter.window(), limiter.max_requests()).await
-    {
+    let decision = match shared.count("requests", &key, limiter.window(), limiter.max_requests()).await {
         Some(Count::Allowed) => Decision::Allowed,
         Some(Count::Limited(left)) => Decision::Limited(left),
         None => limiter.check(&key, Instant::now()),
@@ -177,11 +181,11 @@ impl FailureThrottle {
 
     /// Counts a failure of `ip`, here and (with shared state) across brokers: once the
     /// shared count is past the limit, this server refuses the address too.
-    pub async fn record_failure(&self, state: &ServerState, ip: &str) {
+    pub async fn record_failure(&self, shared: &dyn SharedState, ip: &str) {
         let key = address_key(ip);
         self.failures.check(&key, Instant::now());
         let (window, max) = (self.failures.window(), self.failures.max_requests());
-        if let Some(Count::Limited(left)) = state.shared.count("auth-failures", &key, window, max).await {
+        if let Some(Count::Limited(left)) = shared.count("auth-failures", &key, window, max).await {
             self.failures.saturate(&key, Instant::now(), left);
         }
     }

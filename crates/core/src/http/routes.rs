@@ -23,7 +23,7 @@ use super::callbacks::{Action, RequestInfo};
 use super::filter::{EventFilter, FilterError};
 use super::rate_limit::limit_requests;
 use super::response::{Body, at_capacity, empty, error, json};
-use super::server::ServerState;
+use super::state::ServerState;
 use super::stream::{Source, StreamOptions, ndjson_response};
 use crate::cluster::{Command, CommandReply, CreateRefusal, SessionRef};
 use crate::protocol::ids::generate_session_id;
@@ -125,13 +125,22 @@ async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Inco
     }
 
     let mut info = request_info(&request, peer);
-    let principal = match authenticate(state, &info).await {
-        Ok(principal) => principal,
-        Err(response) => return response,
+    let timeout = state.config.callback_timeout;
+    let principal = match (&state.config.auth, &state.authenticator) {
+        (Some(auth), Some(authenticator)) => {
+            match authenticate((auth, authenticator), timeout, state.shared.as_ref(), &info).await {
+                Ok(principal) => principal,
+                Err(response) => return response,
+            }
+        }
+        _ => Principal::Anonymous,
     };
     info.principal = Some(principal.clone());
-    if let Some(response) = limit_requests(state, &info, &principal).await {
-        return response;
+    if let (Some(limiter), Some(limits)) = (&state.limiter, &state.config.rate_limit) {
+        let shared = state.shared.as_ref();
+        if let Some(response) = limit_requests((limiter, limits), timeout, shared, &info, &principal).await {
+            return response;
+        }
     }
     let caller = Caller { principal, info };
 

@@ -6,8 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::journal::EventJournal;
-use super::session::{Session, SessionConfig, SessionRuntime};
+use super::session::{EventJournal, Session, SessionConfig, SessionRuntime};
 use super::state::SessionState;
 use crate::engine::Executor;
 use crate::tools::ToolHost;
