@@ -137,6 +137,12 @@ export declare class BindingSessionManager {
   get totalCount(): number
 }
 
+export declare class BindingToolPattern {
+  /** The compiled pattern, or why it was refused (an empty pattern). */
+  static compile(pattern: string): BindingToolPattern | BindingError
+  matches(name: string): boolean
+}
+
 export declare class LinearRegex {
   /** Throws if the pattern uses syntax the linear engine lacks (lookaround, backreferences). */
   constructor(pattern: string, caseInsensitive: boolean)
@@ -151,6 +157,14 @@ export interface BindingClientConfig {
   reconnectInitialDelayMs?: number
   reconnectMaxDelayMs?: number
   maxMessageBytes?: number
+}
+
+export interface BindingError {
+  /** What went wrong, for code (`INVALID_LIMIT`, `MAX_SESSIONS`, ...). */
+  code: string
+  /** The JavaScript error class the facade throws: `TypeError` or `Error`. */
+  name: string
+  message: string
 }
 
 export interface BindingHttpConfig {

@@ -841,6 +841,7 @@ module.exports.BindingRuntimeClient = nativeBinding.BindingRuntimeClient
 module.exports.BindingRuntimeWorker = nativeBinding.BindingRuntimeWorker
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
+module.exports.BindingToolPattern = nativeBinding.BindingToolPattern
 module.exports.LinearRegex = nativeBinding.LinearRegex
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive

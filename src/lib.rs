@@ -8,9 +8,11 @@
 
 mod cluster;
 mod config;
+mod error;
 mod host;
 mod manager;
 mod regex;
 mod runtime;
 mod server;
 mod session;
+mod tool_pattern;

@@ -2,8 +2,10 @@
 //! the binding, or Rust in tests). The core decides *whether* a call happens and emits
 //! its events; the host runs the handler and replies once.
 
+pub mod pattern;
 mod reply;
 
+pub use pattern::{PatternError, ToolPattern};
 pub use reply::{ReplyReceiver, ReplySender, reply_channel};
 
 use crate::protocol::ErrorInfo;
