@@ -74,7 +74,7 @@ export declare class BindingRuntimeWorker {
 
 export declare class BindingSession {
   /** A session outside any manager (`new BrokerSession(registry, config)`). */
-  static create(config: BindingSessionConfig): BindingSession
+  static create(config: BindingSessionConfig): BindingSession | BindingError
   get key(): number
   get sessionId(): string
   get createdAt(): number
@@ -86,8 +86,11 @@ export declare class BindingSession {
   get hasStarted(): boolean
   isExpired(): boolean
   isTerminal(): boolean
-  /** Starts the run; the facade hears `done` through the host channel. */
-  execute(code: string): void
+  /**
+   * Starts the run; the facade hears `done` through the host channel. A session that
+   * cannot run (already run, disposed) answers why.
+   */
+  execute(code: string): BindingError | null
   /**
    * Tells the facade (`session finished`) once the session has its final result, however
    * it ends: run, cancel, deadline, terminate or dispose.
@@ -111,7 +114,7 @@ export declare class BindingSession {
   statsJson(): string
   finalResultJson(): string | null
   /** A client's result for an external tool call (`submitToolResult`). */
-  submitToolResult(callId: string, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null): void
+  submitToolResult(callId: string, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null): BindingError | null
   /** Call ids of external tool calls waiting for a result. */
   waitingCallIds(): Array<string>
   infoJson(): string
@@ -119,7 +122,12 @@ export declare class BindingSession {
 
 export declare class BindingSessionManager {
   constructor(maxSessions: number)
-  create(config: BindingSessionConfig): BindingSession
+  /**
+   * Whether a session could be created now (see `SessionManager::make_room`): how many
+   * finished sessions were swept to make room, or why not (disposed, full).
+   */
+  makeRoom(): number | BindingError
+  create(config: BindingSessionConfig): BindingSession | BindingError
   get(sessionId: string): BindingSession | null
   has(sessionId: string): boolean
   listJson(): string
@@ -267,6 +275,12 @@ export interface BindingWorkerStats {
   connections: number
   uptimeMs: number
 }
+
+/**
+ * A caller's `limits` object, checked by the core's rule (`PartialLimits::from_inputs`):
+ * the limits it gives, or an `INVALID_LIMIT` TypeError naming the first bad one.
+ */
+export declare function checkLimits(limits: object): BindingLimits | BindingError
 
 export declare function engineStats(): EngineStats
 

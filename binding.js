@@ -843,6 +843,7 @@ module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
 module.exports.BindingToolPattern = nativeBinding.BindingToolPattern
 module.exports.LinearRegex = nativeBinding.LinearRegex
+module.exports.checkLimits = nativeBinding.checkLimits
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive
 module.exports.prewarmEngine = nativeBinding.prewarmEngine

@@ -10,6 +10,7 @@ const native = require('./native');
 const host = require('./host');
 const { parseEventLines } = require('./events');
 const { resolveSessionConfig } = require('./config');
+const { unwrap, toException } = require('./binding-error');
 const { runToolCall } = require('./tool-runner');
 const { ToolCallListeners } = require('./tool-call-listeners');
 
@@ -54,7 +55,7 @@ class BrokerSession {
       throw new TypeError('BrokerSession needs a ToolRegistry');
     }
     const resolved = resolveSessionConfig(config);
-    this.#init(native.BindingSession.create(resolved.binding), registry, resolved.maxDepth);
+    this.#init(unwrap(native.BindingSession.create(resolved.binding)), registry, resolved.maxDepth);
   }
 
   // Wraps a session created by a native manager.
@@ -256,11 +257,11 @@ class BrokerSession {
   // A client's result (or `{message, code?}` error) for an external tool call.
   _submitToolResult(callId, result, error) {
     if (typeof callId !== 'string') throw new TypeError('callId must be a string');
-    if (error !== undefined && error !== null) {
-      this.#handle.submitToolResult(callId, false, undefined, String(error.code ?? 'TOOL_ERROR'), String(error.message));
-    } else {
-      this.#handle.submitToolResult(callId, true, optionalJson(result));
-    }
+    const refused =
+      error !== undefined && error !== null
+        ? this.#handle.submitToolResult(callId, false, undefined, String(error.code ?? 'TOOL_ERROR'), String(error.message))
+        : this.#handle.submitToolResult(callId, true, optionalJson(result));
+    if (refused != null) throw toException(refused);
     this._catchUp();
   }
 
@@ -279,11 +280,10 @@ class BrokerSession {
       resolve = r;
     });
     host.register(this.#handle.key, this);
-    try {
-      this.#handle.execute(code);
-    } catch (error) {
+    const refused = this.#handle.execute(code);
+    if (refused != null) {
       host.unregister(this.#handle.key);
-      return Promise.reject(error);
+      return Promise.reject(toException(refused));
     }
     this.#promise = promise;
     this.#resolve = resolve;

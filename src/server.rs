@@ -186,7 +186,8 @@ impl BindingHttpServer {
             }
             _ => None,
         };
-        let operator = config.defaults.into_core()?;
+        let operator =
+            config.defaults.into_core().map_err(|e| napi::Error::new(Status::InvalidArg, e.message))?;
         let defaults = HttpConfig::default();
         let core_config = HttpConfig {
             host: config.host.unwrap_or(defaults.host),

@@ -9,10 +9,11 @@ use enclave_broker_core::protocol::ErrorInfo;
 use enclave_broker_core::protocol::json::JsonObject;
 use enclave_broker_core::session::{Session, SessionInfo};
 use enclave_broker_core::tools::ToolReply;
-use napi::Status;
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 use crate::config::BindingSessionConfig;
+use crate::error::BindingError;
 use crate::host::{self, Forwarder, HostMessage};
 
 fn forwarders() -> &'static Mutex<HashMap<u64, Weak<Forwarder>>> {
@@ -64,10 +65,12 @@ impl BindingSession {
 #[napi]
 impl BindingSession {
     /// A session outside any manager (`new BrokerSession(registry, config)`).
-    #[napi(factory)]
-    pub fn create(config: BindingSessionConfig) -> napi::Result<BindingSession> {
-        let session = Session::new(config.into_core()?, host::tool_host());
-        Ok(BindingSession::wrap(session))
+    #[napi]
+    pub fn create(config: BindingSessionConfig) -> Either<BindingSession, BindingError> {
+        match config.into_core() {
+            Ok(config) => Either::A(BindingSession::wrap(Session::new(config, host::tool_host()))),
+            Err(e) => Either::B(e),
+        }
     }
 
     #[napi(getter)]
@@ -121,15 +124,18 @@ impl BindingSession {
         self.session.is_terminal()
     }
 
-    /// Starts the run; the facade hears `done` through the host channel.
+    /// Starts the run; the facade hears `done` through the host channel. A session that
+    /// cannot run (already run, disposed) answers why.
     #[napi]
-    pub fn execute(&self, code: String) -> napi::Result<()> {
-        self.session.execute(code).map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
+    pub fn execute(&self, code: String) -> Option<BindingError> {
+        if let Err(e) = self.session.execute(code) {
+            return Some(e.into());
+        }
         let key = self.session.key();
         self.session.on_finished(move |result| {
             host::send(HostMessage::Done { session_key: key, result_json: result.to_json() });
         });
-        Ok(())
+        None
     }
 
     /// Tells the facade (`session finished`) once the session has its final result, however
@@ -228,7 +234,7 @@ impl BindingSession {
         json: Option<String>,
         code: Option<String>,
         message: Option<String>,
-    ) -> napi::Result<()> {
+    ) -> Option<BindingError> {
         let reply = if ok {
             ToolReply::Ok(json)
         } else {
@@ -237,9 +243,7 @@ impl BindingSession {
                 message.unwrap_or_default(),
             ))
         };
-        self.session
-            .submit_tool_result(&call_id, reply)
-            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+        self.session.submit_tool_result(&call_id, reply).err().map(Into::into)
     }
 
     /// Call ids of external tool calls waiting for a result.

@@ -170,8 +170,11 @@ impl SessionManager {
         self.insert(config, false)
     }
 
-    fn insert(&self, mut config: SessionConfig, replace: bool) -> Result<Arc<Session>, ManagerError> {
-        config.owner_key = self.key;
+    /// Whether a session could be created now: refused when the manager is disposed, or
+    /// full of sessions that have not finished (a full manager first sweeps finished and
+    /// expired ones, as `cleanup()` would). Returns how many were swept. The facade asks
+    /// this before it reads a session's config, where the original checked capacity.
+    pub fn make_room(&self) -> Result<usize, ManagerError> {
         let full = {
             let inner = self.lock();
             if inner.disposed {
@@ -179,8 +182,19 @@ impl SessionManager {
             }
             inner.sessions.len() >= self.max_sessions
         };
-        if full {
-            self.cleanup();
+        let swept = if full { self.cleanup() } else { 0 };
+        if self.lock().sessions.len() >= self.max_sessions {
+            return Err(ManagerError::MaxSessions(self.max_sessions));
+        }
+        Ok(swept)
+    }
+
+    fn insert(&self, mut config: SessionConfig, replace: bool) -> Result<Arc<Session>, ManagerError> {
+        config.owner_key = self.key;
+        match self.make_room() {
+            // Checked again below, under the lock that inserts.
+            Ok(_) | Err(ManagerError::MaxSessions(_)) => {}
+            Err(e) => return Err(e),
         }
         let mut inner = self.lock();
         if inner.disposed {
