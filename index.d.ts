@@ -671,7 +671,7 @@ export declare class BrokerSession {
   /** Stops timers and the engine. A running session ends as `cancelled` (SESSION_CANCELLED), so `execute()` always settles. */
   dispose(): void;
   /**
-   * Seed API (S001), the embedder-driven tool loop: while the session has a `'tool_call'` listener, each
+   * Seed API (S001 in docs/compatibility.md), the embedder-driven tool loop: while the session has a `'tool_call'` listener, each
    * call of its script goes to the listeners and waits for `send()` (else the broker runs the tool
    * itself). A listener that throws or rejects before the call is answered fails it (its `code`, else
    * `EXECUTION_ERROR`); an unanswered call ends at `perToolDeadlineMs`. Other event names are a TypeError.
@@ -784,7 +784,7 @@ export interface BrokerConfig {
   /** Default limits; replaced, not merged, by a session's own `limits`. */
   limits?: SessionLimitsInput;
   /**
-   * Seed API (S000): shares the broker's sessions, event logs, commands and (on `listen()`) rate
+   * Seed API (S000 in docs/compatibility.md): shares the broker's sessions, event logs, commands and (on `listen()`) rate
    * limits with every broker on the same Redis: a `redis://`/`rediss://` URL, an ioredis client or
    * a node-redis client (only its connection options are read). The broker connects in the
    * background (`connect()` waits); `EnclaveBroker.listen()` rejects when Redis cannot be reached.
@@ -804,7 +804,7 @@ export interface BrokerConfig {
   /** Seed API: functions around every tool handler (after validation), outermost first. */
   middleware?: ToolMiddleware[];
   /**
-   * Seed API (S003): the top-level form of `enclave.securityLevel` (which wins when both are given):
+   * Seed API (S003 in docs/compatibility.md): the top-level form of `enclave.securityLevel` (which wins when both are given):
    * the original's preset of result depth (5, 10, 20, 50). Anything else is a TypeError.
    */
   securityLevel?: SecurityLevel;
@@ -854,7 +854,7 @@ export interface RuntimeEndpointStatus {
 /** The original's security levels. */
 export type SecurityLevel = 'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE';
 
-/** Seed API (S001): a tool call as a session's `'tool_call'` listeners get it. */
+/** Seed API (S001 in docs/compatibility.md): a tool call as a session's `'tool_call'` listeners get it. */
 export interface ToolCallRequest {
   /** The call id (`c_<uuid>`), the `id` of the `send()` that answers it. */
   id: string;
@@ -863,7 +863,7 @@ export interface ToolCallRequest {
   args: any;
 }
 
-/** Seed API (S001): what `session.send()` takes: the answer to the call `id`, a value or an error. */
+/** Seed API (S001 in docs/compatibility.md): what `session.send()` takes: the answer to the call `id`, a value or an error. */
 export type SessionMessage =
   | { type: 'tool_result'; id: string; data?: unknown; error?: undefined | null }
   | { type: 'tool_result'; id: string; data?: undefined; error: ExternalToolError | Error | string };
@@ -967,12 +967,12 @@ export declare class Broker {
   /** Seed API: answers an external tool call of a session; rejects `Session <id> not found`. */
   submitToolResult(sessionId: string, callId: string, result: unknown, error?: ExternalToolError | null): Promise<void>;
   /**
-   * Seed API (S001): runs a call a `'tool_call'` listener received through the broker's tools (validation,
+   * Seed API (S001 in docs/compatibility.md): runs a call a `'tool_call'` listener received through the broker's tools (validation,
    * secrets, middleware, `toolHandler`, broker events, the call's abort signal) and resolves to the tool's
    * value; rejects with an Error whose `code` is the failure's (`UNKNOWN_TOOL`, `VALIDATION_ERROR`, ...).
    */
   executeToolCall(sessionId: string, call: Pick<ToolCallRequest, 'name' | 'args'> & { id?: string }): Promise<unknown>;
-  /** Seed API (S000): adds a listener of a broker event; listeners that throw are ignored. Chainable. */
+  /** Seed API (S000 in docs/compatibility.md): adds a listener of a broker event; listeners that throw are ignored. Chainable. */
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
   addListener<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
   once<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
@@ -998,7 +998,7 @@ export declare class Broker {
 /** Creates a Broker (`new Broker(config)`). */
 export declare function createBroker(config?: BrokerConfig): Broker;
 
-/** Seed API (S001): `broker.createSession(config)` as a function. */
+/** Seed API (S001 in docs/compatibility.md): `broker.createSession(config)` as a function. */
 export declare function createSession(broker: Broker, config?: CreateSessionConfig): BrokerSession;
 
 // ============================================================================
@@ -1155,7 +1155,7 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
 }
 
 /**
- * The seed API's broker events (S000), on Broker and EnclaveBroker, for sessions made by
+ * The seed API's broker events (S000 in docs/compatibility.md), on Broker and EnclaveBroker, for sessions made by
  * `execute()`, `createSession()` and the `listen()` server alike.
  */
 export interface BrokerEvents {

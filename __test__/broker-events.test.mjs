@@ -1,4 +1,4 @@
-// The seed's broker events (S000, contract C38) of EnclaveBroker and Broker: session:created,
+// The seed's broker events (S000, C38 in docs/compatibility.md) of EnclaveBroker and Broker: session:created,
 // session:completed, session:error, tool:called and tool:completed, for sessions made by
 // execute(), createSession() and the listen() server alike.
 import { afterEach, describe, expect, it } from 'vitest';

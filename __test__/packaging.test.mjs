@@ -17,7 +17,7 @@ const platformPkg = JSON.parse(fs.readFileSync(path.join(platformDir, 'package.j
 const ADDON = `${rootPkg.napi.binaryName}.linux-x64-gnu.node`;
 const ENGINE = 'enclave-engine';
 
-// Contract 1.A: the original's value exports and type exports.
+// 1.A in docs/compatibility.md: the original's value exports and type exports.
 const ORIGINAL_VALUES = [
   'Broker', 'createBroker', 'ToolRegistry', 'createToolRegistry', 'BrokerSession', 'createBrokerSession',
   'SessionManager', 'createSessionManager', 'SessionHandler', 'createSessionHandler', 'registerExpressRoutes',
@@ -33,7 +33,7 @@ const ORIGINAL_TYPES = [
   'UpstreamAuth', 'OpenApiSourceConfig', 'OpenApiSourceStats', 'ToolsUpdatedEvent', 'SourceHealthStatus',
   'CatalogAction', 'CatalogService', 'CatalogResponse',
 ];
-// Seed-API value exports added on top of the original's (contract C1).
+// Seed-API value exports added on top of the original's (C1 in docs/compatibility.md).
 const ADDED = ['createSession', 'EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter', 'RuntimeWorker', 'createRuntimeWorker'];
 
 // Public members of the JS classes that the original keeps private (so they are not declared).

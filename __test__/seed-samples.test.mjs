@@ -518,7 +518,7 @@ for await (const event of stream) {
 }
 `,
     // The sample's script calls `tools.getCurrentTime(...)`: the sandbox offers `callTool(name, args)`
-    // only, as the original does (contract C11), so the script ends with its ReferenceError as data.
+    // only, as the original does (C11 in docs/compatibility.md), so the script ends with its ReferenceError as data.
     check: ({ status, lines }) => {
       expect(status).toBe(0);
       expect(lines.map((l) => l.split(' ')[0])).toEqual(['session_init', 'final']);

@@ -229,7 +229,7 @@ class BrokerSession {
     else runToolCall(callKey, meta, argsJson, this.#registry, this.#maxDepth);
   }
 
-  // Seed API (S001): the embedder-driven tool loop; see tool-call-listeners.js.
+  // Seed API (S001 in docs/compatibility.md): the embedder-driven tool loop; see tool-call-listeners.js.
   on(event, listener) {
     this.#toolCalls.add(event, listener, false);
     return this;

@@ -239,7 +239,7 @@ class Broker {
 
   /**
    * The original's `Promise<SessionFinalResult>`, which is also async-iterable over the run's
-   * events (seed API, contract C2). Seed option keys `timeout`, `maxToolCalls`, `context` and
+   * events (seed API, C2 in docs/compatibility.md). Seed option keys `timeout`, `maxToolCalls`, `context` and
    * `filter` are accepted beside the original's `session` and `onEvent`.
    */
   execute(code, options = {}) {
@@ -283,7 +283,7 @@ class Broker {
   }
 
   /**
-   * Seed API (S001): runs a call that a session's 'tool_call' listener received (or any
+   * Seed API (S001 in docs/compatibility.md): runs a call that a session's 'tool_call' listener received (or any
    * `{name, args}`) through the broker's tools as the automatic loop would: validation,
    * secrets, middleware, `toolHandler`, broker events, the call's abort signal. Resolves to the
    * tool's value; rejects with an Error carrying the failure's `code` (UNKNOWN_TOOL,
@@ -340,7 +340,7 @@ function createBroker(config) {
   return new Broker(config);
 }
 
-// Seed API (S001 imports it beside Broker): `broker.createSession(config)` as a function.
+// Seed API (S001 in docs/compatibility.md imports it beside Broker): `broker.createSession(config)` as a function.
 function createSession(broker, config) {
   if (!(broker instanceof Broker)) throw new TypeError('createSession(broker, config) needs a Broker');
   return broker.createSession(config);

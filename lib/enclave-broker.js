@@ -54,7 +54,7 @@ function checkRateLimiting(limits) {
   return limits;
 }
 
-// The seed's option names onto the original's BrokerConfig (contract C6): seed keys apply
+// The seed's option names onto the original's BrokerConfig (C6 in docs/compatibility.md): seed keys apply
 // only when given, and never bring the seed's defaults with them.
 function brokerConfig(options) {
   const { sessionTimeout, maxConcurrentSessions, cleanupInterval, ...config } = options;

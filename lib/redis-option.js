@@ -1,4 +1,4 @@
-// The `redis` option (seed S000: "Redis client for distributed state") as the core's
+// The `redis` option (seed S000 in docs/compatibility.md: "Redis client for distributed state") as the core's
 // connection settings. The Redis traffic itself is the core's own (Rust, on its runtime):
 // from a client only its connection options are read, so the client given may stay
 // unconnected, and is never closed here.

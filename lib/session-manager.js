@@ -16,7 +16,7 @@ function isRegistry(value) {
 const SEED_OPTIONS = ['maxConcurrentSessions', 'sessionTimeout', 'cleanupInterval'];
 
 // The seed's `new SessionManager({maxConcurrentSessions, sessionTimeout, cleanupInterval})`
-// (S001, contract C26) as the original's arguments: an empty registry, and only the keys
+// (S001, C26 in docs/compatibility.md) as the original's arguments: an empty registry, and only the keys
 // given (never the seed's defaults).
 function fromSeedOptions(options) {
   const unknown = Object.keys(options).filter((key) => !SEED_OPTIONS.includes(key));
@@ -104,14 +104,14 @@ class SessionManager {
     if (unwrap(this.#native.makeRoom()) > 0) this.#forgetRemoved();
     if (config === null) config = {};
     if (typeof config !== 'object' || Array.isArray(config)) throw new TypeError('Session config must be an object');
-    // Shallow merge, as the original: a given `limits` replaces the defaults' limits (Q1).
+    // Shallow merge, as the original: a given `limits` replaces the defaults' limits (Q1 in docs/compatibility.md).
     const merged = { ...this.#defaults, ...config };
     const resolved = resolveSessionConfig(merged);
     const owner = ownerOf(config);
     const handle = unwrap(this.#native.create(resolved.binding));
     if (owner !== undefined) this.#owners.set(handle.key, owner);
     const session = BrokerSession._fromHandle(handle, this.#registry, resolved.maxDepth);
-    // Only an explicit id can replace an existing entry (Q7).
+    // Only an explicit id can replace an existing entry (Q7 in docs/compatibility.md).
     if (resolved.binding.sessionId !== undefined) {
       for (const [key, existing] of this.#wrappers) {
         if (existing.sessionId === session.sessionId) {
@@ -143,7 +143,7 @@ class SessionManager {
     return this.#native.has(String(sessionId));
   }
 
-  // `filter` (seed S001): `{userId}` keeps that user's sessions.
+  // `filter` (seed S001 in docs/compatibility.md): `{userId}` keeps that user's sessions.
   list(filter) {
     return this.#withOwners(JSON.parse(this.#native.listJson()), filter);
   }
@@ -181,7 +181,7 @@ class SessionManager {
     return terminated;
   }
 
-  // Seed alias (S001 `destroy(id)`).
+  // Seed alias (S001 in docs/compatibility.md `destroy(id)`).
   destroy(sessionId) {
     return this.terminate(sessionId);
   }

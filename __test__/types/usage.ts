@@ -24,7 +24,7 @@ import {
   createTypeFilter,
   registerExpressRoutes,
 } from 'enclave-broker-rs';
-// Every type export of the original package (contract 1.A).
+// Every type export of the original package (1.A in docs/compatibility.md).
 import type {
   BrokerConfig,
   ExecuteOptions,

@@ -3,7 +3,7 @@
 // Requests and responses are duck-typed: BrokerRequest {method, path, params, query, body,
 // headers, signal?} and BrokerResponse {status(c) → this, json(d), setHeader(n, v) → this,
 // write(s), end(), flush?()}. Routes, status codes, JSON bodies and headers are the
-// original's. Added on top (contract C36), because the original's own client relies on
+// original's. Added on top (C36 in docs/compatibility.md), because the original's own client relies on
 // them: POST /sessions/:sessionId/cancel, and the replay aliases `?from=` and
 // `Last-Event-ID` (used only when `fromSeq` is absent). getRoutes() lists the cancel route
 // only when the handler is built with `extraRoutes: true`, so the route list stays the
@@ -158,7 +158,7 @@ class SessionHandler {
     return this.#extraRoutes ? routes.concat(this.getExtraRoutes()) : routes;
   }
 
-  // The routes the original lacks (C36); the Express helpers always register them.
+  // The routes the original lacks (C36 in docs/compatibility.md); the Express helpers always register them.
   getExtraRoutes() {
     return [
       { method: 'POST', path: '/sessions/:sessionId/cancel', handler: this.cancelSession.bind(this) },
@@ -251,7 +251,7 @@ class SessionHandler {
     }
     try {
       // Only the keys the client gave; none at all means `limits: undefined`, which
-      // replaces the broker's limits with the defaults (Q1).
+      // replaces the broker's limits with the defaults (Q1 in docs/compatibility.md).
       const limits = {};
       if (body.config?.maxExecutionMs !== undefined) limits['sessionTtlMs'] = body.config.maxExecutionMs;
       if (body.config?.maxToolCalls !== undefined) limits['maxToolCalls'] = body.config.maxToolCalls;
@@ -358,7 +358,7 @@ class SessionHandler {
     res.status(200).json(this.sessionToInfo(session));
   }
 
-  // First seq to send: `fromSeq` as the original; otherwise the client's `from` (C36), or
+  // First seq to send: `fromSeq` as the original; otherwise the client's `from` (C36 in docs/compatibility.md), or
   // an EventSource-style Last-Event-ID (the last seq the client has, so the next one).
   resolveFromSeq(req) {
     const query = req.query ?? {};
@@ -553,7 +553,7 @@ class SessionHandler {
       state: info.state,
       createdAt: info.createdAt,
       expiresAt: info.expiresAt,
-      // SessionInfo has no tool call count; the original reports 0 (Q11).
+      // SessionInfo has no tool call count; the original reports 0 (Q11 in docs/compatibility.md).
       stats: { duration: Date.now() - info.createdAt, toolCallCount: 0 },
     };
   }

@@ -1,6 +1,6 @@
 //! Routes of the `listen()` server: the seeds' `/execute`, `/health` and tool-result routes,
 //! and the original SessionHandler's session routes with its bodies and status codes
-//! (contract 1.J), plus the cancel route and replay aliases its own client uses (C36).
+//! (1.J), plus the cancel route and replay aliases its own client uses (C36 in docs/compatibility.md).
 //! Every route but `/health` runs as the caller's principal (`auth`): sessions it creates
 //! are its own, and `:id` routes reach only the sessions `access` lets it reach. Sessions
 //! are found through the shared state (`cluster`): one another broker runs is answered from
@@ -395,7 +395,7 @@ fn session_json(session: &SessionRef, tool_call_count: u64) -> String {
 
 async fn list_sessions(state: &ServerState, caller: &Caller) -> Response<Body> {
     let sessions = listed_sessions(state, &caller.principal, &caller.info).await;
-    // As the original, the list reports toolCallCount 0 (quirk Q11).
+    // As the original, the list reports toolCallCount 0 (quirk Q11 in docs/compatibility.md).
     let items: Vec<String> = sessions.iter().map(|s| session_json(s, 0)).collect();
     json(
         StatusCode::OK,

@@ -1,5 +1,5 @@
 //! Error codes reported in `final.payload.error.code` and `SessionFinalResult.error.code`
-//! (contract decision 5), and the `{code, message, name}` triple that carries them.
+//! (our error-code decision, docs/compatibility.md), and the `{code, message, name}` triple that carries them.
 
 pub struct ErrorCode;
 

@@ -1,6 +1,6 @@
 //! `SessionLimits` with the original's names and defaults (`DEFAULT_SESSION_LIMITS`).
 //! A partial limits object is resolved against the defaults key by key; the caller
-//! decides *which* partial object applies (the original's shallow merge, quirk Q1).
+//! decides *which* partial object applies (the original's shallow merge, quirk Q1 in docs/compatibility.md).
 
 use std::fmt;
 

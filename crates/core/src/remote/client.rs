@@ -197,7 +197,7 @@ impl Connection {
     }
 
     /// An id for a run on this connection: the session's own, unless a run with the same id
-    /// is here already (sessions may share an id, quirk Q7).
+    /// is here already (sessions may share an id, quirk Q7 in docs/compatibility.md).
     fn wire_id(&self, session_id: &str, exec: u64) -> String {
         if lock(&self.runs).contains_key(session_id) {
             format!("{session_id}~{exec}")

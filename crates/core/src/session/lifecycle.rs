@@ -139,7 +139,7 @@ impl Session {
         }
         inner.deadline_exceeded = true;
         // As the original: the deadline cancels the session (state `cancelled`), and the
-        // final result later reports DEADLINE_EXCEEDED with finalState `failed` (Q9).
+        // final result later reports DEADLINE_EXCEEDED with finalState `failed` (Q9 in docs/compatibility.md).
         let control = self.stop_running_locked(&mut inner);
         drop(inner);
         interrupt(control);
@@ -147,7 +147,7 @@ impl Session {
 
     /// `cancel(reason?)`. Before `execute`: emits `error` + `final` with the reason.
     /// While running: stops the script (even mid-loop) and abandons pending tool calls;
-    /// the final event reports `Session was cancelled` (the reason is not used, Q20).
+    /// the final event reports `Session was cancelled` (the reason is not used, Q20 in docs/compatibility.md).
     pub fn cancel(&self, reason: Option<&str>) {
         let mut inner = self.lock();
         if inner.state.is_terminal() {

@@ -1,7 +1,7 @@
 //! `SessionManager`: the registry of live sessions with `maxSessions` and cleanup.
 //! Sessions are kept in insertion order. Through `create` (the embedder's API) a duplicate
 //! session id replaces the previous entry in place without touching the old session
-//! (quirk Q7); `create_new` (what servers use, where a client chose the id) refuses it.
+//! (quirk Q7 in docs/compatibility.md); `create_new` (what servers use, where a client chose the id) refuses it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

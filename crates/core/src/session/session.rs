@@ -371,7 +371,7 @@ impl Session {
         self.lock().stdout_bytes
     }
 
-    /// `getStats()`: duration counts from creation and keeps growing (quirk Q11).
+    /// `getStats()`: duration counts from creation and keeps growing (quirk Q11 in docs/compatibility.md).
     pub fn stats(&self) -> ExecutionStats {
         let inner = self.lock();
         let now = now_epoch_ms();
