@@ -183,13 +183,12 @@ fn inline_paths(code: &str) -> Vec<ModPath> {
 }
 
 /// `path` as written in module `here`, made absolute (`super::x` in `a::b` is `a::x`).
-fn absolute(here: &[String], is_mod_file: bool, path: &[String]) -> Option<ModPath> {
+fn absolute(here: &[String], path: &[String]) -> Option<ModPath> {
     let mut base: ModPath = match path.first().map(String::as_str) {
         Some("crate") => Vec::new(),
         Some("super") | Some("self") => here.to_vec(),
         _ => return None,
     };
-    let _ = is_mod_file;
     let mut rest = &path[1..];
     if path[0] == "super" {
         base.pop()?;
@@ -230,10 +229,10 @@ fn resolve(modules: &BTreeMap<ModPath, Module>, path: &[String], depth: usize) -
         for glob in &module.glob_reexports {
             let mut target = glob.clone();
             target.extend(path[prefix.len()..].iter().cloned());
-            if let Some(found) = resolve(modules, &target, depth + 1) {
-                if found != *glob {
-                    return Some(found);
-                }
+            if let Some(found) = resolve(modules, &target, depth + 1)
+                && found != *glob
+            {
+                return Some(found);
             }
         }
     }
@@ -309,12 +308,8 @@ fn module_graph() -> BTreeMap<ModPath, BTreeSet<ModPath>> {
     let mut files = Vec::new();
     collect(&src, &mut files);
     let mut modules = BTreeMap::new();
-    let mut mod_files = BTreeSet::new();
     for file in &files {
         let Some(path) = module_path(&src, file) else { continue };
-        if file.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs") {
-            mod_files.insert(path.clone());
-        }
         let text = code_of(&std::fs::read_to_string(file).unwrap());
         modules.insert(path, Module { text, reexports: HashMap::new(), glob_reexports: Vec::new() });
     }
@@ -337,7 +332,7 @@ fn module_graph() -> BTreeMap<ModPath, BTreeSet<ModPath>> {
                     p.extend(path);
                     p
                 };
-                let Some(full) = absolute(here, mod_files.contains(here), &written) else { continue };
+                let Some(full) = absolute(here, &written) else { continue };
                 if bound == "*" {
                     globs.push(full[..full.len() - 1].to_vec());
                 } else {
@@ -359,11 +354,12 @@ fn module_graph() -> BTreeMap<ModPath, BTreeSet<ModPath>> {
         for path in written {
             let path =
                 if path.last().is_some_and(|s| s == "*") { path[..path.len() - 1].to_vec() } else { path };
-            let Some(full) = absolute(here, mod_files.contains(here), &path) else { continue };
-            if let Some(target) = resolve(&modules, &full, 0) {
-                if target != *here && !here.starts_with(&target) {
-                    targets.insert(target);
-                }
+            let Some(full) = absolute(here, &path) else { continue };
+            if let Some(target) = resolve(&modules, &full, 0)
+                && target != *here
+                && !here.starts_with(&target)
+            {
+                targets.insert(target);
             }
         }
     }
