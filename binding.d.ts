@@ -9,9 +9,37 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class BindingCluster {
+  /**
+   * Shares `manager`'s sessions through Redis from now on and starts connecting. Bad
+   * settings throw here; unreachable Redis is reported as `cluster ready` with its error.
+   */
+  static start(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster
+  get key(): number
+  /** This broker's id among the brokers sharing the state. */
+  get brokerId(): string | null
+  /**
+   * Leaves: waits up to `timeout_ms` for buffered events to be stored, then drops the
+   * lease. The facade hears `cluster closed`.
+   */
+  close(timeoutMs: number): void
+  /**
+   * Asks the shared state (`find` an id, `list` an owner key's sessions or all, run a
+   * `command`); the answer comes as `cluster answer` with the returned key.
+   */
+  request(op: string, argument: string): number
+  /**
+   * Streams the shared log of session `id` after `after_seq` as `cluster events` (NDJSON
+   * lines; `done` at its `final`, or when the session is gone) until `unfollow`.
+   */
+  follow(id: string, afterSeq: number): number
+  /** Stops following (the client went away). */
+  unfollow(key: number): void
+}
+
 export declare class BindingHttpServer {
   /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
-  static listen(manager: BindingSessionManager, config: BindingHttpConfig): BindingHttpServer
+  static listen(manager: BindingSessionManager, config: BindingHttpConfig, cluster?: BindingCluster | undefined | null): BindingHttpServer
   get key(): number
   /** Turns `session created` messages on or off (the broker gained or lost session listeners). */
   setSessionEvents(enabled: boolean): void
@@ -46,7 +74,7 @@ export declare class BindingRuntimeWorker {
 
 export declare class BindingSession {
   /** A session outside any manager (`new BrokerSession(registry, config)`). */
-  static create(config: BindingSessionConfig): BindingSession
+  static create(config: BindingSessionConfig): BindingSession | BindingError
   get key(): number
   get sessionId(): string
   get createdAt(): number
@@ -60,9 +88,10 @@ export declare class BindingSession {
   isTerminal(): boolean
   /**
    * Starts the run; the facade hears `done` through the host channel. Returns the seq of
-   * the last event the start itself emitted (`session_init`).
+   * the last event the start itself emitted (`session_init`); a session that cannot run
+   * (already run, disposed) answers why.
    */
-  execute(code: string): number
+  execute(code: string): number | BindingError
   /**
    * Tells the facade (`session finished`) once the session has its final result, however
    * it ends: run, cancel, deadline, terminate or dispose.
@@ -91,7 +120,7 @@ export declare class BindingSession {
   statsJson(): string
   finalResultJson(): string | null
   /** A client's result for an external tool call (`submitToolResult`). */
-  submitToolResult(callId: string, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null): void
+  submitToolResult(callId: string, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null): BindingError | null
   /** Call ids of external tool calls waiting for a result. */
   waitingCallIds(): Array<string>
   infoJson(): string
@@ -99,7 +128,12 @@ export declare class BindingSession {
 
 export declare class BindingSessionManager {
   constructor(maxSessions: number)
-  create(config: BindingSessionConfig): BindingSession
+  /**
+   * Whether a session could be created now (see `SessionManager::make_room`): how many
+   * finished sessions were swept to make room, or why not (disposed, full).
+   */
+  makeRoom(): number | BindingError
+  create(config: BindingSessionConfig): BindingSession | BindingError
   get(sessionId: string): BindingSession | null
   has(sessionId: string): boolean
   listJson(): string
@@ -117,6 +151,12 @@ export declare class BindingSessionManager {
   get totalCount(): number
 }
 
+export declare class BindingToolPattern {
+  /** The compiled pattern, or why it was refused (an empty pattern). */
+  static compile(pattern: string): BindingToolPattern | BindingError
+  matches(name: string): boolean
+}
+
 export declare class LinearRegex {
   /** Throws if the pattern uses syntax the linear engine lacks (lookaround, backreferences). */
   constructor(pattern: string, caseInsensitive: boolean)
@@ -131,6 +171,14 @@ export interface BindingClientConfig {
   reconnectInitialDelayMs?: number
   reconnectMaxDelayMs?: number
   maxMessageBytes?: number
+}
+
+export interface BindingError {
+  /** What went wrong, for code (`INVALID_LIMIT`, `MAX_SESSIONS`, ...). */
+  code: string
+  /** The JavaScript error class the facade throws: `TypeError` or `Error`. */
+  name: string
+  message: string
 }
 
 export interface BindingHttpConfig {
@@ -159,6 +207,9 @@ export interface BindingHttpConfig {
   defaults: BindingSessionConfig
   /** Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all. */
   externalTools?: Array<string>
+  /** A folder of static files to serve at `static_files_mount` (the playground page). */
+  staticFilesDir?: string
+  staticFilesMount?: string
 }
 
 export interface BindingLimits {
@@ -176,6 +227,25 @@ export interface BindingLimits {
   memoryLimit?: number
 }
 
+/** Where Redis is (a URL, or a client's options read by the facade) and how to use it. */
+export interface BindingRedisConfig {
+  url?: string
+  host?: string
+  port?: number
+  username?: string
+  password?: string
+  db?: number
+  tls?: boolean
+  tlsInsecure?: boolean
+  tlsCa?: string
+  tlsCert?: string
+  tlsKey?: string
+  keyPrefix?: string
+  leaseMs?: number
+  bufferBytes?: number
+  commandTimeoutMs?: number
+}
+
 export interface BindingSessionConfig {
   sessionId?: string
   limits?: BindingLimits
@@ -189,6 +259,8 @@ export interface BindingSessionConfig {
   externalTools?: Array<string>
   /** Glob patterns of the tools the script may call (seed `allowedTools`); all when absent. */
   allowedTools?: Array<string>
+  /** The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent. */
+  ownerUserId?: string
 }
 
 export interface BindingWorkerConfig {
@@ -210,6 +282,12 @@ export interface BindingWorkerStats {
   connections: number
   uptimeMs: number
 }
+
+/**
+ * A caller's `limits` object, checked by the core's rule (`PartialLimits::from_inputs`):
+ * the limits it gives, or an `INVALID_LIMIT` TypeError naming the first bad one.
+ */
+export declare function checkLimits(limits: object): BindingLimits | BindingError
 
 /**
  * Sets the engine pool's memory budget (bytes) and how many executions may wait for it

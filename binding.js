@@ -835,12 +835,15 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.BindingCluster = nativeBinding.BindingCluster
 module.exports.BindingHttpServer = nativeBinding.BindingHttpServer
 module.exports.BindingRuntimeClient = nativeBinding.BindingRuntimeClient
 module.exports.BindingRuntimeWorker = nativeBinding.BindingRuntimeWorker
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
+module.exports.BindingToolPattern = nativeBinding.BindingToolPattern
 module.exports.LinearRegex = nativeBinding.LinearRegex
+module.exports.checkLimits = nativeBinding.checkLimits
 module.exports.configureEnginePool = nativeBinding.configureEnginePool
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive

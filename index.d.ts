@@ -673,7 +673,7 @@ export declare class BrokerSession {
   /** Stops timers and the engine. A running session ends as `cancelled` (SESSION_CANCELLED), so `execute()` always settles. */
   dispose(): void;
   /**
-   * Seed API (S001), the embedder-driven tool loop: while the session has a `'tool_call'` listener, each
+   * Seed API (S001 in docs/compatibility.md), the embedder-driven tool loop: while the session has a `'tool_call'` listener, each
    * call of its script goes to the listeners and waits for `send()` (else the broker runs the tool
    * itself). A listener that throws or rejects before the call is answered fails it (its `code`, else
    * `EXECUTION_ERROR`); an unanswered call ends at `perToolDeadlineMs`. Other event names are a TypeError.
@@ -786,6 +786,15 @@ export interface BrokerConfig {
   /** Default limits; replaced, not merged, by a session's own `limits`. */
   limits?: SessionLimitsInput;
   /**
+   * Seed API (S000 in docs/compatibility.md): shares the broker's sessions, event logs, commands and (on `listen()`) rate
+   * limits with every broker on the same Redis: a `redis://`/`rediss://` URL, an ioredis client or
+   * a node-redis client (only its connection options are read). The broker connects in the
+   * background (`connect()` waits); `EnclaveBroker.listen()` rejects when Redis cannot be reached.
+   */
+  redis?: string | IoredisClientLike | NodeRedisClientLike;
+  /** Tuning of the shared state (needs `redis`). */
+  cluster?: ClusterOptions;
+  /**
    * Seed API (not in the original): a ToolRegistry to use as the broker's registry, or a record of
    * name → handler function or definition.
    */
@@ -799,7 +808,7 @@ export interface BrokerConfig {
   /** The engine pool, shared by every broker of the process (the last value set wins). */
   runtimePool?: RuntimePoolOptions;
   /**
-   * Seed API (S003): the top-level form of `enclave.securityLevel` (which wins when both are given):
+   * Seed API (S003 in docs/compatibility.md): the top-level form of `enclave.securityLevel` (which wins when both are given):
    * the original's preset of result depth (5, 10, 20, 50). Anything else is a TypeError.
    */
   securityLevel?: SecurityLevel;
@@ -849,7 +858,7 @@ export interface RuntimeEndpointStatus {
 /** The original's security levels. */
 export type SecurityLevel = 'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE';
 
-/** Seed API (S001): a tool call as a session's `'tool_call'` listeners get it. */
+/** Seed API (S001 in docs/compatibility.md): a tool call as a session's `'tool_call'` listeners get it. */
 export interface ToolCallRequest {
   /** The call id (`c_<uuid>`), the `id` of the `send()` that answers it. */
   id: string;
@@ -858,7 +867,7 @@ export interface ToolCallRequest {
   args: any;
 }
 
-/** Seed API (S001): what `session.send()` takes: the answer to the call `id`, a value or an error. */
+/** Seed API (S001 in docs/compatibility.md): what `session.send()` takes: the answer to the call `id`, a value or an error. */
 export type SessionMessage =
   | { type: 'tool_result'; id: string; data?: unknown; error?: undefined | null }
   | { type: 'tool_result'; id: string; data?: undefined; error: ExternalToolError | Error | string };
@@ -962,12 +971,12 @@ export declare class Broker {
   /** Seed API: answers an external tool call of a session; rejects `Session <id> not found`. */
   submitToolResult(sessionId: string, callId: string, result: unknown, error?: ExternalToolError | null): Promise<void>;
   /**
-   * Seed API (S001): runs a call a `'tool_call'` listener received through the broker's tools (validation,
+   * Seed API (S001 in docs/compatibility.md): runs a call a `'tool_call'` listener received through the broker's tools (validation,
    * secrets, middleware, `toolHandler`, broker events, the call's abort signal) and resolves to the tool's
    * value; rejects with an Error whose `code` is the failure's (`UNKNOWN_TOOL`, `VALIDATION_ERROR`, ...).
    */
   executeToolCall(sessionId: string, call: Pick<ToolCallRequest, 'name' | 'args'> & { id?: string }): Promise<unknown>;
-  /** Seed API (S000): adds a listener of a broker event; listeners that throw are ignored. Chainable. */
+  /** Seed API (S000 in docs/compatibility.md): adds a listener of a broker event; listeners that throw are ignored. Chainable. */
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
   addListener<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
   once<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
@@ -979,8 +988,10 @@ export declare class Broker {
   stats(): { tools: number; activeSessions: number; totalSessions: number };
   /** Disposes and removes expired or terminal sessions; returns how many. */
   cleanup(): number;
-  /** Idempotent: cancels every session, then clears tools and secrets. */
+  /** Idempotent: cancels every session, then clears tools and secrets (with `redis`: gives their last events up to 5 s to reach Redis, then leaves). */
   dispose(): Promise<void>;
+  /** With `redis`: resolves once the broker has reached Redis; rejects with an Error naming it when it cannot. At once without. */
+  connect(): Promise<void>;
   readonly isDisposed: boolean;
   /** Seed API: `'embedded'` or `'extracted'`. */
   readonly mode: BrokerMode;
@@ -991,7 +1002,7 @@ export declare class Broker {
 /** Creates a Broker (`new Broker(config)`). */
 export declare function createBroker(config?: BrokerConfig): Broker;
 
-/** Seed API (S001): `broker.createSession(config)` as a function. */
+/** Seed API (S001 in docs/compatibility.md): `broker.createSession(config)` as a function. */
 export declare function createSession(broker: Broker, config?: CreateSessionConfig): BrokerSession;
 
 // ============================================================================
@@ -1089,6 +1100,30 @@ export interface RuntimePoolOptions {
   scaleInterval?: number;
 }
 
+/** An ioredis client (`new Redis(url | options)`): only its connection options are read. */
+export interface IoredisClientLike {
+  readonly options: object;
+  readonly status: string;
+}
+
+/** A node-redis client (`createClient({ url, socket, username, password, database })`): only its options are read. */
+export interface NodeRedisClientLike {
+  readonly isOpen: boolean;
+  readonly options?: object;
+}
+
+/** How a broker takes part in the state shared through Redis. */
+export interface ClusterOptions {
+  /** How long a broker's lease lasts without renewal before another broker finishes its sessions with `BROKER_LOST`. Default 10000, at least 500. */
+  leaseMs?: number;
+  /** Event JSON bytes buffered while Redis is unreachable; past it, sessions that write more fail with `REDIS_UNAVAILABLE`. Default 32 MiB. */
+  maxBufferBytes?: number;
+  /** Prefix of every key and channel. Default `'enclave:'` (after an ioredis client's `keyPrefix`). */
+  keyPrefix?: string;
+  /** How long a cancel, DELETE or tool result for another broker's session waits for it. Default 5000. */
+  commandTimeoutMs?: number;
+}
+
 /**
  * Options of EnclaveBroker: everything of BrokerConfig, the seed API's names (mapped onto the
  * original's only when given, never with the seed's defaults), and the HTTP server's settings.
@@ -1100,8 +1135,6 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   maxConcurrentSessions?: number;
   /** → `sessions.cleanupIntervalMs`. */
   cleanupInterval?: number;
-  /** Not supported (state is kept in process memory): giving one throws. */
-  redis?: undefined;
   authentication?: AuthConfig;
   /**
    * Lets a principal reach sessions it does not own (an admin view): asked for each such
@@ -1128,10 +1161,16 @@ export interface EnclaveBrokerOptions extends BrokerConfig {
   allowedOrigins?: string[];
   /** Cancel a session whose streaming client disconnected. Default false: the client can reconnect with `fromSeq`. */
   cancelOnDisconnect?: boolean;
+  /**
+   * Serve the playground page shipped in this package at `/playground/` (and redirect `/` there),
+   * with a strict Content-Security-Policy; its files are public, its runs go through the API
+   * routes (and their authentication). Default false.
+   */
+  playground?: boolean;
 }
 
 /**
- * The seed API's broker events (S000), on Broker and EnclaveBroker, for sessions made by
+ * The seed API's broker events (S000 in docs/compatibility.md), on Broker and EnclaveBroker, for sessions made by
  * `execute()`, `createSession()` and the `listen()` server alike.
  */
 export interface BrokerEvents {
@@ -1159,6 +1198,8 @@ export declare class EnclaveBroker extends Broker {
   constructor(options?: EnclaveBrokerOptions);
   /** The port the server listens on, once `listen` resolved. */
   readonly port: number | undefined;
+  /** `'/playground/'` when the broker serves the playground page (`playground: true`), else undefined. */
+  readonly playgroundPath: string | undefined;
   /** Starts the HTTP server (port 0 picks a free one; read it from `port`). Default host `0.0.0.0`. Keeps Node alive until `close`. */
   listen(port?: number, hostname?: string): Promise<void>;
   /** Stops the server (open streams get `timeout` ms, default 5000, then are cancelled), then disposes the broker. */

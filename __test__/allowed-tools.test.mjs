@@ -1,4 +1,4 @@
-// The seed API's `allowedTools` session option (contract C28): glob patterns of the tools a
+// The seed API's `allowedTools` session option (C28 in docs/compatibility.md): glob patterns of the tools a
 // session may call. Any other call fails inside the script like a tool error, and its
 // handler never runs.
 import { describe, expect, it } from 'vitest';

@@ -1,9 +1,9 @@
-// The seed's broker events (S000, contract C38) of EnclaveBroker and Broker: session:created,
+// The seed's broker events (S000, C38 in docs/compatibility.md) of EnclaveBroker and Broker: session:created,
 // session:completed, session:error, tool:called and tool:completed, for sessions made by
 // execute(), createSession() and the listen() server alike.
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnclaveBroker, createBroker } from '../index.mjs';
-import { hostCounts, waitFor } from './helpers/index.mjs';
+import { gatedTool, hostCounts, waitFor } from './helpers/index.mjs';
 
 const NAMES = ['session:created', 'session:completed', 'session:error', 'tool:called', 'tool:completed'];
 const brokers = [];
@@ -134,6 +134,41 @@ describe('broker events', () => {
     const r = await broker.execute("return await callTool('add', {a: 5, b: 5})");
     expect(r.value).toBe(10);
     expect(after).toStrictEqual(['session:created', 'tool:called', 'tool:completed', 'session:completed']);
+  });
+
+  it('a listen() session given an onEvent listener delivers its events live, and is let go at final', async () => {
+    const broker = makeBroker();
+    const first = gatedTool(broker, 'first');
+    const second = gatedTool(broker, 'second');
+    const seen = [];
+    let listening = false;
+    let completed = false;
+    broker.on('session:created', (session) => {
+      session.onEvent((event) => seen.push([event.seq, event.type]));
+      listening = true;
+    });
+    broker.on('session:completed', () => {
+      completed = true;
+    });
+    await broker.listen(0, '127.0.0.1');
+    const before = hostCounts().sessions;
+    const response = fetch(`http://127.0.0.1:${broker.port}/execute`, {
+      method: 'POST',
+      body: JSON.stringify({ code: "await callTool('first', {}); console.log('a'); await callTool('second', {}); return 1" }),
+    });
+    await waitFor(() => listening, 5000, 'session:created');
+    // Emitted after the listener was added, while the run then waits on `second`.
+    first.open();
+    await waitFor(() => seen.some(([, type]) => type === 'stdout'), 5000, 'live events');
+    expect(seen.some(([, type]) => type === 'final')).toBe(false);
+    second.open();
+    const lines = (await (await response).text()).trim().split('\n').map((l) => JSON.parse(l));
+    await waitFor(() => seen.at(-1)?.[1] === 'final', 5000, 'final');
+    // Once each, in order, as the stream has them from the first one the listener saw.
+    expect(seen).toStrictEqual(lines.filter((e) => e.seq >= seen[0][0]).map((e) => [e.seq, e.type]));
+    expect(hostCounts().sessions).toBe(before);
+    // The session's finish watcher is spent too, so nothing of it is left for the next test.
+    await waitFor(() => completed, 5000, 'session:completed');
   });
 
   it('a session that never runs leaves no watcher behind once it is gone', async () => {

@@ -1,4 +1,4 @@
-// Seed S003's broker options (lib/broker-options.js): `securityLevel`, the top-level form of
+// Seed S003 in docs/compatibility.md's broker options (lib/broker-options.js): `securityLevel`, the top-level form of
 // the original's `enclave.securityLevel` (its preset of result depth), and `mode`.
 import { describe, expect, it } from 'vitest';
 import { EnclaveBroker, createBroker } from '../index.mjs';

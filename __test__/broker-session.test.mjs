@@ -1,4 +1,4 @@
-// BrokerSession / createBrokerSession (contract 1.G): getters, lifecycle errors, cancel,
+// BrokerSession / createBrokerSession (1.G in docs/compatibility.md): getters, lifecycle errors, cancel,
 // heartbeats, deadline, emitToolProgress / emitPartialResult, stats, dispose.
 import { describe, it, expect, afterEach } from 'vitest';
 import { BrokerSession, ToolRegistry, createBroker, createBrokerSession, createToolRegistry } from '../index.mjs';
@@ -81,7 +81,7 @@ describe('construction and getters', () => {
     expect(session.isTerminal()).toBe(false);
     await sleep(70);
     expect(session.isExpired()).toBe(true);
-    // Expiry only sets expiresAt; it does not stop a run (Q5).
+    // Expiry only sets expiresAt; it does not stop a run (Q5 in docs/compatibility.md).
     const r = await session.execute('return 1');
     expect(r.value).toBe(1);
     expect(session.isTerminal()).toBe(true);

@@ -1,5 +1,5 @@
-// Broker / createBroker: every method, getter, default and lifecycle error (contract 1.B,
-// 1.C, 1.D), and what scripts see through broker.execute.
+// Broker / createBroker: every method, getter, default and lifecycle error (1.B in docs/compatibility.md,
+// 1.C, 1.D in docs/compatibility.md), and what scripts see through broker.execute.
 import { describe, it, expect, afterEach } from 'vitest';
 import * as pkg from '../index.mjs';
 import { Broker, BrokerSession, createBroker } from '../index.mjs';

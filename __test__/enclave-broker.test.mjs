@@ -270,7 +270,9 @@ describe('authentication and rate limiting', () => {
     expect(() => new EnclaveBroker({ authentication: { type: 'token', validate: () => true } })).toThrow(TypeError);
     expect(() => new EnclaveBroker({ authentication: { type: 'bearer' } })).toThrow('authentication.validate must be a function');
     expect(() => new EnclaveBroker({ rateLimiting: { windowMs: 0, maxRequests: 1 } })).toThrow(TypeError);
-    expect(() => new EnclaveBroker({ redis: {} })).toThrow('The redis option is not supported');
+    expect(() => new EnclaveBroker({ redis: {} })).toThrow(
+      'redis must be a redis:// or rediss:// URL, an ioredis client or a node-redis client',
+    );
     const bearer = { type: 'bearer', validate: () => ({ valid: true }) };
     expect(() => new EnclaveBroker({ authentication: { ...bearer, maxFailures: 0 } })).toThrow(
       'authentication.maxFailures must be a positive integer',

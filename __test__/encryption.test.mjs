@@ -1,4 +1,4 @@
-// The seed protocol's opt-in stream encryption on the listen() server (contract 1.P, C23):
+// The seed protocol's opt-in stream encryption on the listen() server (1.P, C23 in docs/compatibility.md):
 // the client sends an EncryptionRequest with its ClientHello, session_init (in plaintext)
 // answers with the ServerHello, and every later event is an `enc` envelope under the
 // server-to-client key. The client side here is Node's own crypto (ECDH P-256, HKDF-SHA-256,

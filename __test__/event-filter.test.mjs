@@ -1,4 +1,4 @@
-// EventFilter semantics of the original (contract 1.O): rule evaluation, content matching,
+// EventFilter semantics of the original (1.O in docs/compatibility.md): rule evaluation, content matching,
 // the ReDoS guards and their messages, error routing, and the config helpers.
 import { describe, it, expect, afterEach, vi } from 'vitest';
 import { createRequire } from 'node:module';

@@ -1,4 +1,4 @@
-// `execute()` as the seed documents use it (contract C2, C3, C28): the returned promise is
+// `execute()` as the seed documents use it (C2, C3, C28 in docs/compatibility.md): the returned promise is
 // also async-iterable over the run's events, and the seed option keys `timeout`,
 // `maxToolCalls`, `context` and `filter` work beside the original's `session` and `onEvent`.
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 // The HTTP API through real Express 4 and Express 5 apps on real sockets, driven with
 // Node's fetch: registerExpressRoutes (the original's form and the documented overload),
-// createExpressRouter (a working router, C30), streaming, replay and resume, filters,
-// the cancel route (C36), and the adapter's error and disconnect handling.
+// createExpressRouter (a working router, C30 in docs/compatibility.md), streaming, replay and resume, filters,
+// the cancel route (C36 in docs/compatibility.md), and the adapter's error and disconnect handling.
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { once, EventEmitter } from 'node:events';
 import express5 from 'express';

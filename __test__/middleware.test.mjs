@@ -1,4 +1,4 @@
-// The seed API's broker `middleware` (S001, contract C27): functions around every tool
+// The seed API's broker `middleware` (S001, C27 in docs/compatibility.md): functions around every tool
 // handler, after argument validation.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';

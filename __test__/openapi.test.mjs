@@ -1,4 +1,4 @@
-// OpenAPI tool loading (contract 1.U): OpenApiToolLoader, OpenApiSpecPoller, OpenApiSource
+// OpenAPI tool loading (1.U in docs/compatibility.md): OpenApiToolLoader, OpenApiSpecPoller, OpenApiSource
 // and CatalogHandler against a real local HTTP server that serves the specs and the API
 // the generated tools call.
 import { describe, it, expect, afterEach, vi } from 'vitest';

@@ -17,7 +17,7 @@ const platformPkg = JSON.parse(fs.readFileSync(path.join(platformDir, 'package.j
 const ADDON = `${rootPkg.napi.binaryName}.linux-x64-gnu.node`;
 const ENGINE = 'enclave-engine';
 
-// Contract 1.A: the original's value exports and type exports.
+// 1.A in docs/compatibility.md: the original's value exports and type exports.
 const ORIGINAL_VALUES = [
   'Broker', 'createBroker', 'ToolRegistry', 'createToolRegistry', 'BrokerSession', 'createBrokerSession',
   'SessionManager', 'createSessionManager', 'SessionHandler', 'createSessionHandler', 'registerExpressRoutes',
@@ -33,7 +33,7 @@ const ORIGINAL_TYPES = [
   'UpstreamAuth', 'OpenApiSourceConfig', 'OpenApiSourceStats', 'ToolsUpdatedEvent', 'SourceHealthStatus',
   'CatalogAction', 'CatalogService', 'CatalogResponse',
 ];
-// Seed-API value exports added on top of the original's (contract C1).
+// Seed-API value exports added on top of the original's (C1 in docs/compatibility.md).
 const ADDED = ['createSession', 'EnclaveBroker', 'ToolRouter', 'AccessController', 'RateLimiter', 'RuntimeWorker', 'createRuntimeWorker'];
 
 // Public members of the JS classes that the original keeps private (so they are not declared).
@@ -187,6 +187,13 @@ describe('entry points and declarations', () => {
   });
 });
 
+// Every file under `dir`, as paths relative to the package root.
+const filesUnder = (dir) =>
+  fs
+    .readdirSync(path.join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
+
 describe('npm pack', () => {
   let files;
 
@@ -205,12 +212,15 @@ describe('npm pack', () => {
 
   it('packs the entry points, their declarations, the loader, the CLI and every lib file', () => {
     for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'package.json', 'bin/enclave-runtime.js']) expect(files, f).toContain(f);
-    const lib = fs
-      .readdirSync(path.join(ROOT, 'lib'), { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile())
-      .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
+    const lib = filesUnder('lib');
     expect(lib.length).toBeGreaterThan(0);
     for (const f of lib) expect(files, f).toContain(f);
+  });
+
+  it('packs the playground page (EnclaveBroker playground: true serves it from the package)', () => {
+    const page = filesUnder('playground');
+    expect(page).toEqual(expect.arrayContaining(['playground/index.html', 'playground/app.js', 'playground/style.css']));
+    for (const f of page) expect(files, f).toContain(f);
   });
 
   it('packs nothing from the tests, the Rust sources, build output or scratch space', () => {

@@ -12,11 +12,13 @@
 // What a block leaves undefined on purpose (your CRM client, your response stream) comes from
 // STAND_INS below, prepended to the block. The names a block uses without defining are found
 // by the TypeScript compiler; one without a stand-in fails the test, and so does a stand-in no
-// block needs. Environment variables a block reads come from ENV.
+// block needs. Environment variables a block reads come from ENV; REDIS_URL is a real
+// redis-server started for the run.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/index.mjs';
+import { startRedis } from './helpers/redis.mjs';
 import { runSample, sampleProject, transpile, typeCheck, undefinedNames } from './helpers/samples.mjs';
 
 const RUN = new Set(['js', 'javascript', 'mjs', 'cjs', 'ts', 'typescript']);
@@ -66,9 +68,11 @@ for (const b of runnable) {
 describe('README code blocks', () => {
   let project;
   let missing;
+  let redis;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     project = sampleProject();
+    redis = await startRedis();
     const files = Object.fromEntries(runnable.map((b) => [b.file, b.source]));
     const diagnostics = typeCheck(files, { allowJs: true, checkJs: true });
     missing = [];
@@ -78,7 +82,10 @@ describe('README code blocks', () => {
     }
   }, 120000);
 
-  afterAll(() => project?.cleanup());
+  afterAll(async () => {
+    project?.cleanup();
+    await redis?.cleanup();
+  });
 
   it('has runnable blocks, and every block is runnable, shown, or marked no-run with a reason', () => {
     expect(runnable.length).toBeGreaterThan(5);
@@ -99,7 +106,7 @@ describe('README code blocks', () => {
     const firstLine = b.code.split('\n').find((l) => l.trim() !== '' && !l.startsWith('//')) ?? '';
     it(`line ${b.line}: ${firstLine.slice(0, 60)}`, { timeout: 90000 }, async () => {
       const prelude = b.standIns.map((name) => STAND_INS[name]).join('\n');
-      const run = await runSample(project.dir, b.file, `${prelude}\n${b.source}`, { env: ENV });
+      const run = await runSample(project.dir, b.file, `${prelude}\n${b.source}`, { env: { ...ENV, REDIS_URL: redis.url } });
       expect(run.stderr).toBe('');
       expect(run.signal).toBeNull();
       expect(run.status).toBe(0);

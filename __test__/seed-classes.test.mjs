@@ -1,4 +1,4 @@
-// Seed-only orchestration classes (CONTRACT 1.I): tool-name patterns, ToolRouter,
+// Seed-only orchestration classes (1.I in docs/compatibility.md): tool-name patterns, ToolRouter,
 // AccessController and RateLimiter. Time is driven by an injected clock; nothing sleeps.
 import { describe, it, expect, afterEach } from 'vitest';
 import { createRequire } from 'node:module';

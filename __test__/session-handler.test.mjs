@@ -1,4 +1,4 @@
-// SessionHandler over duck-typed BrokerRequest/BrokerResponse objects (contract 1.J, C36):
+// SessionHandler over duck-typed BrokerRequest/BrokerResponse objects (1.J, C36 in docs/compatibility.md):
 // routes, bodies, headers, the NDJSON stream, replay and its aliases, the cancel route.
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { createBroker, SessionHandler, createSessionHandler } from '../index.mjs';

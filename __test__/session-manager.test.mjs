@@ -1,4 +1,4 @@
-// SessionManager / createSessionManager (contract 1.H).
+// SessionManager / createSessionManager (1.H in docs/compatibility.md).
 import { describe, it, expect, afterEach } from 'vitest';
 import { BrokerSession, SessionManager, ToolRegistry, createSessionManager } from '../index.mjs';
 import { INFO_KEYS, ONE_TOOL_CALL_RUN, SESSION_ID_RE, collector, hangingTool, settleWithin, sleep, waitFor } from './helpers/index.mjs';

@@ -1,4 +1,4 @@
-// The seed's embedder-driven tool loop (S001 Quick Start, lib/tool-call-listeners.js):
+// The seed's embedder-driven tool loop (S001 in docs/compatibility.md Quick Start, lib/tool-call-listeners.js):
 // `session.on('tool_call', cb)` hands the script's calls to the embedder, which answers with
 // `session.send({type: 'tool_result', id, data | error})`, usually after running the call with
 // `broker.executeToolCall(sessionId, call)`. Without a listener the broker runs tools itself.

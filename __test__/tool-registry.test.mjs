@@ -1,4 +1,4 @@
-// ToolRegistry / createToolRegistry (contract 1.E, 1.F): registration, zod 4 and zod 3
+// ToolRegistry / createToolRegistry (1.E, 1.F in docs/compatibility.md): registration, zod 4 and zod 3
 // validation, secrets, ToolContext, handler results and errors as scripts see them.
 import { describe, it, expect } from 'vitest';
 import { z } from 'zod';

@@ -3,17 +3,22 @@
 // generator does not share its event loop) and 200 clients in a closed loop, each POSTing
 // /execute and reading the NDJSON stream to its `final` event.
 //
-//   node bench/http.js [--clients N] [--seconds S]
+//   node bench/http.js [--clients N] [--seconds S] [--no-redis]
 //
 // Scenarios: `quick` (one tool call and one console.log: throughput), `held` (the tool
 // answers after 100 ms, so every client's stream stays open: 200 streaming executions at
-// once). Reports requests/s, latency (request sent -> stream ended) p50/p99/max, time to
-// the first byte, errors, the largest number of sessions the server had active at once, and
-// the server's memory (Node + engine processes).
+// once). Each runs on three set-ups, in the same run: one broker in memory (the baseline),
+// one broker sharing its state through Redis, and three brokers on one Redis with the
+// clients spread over them round-robin (a redis-server on a free port, started here when
+// Debian's `redis-server` is installed). Reports requests/s, latency (request sent ->
+// stream ended) p50/p99/max, time to the first byte, errors, the most sessions the brokers
+// had active at once, Redis commands per execution (INFO commandstats: every command Redis
+// ran, those inside scripts included, over the executions done), and the servers' memory.
 'use strict';
 
 const http = require('node:http');
 const path = require('node:path');
+const { pathToFileURL } = require('node:url');
 const { summarize, percentile, fmt, mib, table } = require('./lib/stats');
 const { engineMemory, readRssBytes } = require('./lib/procs');
 const { startWorker } = require('./lib/worker');
@@ -48,7 +53,9 @@ const SCENARIOS = [
 
 async function server() {
   const { EnclaveBroker } = require(ROOT);
+  const redisAt = process.argv.indexOf('--redis');
   const broker = new EnclaveBroker({
+    redis: redisAt === -1 ? undefined : process.argv[redisAt + 1],
     maxConcurrentSessions: 10000,
     limits: { heartbeatIntervalMs: 0 },
     tools: {
@@ -129,12 +136,15 @@ function execute(agent, port, code) {
   });
 }
 
-async function load(port, scenario, seconds, record) {
+// `ports`: the brokers, taken round-robin request by request (a load balancer's policy).
+async function load(ports, scenario, seconds, record) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
   const out = { latency: [], ttfb: [], events: 0, errors: [] };
   const stopAt = performance.now() + seconds * 1000;
+  let next = 0;
   const client = async () => {
     while (performance.now() < stopAt) {
+      const port = ports[next++ % ports.length];
       const r = await execute(agent, port, scenario.code);
       if (!record) continue;
       if (r.error !== undefined) out.errors.push(r.error);
@@ -153,51 +163,101 @@ async function load(port, scenario, seconds, record) {
   return out;
 }
 
+// ---------------------------------------------------------------- Redis
+
+// A redis-server of the benchmark's own (the test suite's, without persistence), or
+// undefined when none is installed.
+async function startRedis() {
+  if (process.argv.includes('--no-redis')) return undefined;
+  const helper = await import(pathToFileURL(path.join(ROOT, '__test__', 'helpers', 'redis.mjs')).href);
+  let redis;
+  try {
+    redis = await helper.startRedis({ persist: false });
+  } catch {
+    return undefined;
+  }
+  return {
+    url: redis.url,
+    // Calls of every command since the last reset, INFO's own excluded.
+    async commands() {
+      const info = await redis.client.info('commandstats');
+      let calls = 0;
+      for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+        if (match[1] !== 'info' && match[1] !== 'config|resetstat') calls += Number(match[2]);
+      }
+      return calls;
+    },
+    async resetStats() {
+      await redis.client.config('RESETSTAT');
+    },
+    stop: () => redis.cleanup(),
+  };
+}
+
+// ---------------------------------------------------------------- main
+
 async function main() {
+  const redis = await startRedis();
+  const setups = [{ title: 'in memory, 1 broker', brokers: 1 }];
+  if (redis !== undefined) {
+    setups.push({ title: 'Redis, 1 broker', brokers: 1, redis: true }, { title: 'Redis, 3 brokers round-robin', brokers: 3, redis: true });
+  }
   console.log(`enclave-broker-rs HTTP benchmark: ${CLIENTS} concurrent clients, ${SECONDS} s per scenario (+${WARMUP_SECONDS} s warm-up)`);
-  const srv = startWorker(__filename, ['--server'], { label: 'server' });
-  const { port } = await srv.ready;
+  if (redis === undefined) console.log('  (no redis-server found: the Redis rows are left out)');
   const rows = [];
   const reports = [];
   let failed = false;
   for (const scenario of SCENARIOS) {
-    process.stdout.write(`  ${scenario.title} ... `);
-    await load(port, scenario, WARMUP_SECONDS, false);
-    await srv.request({ cmd: 'reset' });
-    const r = await load(port, scenario, SECONDS, true);
-    const report = await srv.request({ cmd: 'report' });
-    reports.push([scenario, report]);
-    const lat = summarize(r.latency);
-    const done = r.latency.length;
-    rows.push([
-      scenario.title,
-      fmt(done / r.elapsed, 1),
-      fmt(lat.median),
-      fmt(percentile(r.latency, 99)),
-      fmt(lat.max),
-      fmt(percentile(r.ttfb, 50)),
-      String(done),
-      String(r.errors.length),
-      String(report.maxActive),
-    ]);
-    console.log(`${done} streams, ${r.errors.length} errors`);
-    if (r.errors.length > 0) {
-      failed = true;
-      for (const e of [...new Set(r.errors)].slice(0, 5)) console.log(`    error: ${e}`);
+    for (const setup of setups) {
+      const args = ['--server', ...(setup.redis ? ['--redis', redis.url] : [])];
+      const servers = Array.from({ length: setup.brokers }, (_, i) => startWorker(__filename, args, { label: `server ${i}` }));
+      const ports = (await Promise.all(servers.map((srv) => srv.ready))).map((r) => r.port);
+      process.stdout.write(`  ${scenario.title}, ${setup.title} ... `);
+      await load(ports, scenario, WARMUP_SECONDS, false);
+      await Promise.all(servers.map((srv) => srv.request({ cmd: 'reset' })));
+      if (setup.redis) await redis.resetStats();
+      const r = await load(ports, scenario, SECONDS, true);
+      const commands = setup.redis ? await redis.commands() : undefined;
+      const serverReports = await Promise.all(servers.map((srv) => srv.request({ cmd: 'report' })));
+      await Promise.all(servers.map((srv) => srv.request({ cmd: 'stop' })));
+      reports.push([scenario, setup, serverReports]);
+      const lat = summarize(r.latency);
+      const done = r.latency.length;
+      rows.push([
+        scenario.title,
+        setup.title,
+        fmt(done / r.elapsed, 1),
+        fmt(lat.median),
+        fmt(percentile(r.latency, 99)),
+        fmt(lat.max),
+        fmt(percentile(r.ttfb, 50)),
+        String(done),
+        String(r.errors.length),
+        String(serverReports.reduce((sum, report) => sum + report.maxActive, 0)),
+        commands === undefined ? '-' : fmt(commands / Math.max(1, done + r.errors.length), 1),
+      ]);
+      console.log(`${done} streams, ${r.errors.length} errors`);
+      if (r.errors.length > 0) {
+        failed = true;
+        for (const e of [...new Set(r.errors)].slice(0, 5)) console.log(`    error: ${e}`);
+      }
     }
   }
-  await srv.request({ cmd: 'stop' });
+  if (redis !== undefined) await redis.stop();
   console.log();
   console.log(
-    table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'ttfb p50 ms', 'streams', 'errors', 'max active'], rows),
+    table(['scenario', 'set-up', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'ttfb p50 ms', 'streams', 'errors', 'max active', 'Redis cmds/exec'], rows),
   );
   console.log('\nlatency: request sent -> NDJSON stream ended (final event read); ttfb: -> first byte of the stream.');
-  console.log('max active: most sessions the server had running at once (sampled every 20 ms).');
-  for (const [scenario, report] of reports) {
-    const e = report.engines;
-    console.log(
-      `server after ${scenario.id}: node RSS ${mib(report.nodeRss)}; ${e.count} engine processes RSS ${mib(e.rss)}, PSS ${mib(e.pss)}; engineStats ${JSON.stringify(report.engineStats)}`,
-    );
+  console.log('max active: most sessions the brokers had running at once (sampled every 20 ms, summed over brokers).');
+  console.log('Redis cmds/exec: commands Redis ran during the measured seconds (INFO commandstats, scripts\' own calls included) per execution.');
+  for (const [scenario, setup, serverReports] of reports) {
+    for (const report of serverReports) {
+      const e = report.engines;
+      console.log(
+        `${scenario.id}, ${setup.title}: node RSS ${mib(report.nodeRss)}; ${e.count} engine processes RSS ${mib(e.rss)}, PSS ${mib(e.pss)}; engineStats ${JSON.stringify(report.engineStats)}`,
+      );
+    }
   }
   if (failed) process.exitCode = 1;
 }

@@ -1,4 +1,4 @@
-// The seed API's broker events (S000, contract C38), emitted by Broker and EnclaveBroker:
+// The seed API's broker events (S000, C38 in docs/compatibility.md), emitted by Broker and EnclaveBroker:
 //   'session:created'   (session)            every session the broker creates, by any route
 //   'session:completed' (session, result)    its run ended with success
 //   'session:error'     (session, error)     it ended otherwise (`error` is the result's {code, message, name})

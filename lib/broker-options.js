@@ -1,6 +1,6 @@
-// The seed's broker options of S003, on top of the original's BrokerConfig:
+// The seed's broker options of S003 in docs/compatibility.md, on top of the original's BrokerConfig:
 //   securityLevel  'STRICT' | 'SECURE' | 'STANDARD' | 'PERMISSIVE', the top-level form of the
-//                  original's `enclave.securityLevel` (contract C9), which wins when both are
+//                  original's `enclave.securityLevel` (C9 in docs/compatibility.md), which wins when both are
 //                  given. A level is the original's preset of the limits this package shares
 //                  with it: the depth of tool results and return values (5, 10, 20, 50). As
 //                  under the original's broker, the level's timeout and tool-call count have

@@ -11,6 +11,7 @@ const native = require('./native');
 const host = require('./host');
 const { parseEventLines } = require('./events');
 const { resolveSessionConfig } = require('./config');
+const { unwrap, toException } = require('./binding-error');
 const { runToolCall } = require('./tool-runner');
 const { ToolCallListeners } = require('./tool-call-listeners');
 
@@ -61,7 +62,7 @@ class BrokerSession {
       throw new TypeError('BrokerSession needs a ToolRegistry');
     }
     const resolved = resolveSessionConfig(config);
-    this.#init(native.BindingSession.create(resolved.binding), registry, resolved.maxDepth);
+    this.#init(unwrap(native.BindingSession.create(resolved.binding)), registry, resolved.maxDepth);
   }
 
   // Wraps a session created by a native manager.
@@ -130,15 +131,30 @@ class BrokerSession {
 
   onEvent(handler) {
     if (typeof handler !== 'function') throw new TypeError('onEvent handler must be a function');
-    if (this.#listeners.length === 0) this.#delivered = this.#handle.setForwarding(true);
+    if (this.#listeners.length === 0) {
+      this.#delivered = this.#handle.setForwarding(true);
+      this.#follow(true);
+    }
     const entry = { handler };
     this.#listeners.push(entry);
     return () => {
       const index = this.#listeners.indexOf(entry);
       if (index === -1) return;
       this.#listeners.splice(index, 1);
-      if (this.#listeners.length === 0) this.#handle.setForwarding(false);
+      if (this.#listeners.length === 0) {
+        this.#handle.setForwarding(false);
+        this.#follow(false);
+      }
     };
+  }
+
+  // Forwarded events reach the sessions registered with the host. execute() registers its
+  // session until the run is done; a session that runs without it (the listen() server's)
+  // is registered here while it has listeners and has not ended.
+  #follow(listening) {
+    if (this.#promise !== undefined) return;
+    if (listening && !this.#handle.isTerminal()) host.register(this.#handle.key, this);
+    else host.unregister(this.#handle.key);
   }
 
   getEvents() {
@@ -147,6 +163,7 @@ class BrokerSession {
 
   #dispatch(event) {
     this.#delivered = event.seq;
+    if (event.type === 'final') this.#follow(false);
     // A snapshot: a listener may unsubscribe while the event is being delivered.
     for (const { handler } of this.#listeners.slice()) {
       try {
@@ -244,7 +261,7 @@ class BrokerSession {
     else runToolCall(callKey, meta, argsJson, this.#registry, this.#maxDepth);
   }
 
-  // Seed API (S001): the embedder-driven tool loop; see tool-call-listeners.js.
+  // Seed API (S001 in docs/compatibility.md): the embedder-driven tool loop; see tool-call-listeners.js.
   on(event, listener) {
     this.#toolCalls.add(event, listener, false);
     return this;
@@ -272,11 +289,11 @@ class BrokerSession {
   // A client's result (or `{message, code?}` error) for an external tool call.
   _submitToolResult(callId, result, error) {
     if (typeof callId !== 'string') throw new TypeError('callId must be a string');
-    if (error !== undefined && error !== null) {
-      this.#handle.submitToolResult(callId, false, undefined, String(error.code ?? 'TOOL_ERROR'), String(error.message));
-    } else {
-      this.#handle.submitToolResult(callId, true, optionalJson(result));
-    }
+    const refused =
+      error !== undefined && error !== null
+        ? this.#handle.submitToolResult(callId, false, undefined, String(error.code ?? 'TOOL_ERROR'), String(error.message))
+        : this.#handle.submitToolResult(callId, true, optionalJson(result));
+    if (refused != null) throw toException(refused);
     this._catchUp();
   }
 
@@ -295,12 +312,11 @@ class BrokerSession {
       resolve = r;
     });
     host.register(this.#handle.key, this);
-    let started;
-    try {
-      started = this.#handle.execute(code);
-    } catch (error) {
+    // The seq of the last event the start emitted, or why the session cannot run.
+    const started = this.#handle.execute(code);
+    if (typeof started !== 'number') {
       host.unregister(this.#handle.key);
-      return Promise.reject(error);
+      return Promise.reject(toException(started));
     }
     this.#promise = promise;
     this.#resolve = resolve;

@@ -2,8 +2,9 @@
 // Seed-API additions, inert unless used: `tools` given as a ToolRegistry or as a record of
 // handler functions, a `toolHandler` for tools the registry lacks, `middleware` around
 // handlers, `externalTools` with `submitToolResult` for tools the client runs itself,
-// `securityLevel` (broker-options.js), `mode` (runtime-mode.js), broker events (broker-events.js), and
-// `executeToolCall` for the embedder-driven tool loop (tool-call-listeners.js).
+// `securityLevel` (broker-options.js), `mode` (runtime-mode.js), broker events (broker-events.js),
+// `executeToolCall` for the embedder-driven tool loop (tool-call-listeners.js), and `redis`:
+// the broker's sessions shared with every broker on the same Redis (cluster.js).
 'use strict';
 
 const { ToolRegistry } = require('./tool-registry');
@@ -16,11 +17,17 @@ const { checkMiddleware, runThroughMiddleware } = require('./middleware');
 const { BrokerEvents } = require('./broker-events');
 const { enclaveWithSecurityLevel } = require('./broker-options');
 const { resolveRuntimeMode } = require('./runtime-mode');
+const { redisConnection } = require('./redis-option');
+const { SharedState } = require('./cluster');
 
 // Lets EnclaveBroker reach what the original keeps private.
 const INTERNALS = Symbol('brokerInternals');
 // EnclaveBroker's BrokerEvents, handed to the Broker constructor (the original has no events).
 const BROKER_EVENTS = Symbol('brokerEvents');
+// `dispose()` giving buffered shared events `ms` to reach Redis (EnclaveBroker.close's timeout).
+const DISPOSE_WITHIN = Symbol('disposeWithin');
+// How long `dispose()` lets buffered events reach Redis by default.
+const LEAVE_TIMEOUT_MS = 5000;
 
 function isRegistry(value) {
   return value !== null && typeof value === 'object' && typeof value.execute === 'function' && typeof value.register === 'function';
@@ -61,6 +68,7 @@ class Broker {
   #config;
   #events;
   #runtime;
+  #shared;
 
   constructor(config = {}) {
     if (config === null || typeof config !== 'object') throw new TypeError('Broker config must be an object');
@@ -77,6 +85,7 @@ class Broker {
     // Engine processes are started ahead of demand only where scripts run (not in extracted mode).
     applyRuntimePool(config.runtimePool, { startEngines: runtime.mode === 'embedded' });
     const externalTools = resolveExternalTools(config.externalTools);
+    const redis = redisConnection(config.redis, config.cluster);
     const enclaveConfig = enclaveWithSecurityLevel(config);
     const sessions = config.sessions ?? {};
     this.#config = config;
@@ -91,6 +100,17 @@ class Broker {
     });
     runtime.start(this.#sessions._native);
     this.#runtime = runtime;
+    if (redis !== undefined) this.#shared = new SharedState(this.#sessions._native, redis);
+  }
+
+  /**
+   * With `redis`: resolves once this broker has reached Redis, or rejects with an Error that
+   * names it (connecting goes on in the background meanwhile, and sessions are shared from
+   * the start). Resolves at once without `redis`.
+   */
+  async connect() {
+    if (this.#disposed) throw new Error('Broker is disposed');
+    if (this.#shared !== undefined) await this.#shared.connected();
   }
 
   /** 'embedded' or 'extracted' (seed 003). */
@@ -137,7 +157,7 @@ class Broker {
   }
 
   get [INTERNALS]() {
-    return { sessions: this.#sessions, config: this.#config };
+    return { sessions: this.#sessions, config: this.#config, shared: this.#shared };
   }
 
   tool(name, def) {
@@ -222,7 +242,7 @@ class Broker {
 
   /**
    * The original's `Promise<SessionFinalResult>`, which is also async-iterable over the run's
-   * events (seed API, contract C2). Seed option keys `timeout`, `maxToolCalls`, `context` and
+   * events (seed API, C2 in docs/compatibility.md). Seed option keys `timeout`, `maxToolCalls`, `context` and
    * `filter` are accepted beside the original's `session` and `onEvent`.
    */
   execute(code, options = {}) {
@@ -266,7 +286,7 @@ class Broker {
   }
 
   /**
-   * Seed API (S001): runs a call that a session's 'tool_call' listener received (or any
+   * Seed API (S001 in docs/compatibility.md): runs a call that a session's 'tool_call' listener received (or any
    * `{name, args}`) through the broker's tools as the automatic loop would: validation,
    * secrets, middleware, `toolHandler`, broker events, the call's abort signal. Resolves to the
    * tool's value; rejects with an Error carrying the failure's `code` (UNKNOWN_TOOL,
@@ -299,6 +319,10 @@ class Broker {
   }
 
   async dispose() {
+    await this[DISPOSE_WITHIN](LEAVE_TIMEOUT_MS);
+  }
+
+  async [DISPOSE_WITHIN](leaveTimeoutMs) {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const source of this.#sources) source.dispose();
@@ -306,6 +330,8 @@ class Broker {
     this.#runtime.close();
     this.#registry.clear();
     this.#registry.clearSecrets();
+    // Every session has its final event now: give them time to reach Redis, then leave.
+    if (this.#shared !== undefined) await this.#shared.leave(leaveTimeoutMs);
   }
 
   get isDisposed() {
@@ -317,10 +343,10 @@ function createBroker(config) {
   return new Broker(config);
 }
 
-// Seed API (S001 imports it beside Broker): `broker.createSession(config)` as a function.
+// Seed API (S001 in docs/compatibility.md imports it beside Broker): `broker.createSession(config)` as a function.
 function createSession(broker, config) {
   if (!(broker instanceof Broker)) throw new TypeError('createSession(broker, config) needs a Broker');
   return broker.createSession(config);
 }
 
-module.exports = { Broker, createBroker, createSession, INTERNALS, BROKER_EVENTS };
+module.exports = { Broker, createBroker, createSession, INTERNALS, BROKER_EVENTS, DISPOSE_WITHIN };

@@ -2,27 +2,12 @@
 // original's shallow way) into what the native layer takes, with clear errors for bad input.
 'use strict';
 
+const native = require('./native');
+const { unwrap } = require('./binding-error');
 const { SECURITY_LEVEL_MAX_DEPTH } = require('./constants');
 const { createValueCodec } = require('./value-codec');
 
 const codec = createValueCodec();
-
-const LIMIT_TYPES = {
-  sessionTtlMs: 'number',
-  maxToolCalls: 'number',
-  maxStdoutBytes: 'number',
-  // Seed-style addition: console calls that become events, per run (default 10,000).
-  maxStdoutEvents: 'number',
-  maxToolResultBytes: 'number',
-  toolTimeoutMs: 'number',
-  heartbeatIntervalMs: 'number',
-  deadlineMs: 'number',
-  perToolDeadlineMs: 'number',
-  cancelOnFirstError: 'boolean',
-  // Accepted aliases: `timeout` (of toolTimeoutMs) and `memoryLimit` (of enclave.memoryLimit).
-  timeout: 'number',
-  memoryLimit: 'number',
-};
 
 const DANGEROUS_KEYS = ['__proto__', 'constructor', 'prototype'];
 const MAX_GLOBALS_DEPTH = 10;
@@ -41,21 +26,14 @@ function isObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+// Which keys a `limits` object may have and what each takes is the core's rule
+// (PartialLimits::from_inputs): it answers the limits, or the TypeError to throw.
 function resolveLimits(limits) {
   if (limits === undefined || limits === null) return undefined;
   if (!isObject(limits)) throw new TypeError('Session limits must be an object');
+  const checked = unwrap(native.checkLimits(limits));
   const out = {};
-  for (const [key, type] of Object.entries(LIMIT_TYPES)) {
-    const value = limits[key];
-    if (value === undefined) continue;
-    // NaN and negative numbers are rejected here too, so every bad limit is a TypeError
-    // raised before anything is created.
-    if (typeof value !== type || (type === 'number' && !(value >= 0))) {
-      const expected = type === 'number' ? 'a non-negative number' : 'a boolean';
-      throw new TypeError(`Invalid session limit "${key}": expected ${expected}, got ${show(value)}`);
-    }
-    out[key] = value;
-  }
+  for (const [key, value] of Object.entries(checked)) if (value !== undefined && value !== null) out[key] = value;
   return out;
 }
 
@@ -139,6 +117,10 @@ function resolveAllowedTools(value) {
   throw new TypeError('allowedTools must be an array of tool name patterns');
 }
 
+// The principal (a user id) a SessionHandler creates a session for: kept with the session in
+// the core, so brokers sharing state (the `redis` option) know its owner. Not public API.
+const SESSION_OWNER = Symbol('sessionOwner');
+
 // Returns `{binding, maxDepth}`: the native config and the depth limit for tool results.
 function resolveSessionConfig(config) {
   if (config === undefined || config === null) config = {};
@@ -159,7 +141,8 @@ function resolveSessionConfig(config) {
   if (externalTools !== undefined) binding.externalTools = externalTools;
   const allowedTools = resolveAllowedTools(config.allowedTools);
   if (allowedTools !== undefined) binding.allowedTools = allowedTools;
+  if (typeof config[SESSION_OWNER] === 'string') binding.ownerUserId = config[SESSION_OWNER];
   return { binding, maxDepth: enclave.maxDepth };
 }
 
-module.exports = { resolveSessionConfig, resolveLimits, resolveExternalTools, checkSecurityLevel, show };
+module.exports = { resolveSessionConfig, resolveLimits, resolveExternalTools, checkSecurityLevel, show, SESSION_OWNER };

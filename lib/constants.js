@@ -29,8 +29,6 @@ const SessionState = Object.freeze({
   Failed: 'failed',
 });
 
-const TERMINAL_STATES = new Set(['completed', 'cancelled', 'failed']);
-
 const EventType = Object.freeze({
   SessionInit: 'session_init',
   Stdout: 'stdout',
@@ -64,7 +62,6 @@ module.exports = {
   REF_ID_PREFIX,
   DEFAULT_SESSION_LIMITS,
   SessionState,
-  TERMINAL_STATES,
   EventType,
   LogLevel,
   FilterMode,

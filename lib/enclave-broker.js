@@ -2,15 +2,22 @@
 // the original's Broker. The server runs in Rust; this class maps the seed's options and
 // answers the server's calls into user code (`authentication.validate`,
 // `rateLimiting.keyGenerator`, `authorize`). Its broker events are Broker's (broker-events.js).
+// With `redis`, its sessions, streams, commands and rate limits are shared with every broker
+// on the same Redis (redis-option.js, cluster.js; the core's `cluster` module).
 'use strict';
 
+const path = require('node:path');
 const native = require('./native');
 const host = require('./host');
-const { Broker, INTERNALS, BROKER_EVENTS } = require('./broker');
+const { Broker, INTERNALS, BROKER_EVENTS, DISPOSE_WITHIN } = require('./broker');
 const { BrokerEvents } = require('./broker-events');
 const { resolveSessionConfig } = require('./config');
 
 const AUTH_TYPES = ['bearer', 'api-key', 'custom'];
+
+// The playground page this package ships (`playground: true`), and where it is served.
+const PLAYGROUND_DIR = path.join(__dirname, '..', 'playground');
+const PLAYGROUND_PATH = '/playground';
 
 function positive(name, value, { allowZero = false } = {}) {
   if (value === undefined) return undefined;
@@ -47,7 +54,7 @@ function checkRateLimiting(limits) {
   return limits;
 }
 
-// The seed's option names onto the original's BrokerConfig (contract C6): seed keys apply
+// The seed's option names onto the original's BrokerConfig (C6 in docs/compatibility.md): seed keys apply
 // only when given, and never bring the seed's defaults with them.
 function brokerConfig(options) {
   const { sessionTimeout, maxConcurrentSessions, cleanupInterval, ...config } = options;
@@ -69,18 +76,19 @@ class EnclaveBroker extends Broker {
   #server;
   #closed;
   #events;
+  #joining = false;
 
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('EnclaveBroker options must be an object');
-    if (options.redis !== undefined) {
-      throw new Error('The redis option is not supported: this broker keeps its state in process memory');
-    }
     checkAuthentication(options.authentication);
     checkRateLimiting(options.rateLimiting);
     if (options.authorize !== undefined && typeof options.authorize !== 'function') {
       throw new TypeError('authorize must be a function');
     }
     positive('maxBodyBytes', options.maxBodyBytes);
+    if (options.playground !== undefined && typeof options.playground !== 'boolean') {
+      throw new TypeError('playground must be a boolean');
+    }
     const events = new BrokerEvents();
     super({ ...brokerConfig(options), [BROKER_EVENTS]: events });
     this.#events = events;
@@ -104,9 +112,14 @@ class EnclaveBroker extends Broker {
     return this.#server === undefined ? undefined : this.#server.port;
   }
 
+  /** The path of the playground page (`playground: true`), else undefined. */
+  get playgroundPath() {
+    return this.#options.playground ? `${PLAYGROUND_PATH}/` : undefined;
+  }
+
   async listen(port = 0, hostname = '0.0.0.0') {
     if (this.isDisposed) throw new Error('Broker is disposed');
-    if (this.#server !== undefined) throw new Error('The broker is already listening');
+    if (this.#server !== undefined || this.#joining) throw new Error('The broker is already listening');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`Invalid port ${String(port)}`);
     const options = this.#options;
     const { sessions } = this[INTERNALS];
@@ -114,26 +127,15 @@ class EnclaveBroker extends Broker {
     const resolved = resolveSessionConfig(defaults);
     const rate = options.rateLimiting;
     const auth = options.authentication;
-    const server = native.BindingHttpServer.listen(sessions._native, {
-      host: hostname,
-      port,
-      maxBodyBytes: options.maxBodyBytes,
-      bodyTimeoutMs: options.bodyTimeoutMs,
-      callbackTimeoutMs: options.callbackTimeoutMs,
-      cors: options.cors,
-      allowedOrigins: options.allowedOrigins,
-      cancelOnDisconnect: options.cancelOnDisconnect,
-      auth: auth ? auth.type : undefined,
-      authMaxFailures: auth ? auth.maxFailures : undefined,
-      authFailureWindowMs: auth ? auth.failureWindowMs : undefined,
-      authorize: options.authorize !== undefined,
-      rateLimitWindowMs: rate ? rate.windowMs : undefined,
-      rateLimitMaxRequests: rate ? rate.maxRequests : undefined,
-      rateLimitKeyGenerator: Boolean(rate && rate.keyGenerator),
-      defaults: resolved.binding,
-      externalTools: resolved.binding.externalTools,
-      sessionEvents: this.#events.observingSessions,
-    });
+    // Shared state first: a broker that cannot reach Redis does not serve.
+    const { shared } = this[INTERNALS];
+    this.#joining = true;
+    try {
+      await this.connect();
+    } finally {
+      this.#joining = false;
+    }
+    const server = this.#startServer(sessions, resolved, hostname, port, shared?.native);
     this.#server = server;
     this.#closed = new Promise((resolve) => {
       host.registerServer(
@@ -155,21 +157,51 @@ class EnclaveBroker extends Broker {
     this.#log('info', `EnclaveBroker listening on ${hostname}:${server.port}`);
   }
 
+  #startServer(sessions, resolved, hostname, port, cluster) {
+    const options = this.#options;
+    const rate = options.rateLimiting;
+    const auth = options.authentication;
+    return native.BindingHttpServer.listen(sessions._native, {
+      host: hostname,
+      port,
+      maxBodyBytes: options.maxBodyBytes,
+      bodyTimeoutMs: options.bodyTimeoutMs,
+      callbackTimeoutMs: options.callbackTimeoutMs,
+      cors: options.cors,
+      allowedOrigins: options.allowedOrigins,
+      cancelOnDisconnect: options.cancelOnDisconnect,
+      auth: auth ? auth.type : undefined,
+      authMaxFailures: auth ? auth.maxFailures : undefined,
+      authFailureWindowMs: auth ? auth.failureWindowMs : undefined,
+      authorize: options.authorize !== undefined,
+      rateLimitWindowMs: rate ? rate.windowMs : undefined,
+      rateLimitMaxRequests: rate ? rate.maxRequests : undefined,
+      rateLimitKeyGenerator: Boolean(rate && rate.keyGenerator),
+      defaults: resolved.binding,
+      externalTools: resolved.binding.externalTools,
+      sessionEvents: this.#events.observingSessions,
+      staticFilesDir: options.playground ? PLAYGROUND_DIR : undefined,
+      staticFilesMount: options.playground ? PLAYGROUND_PATH : undefined,
+    }, cluster);
+  }
+
   /**
    * Stops the server: the port is freed at once, open streams get `timeout` ms (default
    * 5000) to finish, then their sessions are cancelled so every stream still ends with
    * `final`. Then the broker is disposed.
    */
   async close({ timeout = 5000 } = {}) {
+    const grace = positive('timeout', timeout, { allowZero: true });
     const server = this.#server;
     if (server !== undefined) {
       this.#server = undefined;
-      server.close(positive('timeout', timeout, { allowZero: true }));
+      server.close(grace);
       await this.#closed;
       host.release();
       this.#log('info', 'EnclaveBroker closed');
     }
-    await this.dispose();
+    // With `redis`, the sessions' last events get `timeout` to reach Redis.
+    await this[DISPOSE_WITHIN](grace);
   }
 }
 

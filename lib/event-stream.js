@@ -1,4 +1,4 @@
-// The events of one `execute()` as an async iterable (contract C2): the promise it returns
+// The events of one `execute()` as an async iterable (C2 in docs/compatibility.md): the promise it returns
 // stays a real Promise<SessionFinalResult>, and `for await` over the same value yields every
 // event from `session_init` to `final`.
 //

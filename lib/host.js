@@ -19,6 +19,10 @@ const KIND_SERVER_CLOSED = 5;
 const KIND_SESSION_FINISHED = 6;
 const KIND_SESSION_CREATED = 7;
 const KIND_WORKER_STOPPED = 8;
+const KIND_CLUSTER_READY = 9;
+const KIND_CLUSTER_CLOSED = 10;
+const KIND_CLUSTER_ANSWER = 11;
+const KIND_CLUSTER_EVENTS = 12;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
@@ -31,6 +35,11 @@ const servers = new Map();
 const workers = new Map();
 // Session key → what to call with the session's final result (see watchFinished).
 const finishWatchers = new Map();
+// Cluster key → {ready(error?), closed()}: a broker joining and leaving the shared state.
+const clusters = new Map();
+// Request key → {resolve, reject} of a question to the shared state; follow key → {onLines, onDone}.
+const clusterAnswers = new Map();
+const clusterFollows = new Map();
 let holds = 0;
 
 // `authorize(principal, action, session, request)` for each session the server asks about
@@ -134,6 +143,33 @@ function dispatch(kind, a, b, s1, s2, s3) {
       if (server !== undefined && server.onSessionCreated !== undefined) server.onSessionCreated(s1);
       break;
     }
+    case KIND_CLUSTER_READY: {
+      const cluster = clusters.get(a);
+      if (cluster !== undefined) cluster.ready(s1 === '' ? undefined : s1);
+      break;
+    }
+    case KIND_CLUSTER_CLOSED: {
+      const cluster = clusters.get(a);
+      clusters.delete(a);
+      if (cluster !== undefined) cluster.closed();
+      break;
+    }
+    case KIND_CLUSTER_ANSWER: {
+      const waiter = clusterAnswers.get(a);
+      clusterAnswers.delete(a);
+      if (waiter !== undefined) {
+        if (b === 1) waiter.resolve(s1);
+        else waiter.reject(new Error(s1));
+      }
+      break;
+    }
+    case KIND_CLUSTER_EVENTS: {
+      const follower = clusterFollows.get(a);
+      if (follower === undefined) break;
+      if (b === 1) clusterFollows.delete(a);
+      follower.onLines(s1, b === 1);
+      break;
+    }
     case KIND_WORKER_STOPPED: {
       const onStopped = workers.get(a);
       workers.delete(a);
@@ -174,6 +210,26 @@ function registerServer(key, callbacks, onClosed, onSessionCreated) {
   servers.set(key, { callbacks, onClosed, onSessionCreated });
 }
 
+// `ready(error?)` runs once the cluster `key` is connected (or could not be); `closed()`
+// once it has left.
+function registerCluster(key, ready, closed) {
+  clusters.set(key, { ready, closed });
+}
+
+// The answer to the shared-state request `key`.
+function awaitClusterAnswer(key) {
+  return new Promise((resolve, reject) => clusterAnswers.set(key, { resolve, reject }));
+}
+
+// `onLines(ndjson, done)` for each page of the followed log `key`, until done or forgotten.
+function followCluster(key, onLines) {
+  clusterFollows.set(key, { onLines });
+}
+
+function forgetClusterFollow(key) {
+  clusterFollows.delete(key);
+}
+
 function registerWorker(key, onStopped) {
   workers.set(key, onStopped);
 }
@@ -206,6 +262,10 @@ module.exports = {
   registerOwner,
   unregisterOwner,
   registerServer,
+  registerCluster,
+  awaitClusterAnswer,
+  followCluster,
+  forgetClusterFollow,
   registerWorker,
   watchFinished,
   hold,

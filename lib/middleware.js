@@ -1,4 +1,4 @@
-// The seed API's broker `middleware` (S001, contract C27): functions `(call, next)` around
+// The seed API's broker `middleware` (S001, C27 in docs/compatibility.md): functions `(call, next)` around
 // every tool handler, onion-style. They run after the arguments were validated (so they
 // see what the handler would), with `call = {name, args, context}`; `next(call)` runs the
 // rest of the chain and then the handler with `call.args`, resolving to its value. A

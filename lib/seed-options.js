@@ -1,6 +1,6 @@
-// The seed documents' option keys on `execute()` and `createSession()` (contract C3, C28),
+// The seed documents' option keys on `execute()` and `createSession()` (C3, C28 in docs/compatibility.md),
 // mapped onto the original's session config. They are additive: without them the config
-// is passed on untouched, so the original's shallow merge (Q1) decides as before; with
+// is passed on untouched, so the original's shallow merge (Q1 in docs/compatibility.md) decides as before; with
 // them, the limits they change are those the session would otherwise run with.
 'use strict';
 
@@ -76,7 +76,7 @@ function resolveExecuteOptions(options, defaults) {
   return { config, filter: eventPredicate(filter) };
 }
 
-// `createSession(config)`: `timeout` and `maxToolCalls` at the top level (seed S001).
+// `createSession(config)`: `timeout` and `maxToolCalls` at the top level (seed S001 in docs/compatibility.md).
 function resolveSessionOptions(config, defaults) {
   if (!isObject(config)) return config;
   const { timeout, maxToolCalls, ...rest } = config;

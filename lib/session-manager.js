@@ -6,6 +6,7 @@ const native = require('./native');
 const host = require('./host');
 const { BrokerSession } = require('./broker-session');
 const { resolveSessionConfig, show } = require('./config');
+const { unwrap } = require('./binding-error');
 const { ToolRegistry } = require('./tool-registry');
 
 function isRegistry(value) {
@@ -15,7 +16,7 @@ function isRegistry(value) {
 const SEED_OPTIONS = ['maxConcurrentSessions', 'sessionTimeout', 'cleanupInterval'];
 
 // The seed's `new SessionManager({maxConcurrentSessions, sessionTimeout, cleanupInterval})`
-// (S001, contract C26) as the original's arguments: an empty registry, and only the keys
+// (S001, C26 in docs/compatibility.md) as the original's arguments: an empty registry, and only the keys
 // given (never the seed's defaults).
 function fromSeedOptions(options) {
   const unknown = Object.keys(options).filter((key) => !SEED_OPTIONS.includes(key));
@@ -47,7 +48,6 @@ class SessionManager {
   #registry;
   #native;
   #defaults;
-  #maxSessions;
   #wrappers = new Map();
   #maxDepth;
   #timer;
@@ -77,7 +77,6 @@ class SessionManager {
     const { maxDepth } = resolveSessionConfig(defaults);
     this.#maxDepth = maxDepth;
     this.#registry = toolRegistry;
-    this.#maxSessions = maxSessions;
     this.#defaults = defaults;
     this.#native = new native.BindingSessionManager(maxSessions);
     // Tool calls of sessions created without a JS wrapper (by the listen() server) come here.
@@ -100,24 +99,19 @@ class SessionManager {
   }
 
   create(config = {}) {
-    if (this.#native.isDisposed) throw new Error('Session manager is disposed');
+    // Disposed or full is the core's answer (a full manager first sweeps finished and
+    // expired sessions), asked before the config is read, as the original did.
+    if (unwrap(this.#native.makeRoom()) > 0) this.#forgetRemoved();
     if (config === null) config = {};
     if (typeof config !== 'object' || Array.isArray(config)) throw new TypeError('Session config must be an object');
-    // Full: finished and expired sessions make room first (as the error's advice implies).
-    if (this.#native.totalCount >= this.#maxSessions) this.cleanup();
-    if (this.#native.totalCount >= this.#maxSessions) {
-      throw new Error(
-        `Maximum sessions reached (${this.#maxSessions}). Wait for existing sessions to complete or increase maxSessions.`,
-      );
-    }
-    // Shallow merge, as the original: a given `limits` replaces the defaults' limits (Q1).
+    // Shallow merge, as the original: a given `limits` replaces the defaults' limits (Q1 in docs/compatibility.md).
     const merged = { ...this.#defaults, ...config };
     const resolved = resolveSessionConfig(merged);
     const owner = ownerOf(config);
-    const handle = this.#native.create(resolved.binding);
+    const handle = unwrap(this.#native.create(resolved.binding));
     if (owner !== undefined) this.#owners.set(handle.key, owner);
     const session = BrokerSession._fromHandle(handle, this.#registry, resolved.maxDepth);
-    // Only an explicit id can replace an existing entry (Q7).
+    // Only an explicit id can replace an existing entry (Q7 in docs/compatibility.md).
     if (resolved.binding.sessionId !== undefined) {
       for (const [key, existing] of this.#wrappers) {
         if (existing.sessionId === session.sessionId) {
@@ -149,7 +143,7 @@ class SessionManager {
     return this.#native.has(String(sessionId));
   }
 
-  // `filter` (seed S001): `{userId}` keeps that user's sessions.
+  // `filter` (seed S001 in docs/compatibility.md): `{userId}` keeps that user's sessions.
   list(filter) {
     return this.#withOwners(JSON.parse(this.#native.listJson()), filter);
   }
@@ -187,7 +181,7 @@ class SessionManager {
     return terminated;
   }
 
-  // Seed alias (S001 `destroy(id)`).
+  // Seed alias (S001 in docs/compatibility.md `destroy(id)`).
   destroy(sessionId) {
     return this.terminate(sessionId);
   }
@@ -226,17 +220,20 @@ class SessionManager {
 
   cleanup() {
     const removed = this.#native.cleanup();
-    if (removed > 0) {
-      const live = new Set(this.#native.keys());
-      for (const [key, session] of this.#wrappers) {
-        if (!live.has(key)) {
-          session._catchUp();
-          this.#wrappers.delete(key);
-          this.#owners.delete(key);
-        }
+    if (removed > 0) this.#forgetRemoved();
+    return removed;
+  }
+
+  // Drops the wrappers of sessions the core no longer holds (their last events delivered).
+  #forgetRemoved() {
+    const live = new Set(this.#native.keys());
+    for (const [key, session] of this.#wrappers) {
+      if (!live.has(key)) {
+        session._catchUp();
+        this.#wrappers.delete(key);
+        this.#owners.delete(key);
       }
     }
-    return removed;
   }
 
   async dispose() {

@@ -1,4 +1,4 @@
-// The seed's embedder-driven tool loop (S001's Quick Start), for one BrokerSession:
+// The seed's embedder-driven tool loop (S001 in docs/compatibility.md's Quick Start), for one BrokerSession:
 //
 //   session.on('tool_call', async (call) => {
 //     const result = await broker.executeToolCall(session.id, call);

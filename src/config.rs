@@ -3,10 +3,13 @@
 use enclave_broker_core::engine::{
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, SandboxOptions,
 };
-use enclave_broker_core::protocol::{PartialLimits, SessionLimits};
-use enclave_broker_core::session::{AllowedTools, ExternalTools, SessionConfig};
-use napi::Status;
+use enclave_broker_core::protocol::{LIMIT_KEYS, LimitInput, PartialLimits, SessionLimits};
+use enclave_broker_core::session::{AllowedTools, ExternalTools, Principal, SessionConfig};
+use napi::bindgen_prelude::{Either, Object, Unknown};
+use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
+
+use crate::error::BindingError;
 
 #[napi(object)]
 #[derive(Default)]
@@ -40,6 +43,8 @@ pub struct BindingSessionConfig {
     pub external_tools: Option<Vec<String>>,
     /// Glob patterns of the tools the script may call (seed `allowedTools`); all when absent.
     pub allowed_tools: Option<Vec<String>>,
+    /// The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent.
+    pub owner_user_id: Option<String>,
 }
 
 pub(crate) fn external_tools(names: Option<Vec<String>>) -> ExternalTools {
@@ -76,12 +81,73 @@ pub(crate) fn partial(limits: BindingLimits) -> PartialLimits {
     }
 }
 
+/// A JavaScript value as `String(value)` shows it in a message (strings quoted, arrays
+/// named), for limits that are not what their key takes.
+fn shown(env: napi::sys::napi_env, value: Unknown<'_>, kind: ValueType) -> napi::Result<String> {
+    Ok(match kind {
+        ValueType::String => serde_json::to_string(&unsafe { value.cast::<String>() }?).unwrap_or_default(),
+        ValueType::Null => "null".into(),
+        ValueType::Symbol => "symbol".into(),
+        _ if value.is_array()? => "an array".into(),
+        _ => match value.coerce_to_string().and_then(|s| s.into_utf8()).and_then(|s| s.into_owned()) {
+            Ok(text) => text,
+            // `String(value)` threw (a throwing toString): name its type instead, and drop
+            // the pending exception, which is not this call's answer.
+            Err(_) => {
+                let mut pending = std::ptr::null_mut();
+                // SAFETY: `env` is the env of this call, on its own thread.
+                unsafe { napi::sys::napi_get_and_clear_last_exception(env, &mut pending) };
+                format!("{kind}").to_lowercase()
+            }
+        },
+    })
+}
+
+fn from_partial(p: PartialLimits) -> BindingLimits {
+    BindingLimits {
+        session_ttl_ms: p.session_ttl_ms,
+        max_tool_calls: p.max_tool_calls,
+        max_stdout_bytes: p.max_stdout_bytes,
+        max_stdout_events: p.max_stdout_events,
+        max_tool_result_bytes: p.max_tool_result_bytes,
+        tool_timeout_ms: p.tool_timeout_ms,
+        heartbeat_interval_ms: p.heartbeat_interval_ms,
+        deadline_ms: p.deadline_ms,
+        per_tool_deadline_ms: p.per_tool_deadline_ms,
+        cancel_on_first_error: p.cancel_on_first_error,
+        timeout: p.timeout,
+        memory_limit: p.memory_limit,
+    }
+}
+
+/// A caller's `limits` object, checked by the core's rule (`PartialLimits::from_inputs`):
+/// the limits it gives, or an `INVALID_LIMIT` TypeError naming the first bad one.
+#[napi]
+pub fn check_limits(env: Env, limits: Object) -> napi::Result<Either<BindingLimits, BindingError>> {
+    let mut inputs = Vec::new();
+    for (key, _) in LIMIT_KEYS {
+        let Some(value) = limits.get::<Unknown>(key)? else { continue };
+        let kind = value.get_type()?;
+        let input = match kind {
+            ValueType::Undefined => continue,
+            ValueType::Number => LimitInput::Number(unsafe { value.cast::<f64>() }?),
+            ValueType::Boolean => LimitInput::Bool(unsafe { value.cast::<bool>() }?),
+            _ => LimitInput::Other(shown(env.raw(), value, kind)?),
+        };
+        inputs.push((key, input));
+    }
+    Ok(match PartialLimits::from_inputs(inputs) {
+        Ok(partial) => Either::A(from_partial(partial)),
+        Err(e) => Either::B(BindingError::type_error("INVALID_LIMIT", e.to_string())),
+    })
+}
+
 impl BindingSessionConfig {
-    pub fn into_core(self) -> napi::Result<SessionConfig> {
+    pub fn into_core(self) -> Result<SessionConfig, BindingError> {
         let l = self.limits.unwrap_or_default();
         let partial = partial(l);
         let limits = SessionLimits::resolve(&partial)
-            .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
+            .map_err(|e| BindingError::type_error("INVALID_LIMIT", e.to_string()))?;
         let memory = limits
             .memory_limit_bytes
             .map(|b| b as usize)
@@ -99,11 +165,15 @@ impl BindingSessionConfig {
             allowed_tools: match self.allowed_tools {
                 None => AllowedTools::all(),
                 Some(patterns) => AllowedTools::matching(&patterns)
-                    .map_err(|message| napi::Error::new(Status::InvalidArg, message))?,
+                    .map_err(|message| BindingError::type_error("INVALID_TOOL_PATTERN", message))?,
             },
             encryption: None,
             owner_key: 0,
-            owner: Default::default(),
+            owner: match self.owner_user_id {
+                Some(user_id) => Principal::User { user_id, tenant_id: None },
+                None => Principal::Anonymous,
+            },
+            journal: None,
         })
     }
 }

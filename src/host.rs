@@ -26,6 +26,10 @@ const KIND_SERVER_CLOSED: u32 = 5;
 const KIND_SESSION_FINISHED: u32 = 6;
 const KIND_SESSION_CREATED: u32 = 7;
 const KIND_WORKER_STOPPED: u32 = 8;
+const KIND_CLUSTER_READY: u32 = 9;
+const KIND_CLUSTER_CLOSED: u32 = 10;
+const KIND_CLUSTER_ANSWER: u32 = 11;
+const KIND_CLUSTER_EVENTS: u32 = 12;
 
 pub(crate) enum HostMessage {
     /// A session has events its listeners have not had (the facade pulls them in batches).
@@ -57,6 +61,25 @@ pub(crate) enum HostMessage {
     },
     /// A runtime worker finished its graceful stop.
     WorkerStopped(u64),
+    /// A broker joined the shared state (`error` empty) or could not reach Redis.
+    ClusterReady {
+        key: u64,
+        error: String,
+    },
+    /// A broker left the shared state.
+    ClusterClosed(u64),
+    /// The answer to a facade's request about the shared state (`BindingCluster.request`).
+    ClusterAnswer {
+        key: u64,
+        ok: bool,
+        text: String,
+    },
+    /// Events of a followed shared session (`BindingCluster.follow`); `done` ends it.
+    ClusterEvents {
+        key: u64,
+        lines: String,
+        done: bool,
+    },
 }
 
 fn dispatch() -> &'static Mutex<Option<Arc<Dispatch>>> {
@@ -110,6 +133,23 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
         HostMessage::WorkerStopped(worker_key) => {
             (KIND_WORKER_STOPPED, worker_key as f64, 0.0, String::new(), String::new(), String::new())
         }
+        HostMessage::ClusterReady { key, error } => {
+            (KIND_CLUSTER_READY, key as f64, 0.0, error, String::new(), String::new())
+        }
+        HostMessage::ClusterClosed(key) => {
+            (KIND_CLUSTER_CLOSED, key as f64, 0.0, String::new(), String::new(), String::new())
+        }
+        HostMessage::ClusterAnswer { key, ok, text } => {
+            (KIND_CLUSTER_ANSWER, key as f64, if ok { 1.0 } else { 0.0 }, text, String::new(), String::new())
+        }
+        HostMessage::ClusterEvents { key, lines, done } => (
+            KIND_CLUSTER_EVENTS,
+            key as f64,
+            if done { 1.0 } else { 0.0 },
+            lines,
+            String::new(),
+            String::new(),
+        ),
     }
 }
 

@@ -6,10 +6,13 @@
 // napi-derive leaves exported functions out of test builds, so their helpers look unused there.
 #![cfg_attr(test, allow(dead_code))]
 
+mod cluster;
 mod config;
+mod error;
 mod host;
 mod manager;
 mod regex;
 mod runtime;
 mod server;
 mod session;
+mod tool_pattern;

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use enclave_broker_core::session::SessionManager;
-use napi::Status;
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 use crate::config::BindingSessionConfig;
+use crate::error::BindingError;
 use crate::host;
 use crate::session::{BindingSession, info_json};
 
@@ -34,14 +35,23 @@ impl BindingSessionManager {
         BindingSessionManager { manager: Arc::new(SessionManager::new(max, host::tool_host())) }
     }
 
+    /// Whether a session could be created now (see `SessionManager::make_room`): how many
+    /// finished sessions were swept to make room, or why not (disposed, full).
     #[napi]
-    pub fn create(&self, config: BindingSessionConfig) -> napi::Result<BindingSession> {
-        let config = config.into_core()?;
-        let session = self
-            .manager
-            .create(config)
-            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
-        Ok(BindingSession::wrap(session))
+    pub fn make_room(&self) -> Either<u32, BindingError> {
+        match self.manager.make_room() {
+            Ok(swept) => Either::A(swept as u32),
+            Err(e) => Either::B(e.into()),
+        }
+    }
+
+    #[napi]
+    pub fn create(&self, config: BindingSessionConfig) -> Either<BindingSession, BindingError> {
+        let created = config.into_core().and_then(|config| self.manager.create(config).map_err(Into::into));
+        match created {
+            Ok(session) => Either::A(BindingSession::wrap(session)),
+            Err(e) => Either::B(e),
+        }
     }
 
     #[napi]

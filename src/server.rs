@@ -5,16 +5,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use enclave_broker_core::cluster::SharedState;
 use enclave_broker_core::http::auth::{DEFAULT_FAILURE_WINDOW, DEFAULT_MAX_FAILURES};
 use enclave_broker_core::http::{
     Action, AuthConfig, AuthKind, AuthResult, AuthValidator, Authorizer, BoxFuture, Cors, HttpConfig,
-    HttpServer, KeyGenerator, RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate,
+    HttpServer, KeyGenerator, RateLimitConfig, RequestInfo, SessionCreated, SessionTemplate, StaticFiles,
 };
 use enclave_broker_core::runtime;
 use enclave_broker_core::session::{Principal, Session};
 use napi::Status;
 use napi_derive::napi;
 
+use crate::cluster::BindingCluster;
 use crate::config::{BindingSessionConfig, external_tools};
 use crate::host::{self, HostMessage};
 use crate::manager::BindingSessionManager;
@@ -46,6 +48,9 @@ pub struct BindingHttpConfig {
     pub defaults: BindingSessionConfig,
     /// Tools the client runs itself (`POST /sessions/:id/tool-result`); `["*"]` for all.
     pub external_tools: Option<Vec<String>>,
+    /// A folder of static files to serve at `static_files_mount` (the playground page).
+    pub static_files_dir: Option<String>,
+    pub static_files_mount: Option<String>,
 }
 
 struct JsValidator(u64);
@@ -123,7 +128,14 @@ impl BindingHttpServer {
     pub fn listen(
         manager: &BindingSessionManager,
         config: BindingHttpConfig,
+        cluster: Option<&BindingCluster>,
     ) -> napi::Result<BindingHttpServer> {
+        let cluster = match cluster {
+            None => None,
+            Some(cluster) => Some(cluster.core().ok_or_else(|| {
+                napi::Error::new(Status::GenericFailure, "The broker is not connected to Redis")
+            })?),
+        };
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
         let session_events = Arc::new(AtomicBool::new(config.session_events.unwrap_or(false)));
@@ -163,7 +175,19 @@ impl BindingHttpServer {
                 .then(|| Arc::new(JsKeyGenerator(key)) as Arc<dyn KeyGenerator>),
         });
         let external_tools = external_tools(config.external_tools);
-        let operator = config.defaults.into_core()?;
+        let static_files = match (&config.static_files_dir, &config.static_files_mount) {
+            (Some(dir), Some(mount)) => {
+                Some(StaticFiles::load(std::path::Path::new(dir), mount).map_err(|e| {
+                    napi::Error::new(
+                        Status::InvalidArg,
+                        format!("static files in {dir} cannot be served: {e}"),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        let operator =
+            config.defaults.into_core().map_err(|e| napi::Error::new(Status::InvalidArg, e.message))?;
         let defaults = HttpConfig::default();
         let core_config = HttpConfig {
             host: config.host.unwrap_or(defaults.host),
@@ -196,6 +220,9 @@ impl BindingHttpServer {
                     }
                 }) as SessionCreated
             }),
+            static_files,
+            credential_salt: cluster.as_ref().and_then(|c| c.credential_salt()),
+            shared: cluster.map(|c| c as Arc<dyn SharedState>),
         };
         let server = HttpServer::start(core_config, manager.core())
             .map_err(|e| napi::Error::new(Status::GenericFailure, format!("listen failed: {e}")))?;

@@ -8,10 +8,11 @@ use enclave_broker_core::protocol::ErrorInfo;
 use enclave_broker_core::protocol::json::JsonObject;
 use enclave_broker_core::session::{Session, SessionInfo};
 use enclave_broker_core::tools::ToolReply;
-use napi::Status;
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 use crate::config::BindingSessionConfig;
+use crate::error::BindingError;
 use crate::host::{self, Forwarder, HostMessage};
 
 fn forwarders() -> &'static Mutex<HashMap<u64, Weak<Forwarder>>> {
@@ -64,10 +65,12 @@ impl BindingSession {
 #[napi]
 impl BindingSession {
     /// A session outside any manager (`new BrokerSession(registry, config)`).
-    #[napi(factory)]
-    pub fn create(config: BindingSessionConfig) -> napi::Result<BindingSession> {
-        let session = Session::new(config.into_core()?, host::tool_host());
-        Ok(BindingSession::wrap(session))
+    #[napi]
+    pub fn create(config: BindingSessionConfig) -> Either<BindingSession, BindingError> {
+        match config.into_core() {
+            Ok(config) => Either::A(BindingSession::wrap(Session::new(config, host::tool_host()))),
+            Err(e) => Either::B(e),
+        }
     }
 
     #[napi(getter)]
@@ -122,18 +125,19 @@ impl BindingSession {
     }
 
     /// Starts the run; the facade hears `done` through the host channel. Returns the seq of
-    /// the last event the start itself emitted (`session_init`).
+    /// the last event the start itself emitted (`session_init`); a session that cannot run
+    /// (already run, disposed) answers why.
     #[napi]
-    pub fn execute(&self, code: String) -> napi::Result<f64> {
-        let emitted = self
-            .session
-            .execute(code)
-            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
+    pub fn execute(&self, code: String) -> Either<f64, BindingError> {
+        let emitted = match self.session.execute(code) {
+            Ok(emitted) => emitted,
+            Err(e) => return Either::B(e.into()),
+        };
         let key = self.session.key();
         self.session.on_finished(move |result| {
             host::send(HostMessage::Done { session_key: key, result_json: result.to_json() });
         });
-        Ok(emitted as f64)
+        Either::A(emitted as f64)
     }
 
     /// Tells the facade (`session finished`) once the session has its final result, however
@@ -166,7 +170,7 @@ impl BindingSession {
     #[napi]
     pub fn events_after(&self, after: f64, max: Option<u32>) -> String {
         let max = max.map_or(usize::MAX, |m| m as usize);
-        lines(&self.session.events_after_at_most(after.max(0.0) as u64, max))
+        lines(&self.session.events_page(after.max(0.0) as u64, max))
     }
 
     /// Turns event forwarding on or off; returns the seq at that moment.
@@ -240,7 +244,7 @@ impl BindingSession {
         json: Option<String>,
         code: Option<String>,
         message: Option<String>,
-    ) -> napi::Result<()> {
+    ) -> Option<BindingError> {
         let reply = if ok {
             ToolReply::Ok(json)
         } else {
@@ -249,9 +253,7 @@ impl BindingSession {
                 message.unwrap_or_default(),
             ))
         };
-        self.session
-            .submit_tool_result(&call_id, reply)
-            .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+        self.session.submit_tool_result(&call_id, reply).err().map(Into::into)
     }
 
     /// Call ids of external tool calls waiting for a result.

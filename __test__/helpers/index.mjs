@@ -236,6 +236,6 @@ export function listeningBrokersClosedAfterEach() {
   };
 }
 
-// The events of one tool call, and of a run that makes exactly one (contract 1.K).
+// The events of one tool call, and of a run that makes exactly one (1.K in docs/compatibility.md).
 export const TOOL_CALL_EVENTS = Object.freeze(['tool_call', 'tool_progress', 'tool_progress', 'tool_result_applied']);
 export const ONE_TOOL_CALL_RUN = Object.freeze(['session_init', ...TOOL_CALL_EVENTS, 'final']);

@@ -8,8 +8,8 @@ import path from 'node:path';
 import ts from 'typescript';
 import { ROOT, splitSandboxLog } from './index.mjs';
 
-// A temp project whose node_modules has the package (this checkout), zod and express, plus
-// `stubModules` ({name: CommonJS source}) for third-party modules a sample imports.
+// A temp project whose node_modules has the package (this checkout), zod, express and
+// ioredis, plus `stubModules` ({name: CommonJS source}) for third-party modules a sample imports.
 export function sampleProject(stubModules = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enclave-samples-'));
   const modules = path.join(dir, 'node_modules');
@@ -17,7 +17,7 @@ export function sampleProject(stubModules = {}) {
   // Junctions on Windows need no privilege; elsewhere the type is ignored.
   const link = (target, name) => fs.symlinkSync(target, path.join(modules, name), 'junction');
   link(ROOT, 'enclave-broker-rs');
-  for (const name of ['zod', 'express']) link(path.join(ROOT, 'node_modules', name), name);
+  for (const name of ['zod', 'express', 'ioredis']) link(path.join(ROOT, 'node_modules', name), name);
   for (const [name, source] of Object.entries(stubModules)) {
     fs.mkdirSync(path.join(modules, name));
     fs.writeFileSync(path.join(modules, name, 'index.js'), source);

@@ -24,7 +24,7 @@ import {
   createTypeFilter,
   registerExpressRoutes,
 } from 'enclave-broker-rs';
-// Every type export of the original package (contract 1.A).
+// Every type export of the original package (1.A in docs/compatibility.md).
 import type {
   BrokerConfig,
   ExecuteOptions,
@@ -568,7 +568,11 @@ async function seedBroker(registry: ToolRegistry): Promise<void> {
   createBroker({ tools: { 'users:get': async (args) => ({ id: args.id }) } });
   // @ts-expect-error the port is a number
   await broker.listen('3001');
-  // @ts-expect-error Redis is not supported
+  // Shared state: a URL (or an ioredis / node-redis client) and its tuning.
+  const shared = new EnclaveBroker({ redis: 'redis://127.0.0.1:6379', cluster: { leaseMs: 2000, maxBufferBytes: 1 << 20 } });
+  await shared.connect();
+  await createBroker({ redis: 'rediss://cache.example:6380', cluster: { keyPrefix: 'app:' } }).connect();
+  // @ts-expect-error neither a URL nor a Redis client
   void new EnclaveBroker({ redis: {} });
   // @ts-expect-error not an authentication type
   void new EnclaveBroker({ authentication: { type: 'oauth', validate: async () => ({ valid: true }) } });

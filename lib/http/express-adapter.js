@@ -3,14 +3,14 @@
 // registerExpressRoutes(router, handler) is the original's: one `router[method](path, fn)`
 // per route, Express req/res adapted to BrokerRequest/BrokerResponse, and a rejected
 // handler logged and answered with 500 INTERNAL_ERROR. The abort signal is the original's
-// too: it fires on the request's 'close' only when the socket is destroyed by then (Q13).
+// too: it fires on the request's 'close' only when the socket is destroyed by then (Q13 in docs/compatibility.md).
 //
 // On top of that:
-// - the cancel route (POST /sessions/:sessionId/cancel, C36) is always registered, since
+// - the cancel route (POST /sessions/:sessionId/cancel, C36 in docs/compatibility.md) is always registered, since
 //   the original's own client calls it;
-// - registerExpressRoutes(app, broker, {prefix, middleware}) as the docs show it (C31);
+// - registerExpressRoutes(app, broker, {prefix, middleware}) as the docs show it (C31 in docs/compatibility.md);
 // - createExpressRouter returns a real Express router (the original's registered nothing,
-//   Q12/C30) and accepts a Broker as well as a SessionHandler.
+//   Q12/C30 in docs/compatibility.md) and accepts a Broker as well as a SessionHandler.
 'use strict';
 
 const { SessionHandler } = require('./session-handler');

@@ -3,7 +3,7 @@
 // Requests and responses are duck-typed: BrokerRequest {method, path, params, query, body,
 // headers, signal?} and BrokerResponse {status(c) → this, json(d), setHeader(n, v) → this,
 // write(s), end(), flush?()}. Routes, status codes, JSON bodies and headers are the
-// original's. Added on top (contract C36), because the original's own client relies on
+// original's. Added on top (C36 in docs/compatibility.md), because the original's own client relies on
 // them: POST /sessions/:sessionId/cancel, and the replay aliases `?from=` and
 // `Last-Event-ID` (used only when `fromSeq` is absent). getRoutes() lists the cancel route
 // only when the handler is built with `extraRoutes: true`, so the route list stays the
@@ -15,9 +15,16 @@
 // only those, and every `:sessionId` route answers 404 for anyone else unless the optional
 // `authorize(principal, action, session)` returns true. Without a resolver the handler is
 // the original's, except that a `sessionId` already in use is a 409 (never a replacement).
+//
+// On a broker with `redis` (shared state), the routes see every broker's sessions: lists
+// and lookups go to the shared registry, a stream of a session another broker runs follows
+// its shared log, cancel and DELETE reach the broker running it, and the principal a session
+// was created for is kept with it, so every broker applies the same tenancy.
 'use strict';
 
 const { createEventFilter } = require('../event-filter');
+const { INTERNALS } = require('../broker');
+const { SESSION_OWNER } = require('../config');
 
 const CORS_METHODS = 'GET, POST, DELETE, OPTIONS';
 const CORS_HEADERS = 'Content-Type, Accept, Last-Event-ID';
@@ -44,6 +51,29 @@ function principalId(principal) {
   if (typeof principal === 'string') return principal;
   if (principal !== null && typeof principal === 'object' && typeof principal.id === 'string') return principal.id;
   return undefined;
+}
+
+// A principal's key in the shared registry (the core's `user:<JSON id>`).
+const principalKey = (principal) => `user:${JSON.stringify(principalId(principal))}`;
+
+// A session of the shared registry that this process does not hold.
+class SharedSession {
+  constructor(info) {
+    this.info = info;
+  }
+
+  get sessionId() {
+    return this.info.sessionId;
+  }
+}
+
+// An answer of the broker running a shared session, as the route's response (true when done).
+function commandAnswered(handler, res, sessionId, answer) {
+  if (answer.status === 'done') return true;
+  if (answer.status === 'notFound') handler.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+  else if (answer.status === 'invalid') handler.sendError(res, 409, 'INVALID_STATE', answer.message);
+  else handler.sendError(res, 503, 'BROKER_UNAVAILABLE', answer.message);
+  return false;
 }
 
 class SessionHandler {
@@ -84,18 +114,27 @@ class SessionHandler {
     return principal;
   }
 
+  // The broker's shared state (its `redis` option), if any.
+  #shared() {
+    const internals = this.broker !== null && typeof this.broker === 'object' ? this.broker[INTERNALS] : undefined;
+    return internals === undefined ? undefined : internals.shared;
+  }
+
   // Whether `principal` may do `action` ('list', 'read', 'stream', 'cancel', 'delete') to
-  // `session`: its owner may; anyone else only if `authorize` returns true.
+  // `session` (a BrokerSession, or a SharedSession): its owner may; anyone else only if
+  // `authorize` returns true.
   async #mayReach(principal, session, action) {
     if (principal === NO_TENANCY) return true;
-    const owner = this.#owners.get(session);
+    const shared = session instanceof SharedSession ? session.info : undefined;
+    const owner = shared === undefined ? this.#owners.get(session) : shared.owner.type === 'user' ? shared.owner.userId : undefined;
     if (owner !== undefined && principalId(owner) === principalId(principal)) return true;
     if (this.#authorize === undefined) return false;
+    const source = shared ?? session;
     const info = {
-      sessionId: session.sessionId,
-      state: session.state,
-      createdAt: session.createdAt,
-      expiresAt: session.expiresAt,
+      sessionId: source.sessionId,
+      state: source.state,
+      createdAt: source.createdAt,
+      expiresAt: source.expiresAt,
       owner: owner ?? null,
     };
     try {
@@ -119,7 +158,7 @@ class SessionHandler {
     return this.#extraRoutes ? routes.concat(this.getExtraRoutes()) : routes;
   }
 
-  // The routes the original lacks (C36); the Express helpers always register them.
+  // The routes the original lacks (C36 in docs/compatibility.md); the Express helpers always register them.
   getExtraRoutes() {
     return [
       { method: 'POST', path: '/sessions/:sessionId/cancel', handler: this.cancelSession.bind(this) },
@@ -154,6 +193,11 @@ class SessionHandler {
     const principal = await this.#caller(req, res);
     if (principal === undefined) return;
     try {
+      const shared = this.#shared();
+      if (shared !== undefined) {
+        await this.#listShared(shared, principal, res);
+        return;
+      }
       let sessions = this.broker.listSessions();
       if (principal !== NO_TENANCY) {
         const visible = await Promise.all(
@@ -173,6 +217,17 @@ class SessionHandler {
     }
   }
 
+  // GET /sessions on a broker with shared state: every broker's sessions of the caller.
+  async #listShared(shared, principal, res) {
+    const everyone = principal === NO_TENANCY || this.#authorize !== undefined;
+    let infos = await shared.list(everyone ? undefined : principalKey(principal));
+    if (principal !== NO_TENANCY) {
+      const visible = await Promise.all(infos.map((info) => this.#mayReach(principal, new SharedSession(info), 'list')));
+      infos = infos.filter((_, i) => visible[i]);
+    }
+    res.status(200).json({ sessions: infos.map((info) => this.sessionInfoToResponse(info)), total: infos.length });
+  }
+
   async createSession(req, res) {
     this.addCorsHeaders(req, res);
     const principal = await this.#caller(req, res);
@@ -188,13 +243,15 @@ class SessionHandler {
     }
     // A client-chosen id never replaces a session (the original's replace-on-duplicate
     // stays on the embedder's SessionManager API).
-    if (body.sessionId !== undefined && this.broker.getSession(body.sessionId) !== undefined) {
+    const shared = this.#shared();
+    const exists = async (id) => this.broker.getSession(id) !== undefined || (shared !== undefined && (await shared.find(id)) !== null);
+    if (body.sessionId !== undefined && (await exists(body.sessionId))) {
       this.sendError(res, 409, 'SESSION_EXISTS', `Session ${body.sessionId} already exists`);
       return;
     }
     try {
       // Only the keys the client gave; none at all means `limits: undefined`, which
-      // replaces the broker's limits with the defaults (Q1).
+      // replaces the broker's limits with the defaults (Q1 in docs/compatibility.md).
       const limits = {};
       if (body.config?.maxExecutionMs !== undefined) limits['sessionTtlMs'] = body.config.maxExecutionMs;
       if (body.config?.maxToolCalls !== undefined) limits['maxToolCalls'] = body.config.maxToolCalls;
@@ -206,6 +263,7 @@ class SessionHandler {
       const session = this.broker.createSession({
         sessionId: body.sessionId,
         limits: Object.keys(limits).length > 0 ? limits : undefined,
+        ...(principal === NO_TENANCY ? {} : { [SESSION_OWNER]: principalId(principal) }),
       });
       if (principal !== NO_TENANCY) this.#owners.set(session, principal);
 
@@ -259,13 +317,14 @@ class SessionHandler {
   }
 
   // The route's session if the caller may do `action` to it, or undefined once a 400, 401
-  // or 404 has been sent (a session the caller may not reach is answered as missing).
+  // or 404 has been sent (a session the caller may not reach is answered as missing). With
+  // shared state, a session another broker runs is a SharedSession.
   async #requireSession(req, res, action) {
     const principal = await this.#caller(req, res);
     if (principal === undefined) return undefined;
     const sessionId = this.#requireSessionId(req, res);
     if (sessionId === undefined) return undefined;
-    const session = this.broker.getSession(sessionId);
+    const session = this.broker.getSession(sessionId) ?? (await this.#findShared(sessionId));
     if (!session || !(await this.#mayReach(principal, session, action))) {
       this.#sendNotFound(res, sessionId);
       return undefined;
@@ -273,14 +332,33 @@ class SessionHandler {
     return session;
   }
 
+  // The shared registry's entry of a session this process does not hold, if any.
+  async #findShared(sessionId) {
+    const shared = this.#shared();
+    if (shared === undefined) return undefined;
+    const info = await shared.find(sessionId);
+    return info === null || info.local ? undefined : new SharedSession(info);
+  }
+
   async getSession(req, res) {
     this.addCorsHeaders(req, res);
     const session = await this.#requireSession(req, res, 'read');
     if (session === undefined) return;
+    if (session instanceof SharedSession) {
+      const { info } = session;
+      res.status(200).json({
+        sessionId: info.sessionId,
+        state: info.state,
+        createdAt: info.createdAt,
+        expiresAt: info.expiresAt,
+        stats: { duration: Date.now() - info.createdAt, toolCallCount: info.toolCallCount },
+      });
+      return;
+    }
     res.status(200).json(this.sessionToInfo(session));
   }
 
-  // First seq to send: `fromSeq` as the original; otherwise the client's `from` (C36), or
+  // First seq to send: `fromSeq` as the original; otherwise the client's `from` (C36 in docs/compatibility.md), or
   // an EventSource-style Last-Event-ID (the last seq the client has, so the next one).
   resolveFromSeq(req) {
     const query = req.query ?? {};
@@ -316,6 +394,11 @@ class SessionHandler {
     res.setHeader('Cache-Control', 'no-cache');
     res.setHeader('Connection', 'keep-alive');
     res.setHeader('X-Session-ID', session.sessionId);
+
+    if (session instanceof SharedSession) {
+      this.#streamShared(req, res, session, fromSeq, eventFilter);
+      return;
+    }
 
     // Subscribing before reading the history leaves no window in which an event could be
     // in neither; anything both return is dropped by seq.
@@ -387,11 +470,48 @@ class SessionHandler {
     }
   }
 
+  // A session another broker runs: its shared log from `fromSeq`, then live, to `final`.
+  #streamShared(req, res, session, fromSeq, eventFilter) {
+    let ended = false;
+    const stop = this.#shared().follow(
+      session.sessionId,
+      Math.max(0, fromSeq - 1),
+      (events) => {
+        for (const event of events) {
+          if (!(eventFilter && !eventFilter.shouldSend(event))) this.writeEvent(res, event);
+        }
+      },
+      () => {
+        ended = true;
+        res.end();
+      },
+    );
+    if (res.flush) res.flush();
+    if (req.signal) {
+      req.signal.addEventListener(
+        'abort',
+        () => {
+          if (!ended) stop();
+        },
+        { once: true },
+      );
+    }
+  }
+
   async terminateSession(req, res) {
     this.addCorsHeaders(req, res);
-    if (this.#resolvePrincipal !== undefined && (await this.#requireSession(req, res, 'delete')) === undefined) return;
+    let target;
+    if (this.#resolvePrincipal !== undefined || this.#shared() !== undefined) {
+      target = await this.#requireSession(req, res, 'delete');
+      if (target === undefined) return;
+    }
     const sessionId = this.#requireSessionId(req, res);
     if (sessionId === undefined) return;
+    if (target instanceof SharedSession) {
+      const answer = await this.#shared().command(sessionId, { op: 'delete' });
+      if (commandAnswered(this, res, sessionId, answer)) res.status(200).json({ success: true, sessionId });
+      return;
+    }
     const success = await this.broker.terminateSession(sessionId);
     if (!success) {
       this.#sendNotFound(res, sessionId);
@@ -407,6 +527,11 @@ class SessionHandler {
     const session = await this.#requireSession(req, res, 'cancel');
     if (session === undefined) return;
     const reason = req.body && typeof req.body.reason === 'string' ? req.body.reason : undefined;
+    if (session instanceof SharedSession) {
+      const answer = await this.#shared().command(session.sessionId, { op: 'cancel', reason });
+      if (commandAnswered(this, res, session.sessionId, answer)) res.status(200).json({ success: true, sessionId: session.sessionId });
+      return;
+    }
     await session.cancel(reason);
     res.status(200).json({ success: true, sessionId: session.sessionId });
   }
@@ -428,7 +553,7 @@ class SessionHandler {
       state: info.state,
       createdAt: info.createdAt,
       expiresAt: info.expiresAt,
-      // SessionInfo has no tool call count; the original reports 0 (Q11).
+      // SessionInfo has no tool call count; the original reports 0 (Q11 in docs/compatibility.md).
       stats: { duration: Date.now() - info.createdAt, toolCallCount: 0 },
     };
   }

@@ -1,6 +1,6 @@
 // CatalogHandler: `GET /code/actions`, the catalog of the tools a registry holds and the
 // OpenAPI sources they came from (the original's b/openapi/catalog-handler.ts, contract
-// 1.U/1.J). Routes have SessionHandler's shape, so registerExpressRoutes can mount them;
+// 1.U/1.J in docs/compatibility.md). Routes have SessionHandler's shape, so registerExpressRoutes can mount them;
 // they are not part of SessionHandler and must be registered on their own.
 'use strict';
 

@@ -1,5 +1,5 @@
 // OpenApiSource: keeps a tool registry in step with an OpenAPI spec (the original's
-// b/openapi/openapi-source.ts, contract 1.U). It loads the spec's tools, then polls the spec
+// b/openapi/openapi-source.ts, 1.U in docs/compatibility.md). It loads the spec's tools, then polls the spec
 // and registers, replaces and removes tools as it changes.
 //
 // Events: 'toolsUpdated' {added, removed, updated}; 'catalogChanged' {version, addedActions,
@@ -202,7 +202,7 @@ class OpenApiSource extends EventEmitter {
   }
 
   // A background failure has no caller to reject to. It is emitted as 'error', which
-  // EventEmitter turns into a throw when nobody listens (Q14); that throw stops here,
+  // EventEmitter turns into a throw when nobody listens (Q14 in docs/compatibility.md); that throw stops here,
   // because escaping a timer or a promise chain would end the host process.
   #reportError(error) {
     if (this.#disposed) return;

@@ -1,9 +1,9 @@
 // OpenApiSpecPoller: watches an OpenAPI spec URL and reports when its content changes
-// (the original's b/openapi/openapi-spec-poller.ts, contract 1.U).
+// (the original's b/openapi/openapi-spec-poller.ts, 1.U in docs/compatibility.md).
 //
 // Events: 'changed' (body, hash), 'unchanged', 'pollError' (error), 'unhealthy'
 // (consecutiveFailures), 'recovered'. Every timer is unref()'d: a poller alone never keeps
-// Node running (the original's did; contract decision 6).
+// Node running (the original's did; our timer decision, docs/compatibility.md).
 'use strict';
 
 const { EventEmitter } = require('node:events');

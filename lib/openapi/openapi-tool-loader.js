@@ -1,5 +1,5 @@
 // OpenApiToolLoader: turns an OpenAPI 3 spec into tool definitions whose handlers call the
-// upstream API (the original's b/openapi/openapi-tool-loader.ts, contract 1.U).
+// upstream API (the original's b/openapi/openapi-tool-loader.ts, 1.U in docs/compatibility.md).
 //
 // One tool per operation; its args are the operation's parameters plus `body`, checked by
 // a zod schema; its handler builds the request from them and returns the response body.

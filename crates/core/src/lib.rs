@@ -3,6 +3,7 @@
 //! It runs untrusted JavaScript in V8 isolates (through deno_core), owns sessions and
 //! their event streams, and asks a [`tools::ToolHost`] to run tool handlers.
 
+pub mod cluster;
 pub mod crypto;
 pub mod engine;
 pub mod http;

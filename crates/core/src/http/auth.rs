@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::callbacks::{AuthResult, AuthValidator, RequestInfo};
 use super::rate_limit::FailureThrottle;
 use super::response::{Body, error};
-use super::server::ServerState;
+use crate::cluster::SharedState;
 use crate::session::Principal;
 
 /// Failed authentications an address may make per window before it is throttled.
@@ -40,17 +40,21 @@ pub struct AuthConfig {
 }
 
 /// What the server keeps to authenticate: the failure counts and the salt of credential
-/// hashes (random per server, so a hash says nothing outside it).
+/// hashes (random per server, so a hash says nothing outside it; with shared state, one
+/// salt for every broker, so a credential is the same principal on each).
 pub(super) struct Authenticator {
     throttle: FailureThrottle,
     salt: [u8; 32],
 }
 
 impl Authenticator {
-    pub fn new(config: &AuthConfig) -> Authenticator {
-        let mut salt = [0u8; 32];
-        salt[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        salt[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    pub fn new(config: &AuthConfig, shared_salt: Option<[u8; 32]>) -> Authenticator {
+        let salt = shared_salt.unwrap_or_else(|| {
+            let mut salt = [0u8; 32];
+            salt[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            salt[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            salt
+        });
         Authenticator {
             throttle: FailureThrottle::new(config.failure_window, config.max_failures.max(1)),
             salt,
@@ -112,12 +116,11 @@ fn credential(kind: AuthKind, info: &RequestInfo) -> Result<String, &'static str
 /// The caller's principal: `Anonymous` without authentication; otherwise the validated one,
 /// or a `401` (counted against the address) or a `429` (the address failed too often).
 pub(super) async fn authenticate(
-    state: &ServerState,
+    (auth, authenticator): (&AuthConfig, &Authenticator),
+    callback_timeout: Duration,
+    shared: &dyn SharedState,
     info: &RequestInfo,
 ) -> Result<Principal, Response<Body>> {
-    let (Some(auth), Some(authenticator)) = (&state.config.auth, &state.authenticator) else {
-        return Ok(Principal::Anonymous);
-    };
     if let Some(refusal) = authenticator.throttle.refusal(&info.ip) {
         return Err(refusal);
     }
@@ -125,7 +128,7 @@ pub(super) async fn authenticate(
         Err(message) => Err(message),
         Ok(credential) => {
             let validation = auth.validator.validate(credential.clone(), info);
-            match tokio::time::timeout(state.config.callback_timeout, validation).await {
+            match tokio::time::timeout(callback_timeout, validation).await {
                 Err(_) => Err("Authentication timed out"),
                 Ok(Err(_)) => Err("Authentication failed"),
                 Ok(Ok(result)) if !result.valid => Err("Invalid credentials"),
@@ -133,8 +136,11 @@ pub(super) async fn authenticate(
             }
         }
     };
-    outcome.map_err(|message| {
-        authenticator.throttle.record_failure(&info.ip);
-        unauthorized(message)
-    })
+    match outcome {
+        Ok(principal) => Ok(principal),
+        Err(message) => {
+            authenticator.throttle.record_failure(shared, &info.ip).await;
+            Err(unauthorized(message))
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Server-side event filters for HTTP streams, with the original's `EventFilterConfig`
-//! shape and semantics (contract 1.O): `alwaysAllow` first, then rules (a rule matches
+//! shape and semantics (1.O in docs/compatibility.md): `alwaysAllow` first, then rules (a rule matches
 //! when all of its parts match; an empty rule matches everything), then include/exclude.
 //!
 //! Regex patterns use Rust's linear-time engine: no pattern can backtrack

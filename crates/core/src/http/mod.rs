@@ -9,11 +9,16 @@ pub mod rate_limit;
 mod response;
 mod routes;
 mod server;
+mod state;
+pub mod static_files;
 mod stream;
 pub mod template;
 
 pub use auth::{AuthConfig, AuthKind};
 pub use callbacks::{Action, AuthResult, AuthValidator, Authorizer, BoxFuture, KeyGenerator, RequestInfo};
+pub use rate_limit::RateLimitConfig;
 pub use response::{AT_CAPACITY, Cors};
-pub use server::{HttpConfig, HttpServer, RateLimitConfig, SessionCreated};
+pub use server::HttpServer;
+pub use state::{HttpConfig, SessionCreated};
+pub use static_files::StaticFiles;
 pub use template::SessionTemplate;

@@ -1,18 +1,27 @@
 //! Fixed-window counting per key: the request limit (`rateLimiting: {windowMs,
 //! maxRequests}`, keyed on the validated principal) and the throttle of failed
-//! authentications (keyed on the client address).
+//! authentications (keyed on the client address). With shared state (the `redis` option)
+//! both count in Redis, one window per key across every broker; while Redis is away, or
+//! without it, each server counts its own.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::Response;
 
-use super::callbacks::RequestInfo;
+use super::callbacks::{KeyGenerator, RequestInfo};
 use super::response::{Body, too_many_requests};
-use super::server::ServerState;
+use crate::cluster::{Count, SharedState};
 use crate::session::Principal;
+
+/// `rateLimiting`: at most `max_requests` per `window` and key.
+pub struct RateLimitConfig {
+    pub window: Duration,
+    pub max_requests: u64,
+    pub key_generator: Option<Arc<dyn KeyGenerator>>,
+}
 
 pub struct RateLimiter {
     window: Duration,
@@ -48,6 +57,15 @@ impl RateLimiter {
     /// Whether `key`'s window is full, without counting anything.
     pub fn peek(&self, key: &str, now: Instant) -> Decision {
         self.decide(key, now, false)
+    }
+
+    /// Marks `key`'s window full for `left` more (what another count, the shared one, found).
+    pub fn saturate(&self, key: &str, now: Instant, left: Duration) {
+        let start = now.checked_sub(self.window.saturating_sub(left)).unwrap_or(now);
+        self.windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), (start, self.max_requests));
     }
 
     fn decide(&self, key: &str, now: Instant, count: bool) -> Decision {
@@ -97,25 +115,29 @@ fn seconds(retry_after: Duration) -> u128 {
 /// the operator's `keyGenerator`'s, else the validated principal (never raw header text),
 /// else, without authentication, the client address.
 pub(super) async fn limit_requests(
-    state: &ServerState,
+    (limiter, config): (&RateLimiter, &RateLimitConfig),
+    callback_timeout: Duration,
+    shared: &dyn SharedState,
     info: &RequestInfo,
     principal: &Principal,
 ) -> Option<Response<Body>> {
-    let (Some(limiter), Some(config)) = (&state.limiter, &state.config.rate_limit) else { return None };
     let fallback = match principal {
         Principal::Anonymous => format!("address:{}", address_key(&info.ip)),
         principal => principal.key(),
     };
     let key = match &config.key_generator {
         None => fallback,
-        Some(generator) => {
-            match tokio::time::timeout(state.config.callback_timeout, generator.key(info)).await {
-                Ok(Ok(key)) => key,
-                _ => fallback,
-            }
-        }
+        Some(generator) => match tokio::time::timeout(callback_timeout, generator.key(info)).await {
+            Ok(Ok(key)) => key,
+            _ => fallback,
+        },
     };
-    match limiter.check(&key, Instant::now()) {
+    let decision = match shared.count("requests", &key, limiter.window(), limiter.max_requests()).await {
+        Some(Count::Allowed) => Decision::Allowed,
+        Some(Count::Limited(left)) => Decision::Limited(left),
+        None => limiter.check(&key, Instant::now()),
+    };
+    match decision {
         Decision::Allowed => None,
         Decision::Limited(retry_after) => Some(too_many_requests(
             "RATE_LIMITED",
@@ -157,8 +179,15 @@ impl FailureThrottle {
         }
     }
 
-    pub fn record_failure(&self, ip: &str) {
-        self.failures.check(&address_key(ip), Instant::now());
+    /// Counts a failure of `ip`, here and (with shared state) across brokers: once the
+    /// shared count is past the limit, this server refuses the address too.
+    pub async fn record_failure(&self, shared: &dyn SharedState, ip: &str) {
+        let key = address_key(ip);
+        self.failures.check(&key, Instant::now());
+        let (window, max) = (self.failures.window(), self.failures.max_requests());
+        if let Some(Count::Limited(left)) = shared.count("auth-failures", &key, window, max).await {
+            self.failures.saturate(&key, Instant::now(), left);
+        }
     }
 }
 
@@ -189,6 +218,15 @@ mod tests {
         assert_eq!(limiter.check("a", t0), Decision::Allowed);
         assert_eq!(limiter.peek("a", t0), Decision::Limited(Duration::from_millis(1000)));
         assert_eq!(limiter.peek("a", t0 + Duration::from_millis(1000)), Decision::Allowed);
+    }
+
+    #[test]
+    fn a_saturated_window_refuses_for_what_is_left() {
+        let limiter = RateLimiter::new(Duration::from_millis(1000), 3);
+        let t0 = Instant::now() + Duration::from_secs(5);
+        limiter.saturate("a", t0, Duration::from_millis(300));
+        assert_eq!(limiter.peek("a", t0), Decision::Limited(Duration::from_millis(300)));
+        assert_eq!(limiter.check("a", t0 + Duration::from_millis(300)), Decision::Allowed);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Routes of the `listen()` server: the seeds' `/execute`, `/health` and tool-result routes,
 //! and the original SessionHandler's session routes with its bodies and status codes
-//! (contract 1.J), plus the cancel route and replay aliases its own client uses (C36).
+//! (1.J), plus the cancel route and replay aliases its own client uses (C36 in docs/compatibility.md).
 //! Every route but `/health` runs as the caller's principal (`auth`): sessions it creates
-//! are its own, and `:id` routes reach only the sessions `access` lets it reach.
+//! are its own, and `:id` routes reach only the sessions `access` lets it reach. Sessions
+//! are found through the shared state (`cluster`): one another broker runs is answered from
+//! the shared registry and log, and commands to it go to that broker.
 
 // A finished error response is the natural error value of a request step.
 #![allow(clippy::result_large_err)]
@@ -21,13 +23,14 @@ use super::callbacks::{Action, RequestInfo};
 use super::filter::{EventFilter, FilterError};
 use super::rate_limit::limit_requests;
 use super::response::{Body, at_capacity, empty, error, json};
-use super::server::ServerState;
-use super::stream::{StreamOptions, ndjson_response};
+use super::state::ServerState;
+use super::stream::{Source, StreamOptions, ndjson_response};
+use crate::cluster::{Command, CommandReply, CreateRefusal, SessionRef};
 use crate::protocol::ids::generate_session_id;
 use crate::protocol::json::JsonObject;
 use crate::protocol::{ErrorCode, ErrorInfo, EventType};
 use crate::session::encryption::{EncryptionRefusal, negotiate};
-use crate::session::{ManagerError, Principal, Session, SessionConfig};
+use crate::session::{ManagerError, Principal, SessionConfig};
 use crate::tools::ToolReply;
 
 /// Who sent a request: the principal it acts as, and the request as hooks see it.
@@ -43,7 +46,7 @@ impl Caller {
         state: &ServerState,
         id: &str,
         action: Action,
-    ) -> Result<Arc<Session>, Response<Body>> {
+    ) -> Result<SessionRef, Response<Body>> {
         session_for(state, &self.principal, &self.info, id, action).await
     }
 }
@@ -112,18 +115,32 @@ async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Inco
     if method == Method::OPTIONS {
         return empty(StatusCode::NO_CONTENT);
     }
+    if let Some(response) =
+        state.config.static_files.as_ref().and_then(|f| f.respond(&method, request.uri().path()))
+    {
+        return response;
+    }
     if segments == ["health"] && method == Method::GET {
         return health(state);
     }
 
     let mut info = request_info(&request, peer);
-    let principal = match authenticate(state, &info).await {
-        Ok(principal) => principal,
-        Err(response) => return response,
+    let timeout = state.config.callback_timeout;
+    let principal = match (&state.config.auth, &state.authenticator) {
+        (Some(auth), Some(authenticator)) => {
+            match authenticate((auth, authenticator), timeout, state.shared.as_ref(), &info).await {
+                Ok(principal) => principal,
+                Err(response) => return response,
+            }
+        }
+        _ => Principal::Anonymous,
     };
     info.principal = Some(principal.clone());
-    if let Some(response) = limit_requests(state, &info, &principal).await {
-        return response;
+    if let (Some(limiter), Some(limits)) = (&state.limiter, &state.config.rate_limit) {
+        let shared = state.shared.as_ref();
+        if let Some(response) = limit_requests((limiter, limits), timeout, shared, &info, &principal).await {
+            return response;
+        }
     }
     let caller = Caller { principal, info };
 
@@ -148,17 +165,26 @@ async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Inco
     }
 }
 
+/// `{status, uptime, sessions: {active, total}}` (this broker's sessions), with shared
+/// state also `redis: {status, address, broker, bufferedEvents, bufferedBytes, error?}`;
+/// `status` is `degraded` while Redis is away (new sessions are refused then).
 fn health(state: &ServerState) -> Response<Body> {
     let sessions = JsonObject::new()
         .field("active", &state.manager.active_count())
         .field("total", &state.manager.total_count())
         .finish();
+    let shared = state.shared.health();
+    let status = match &shared {
+        Some((_, false)) => "degraded",
+        _ => "ok",
+    };
     json(
         StatusCode::OK,
         JsonObject::new()
-            .field("status", "ok")
+            .field("status", status)
             .num("uptime", state.started.elapsed().as_secs_f64())
             .raw("sessions", &sessions)
+            .opt_raw("redis", shared.as_ref().map(|(json, _)| json.as_str()))
             .finish(),
     )
 }
@@ -210,20 +236,40 @@ fn type_list(value: &Value, key: &str) -> Result<Option<Vec<EventType>>, String>
     }
 }
 
-/// Why the manager refused a session, as the response.
-fn refusal(e: &ManagerError) -> Response<Body> {
+/// `503` with `Retry-After: 1` and `code`.
+fn unavailable(code: &str, message: &str) -> Response<Body> {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, code, message);
+    response.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+    response
+}
+
+/// Why a session was refused, as the response.
+fn refusal(e: &CreateRefusal) -> Response<Body> {
     match e {
-        ManagerError::Disposed => {
+        CreateRefusal::Manager(ManagerError::Disposed) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Broker is disposed")
         }
-        ManagerError::MaxSessions(_) => at_capacity(&e.to_string()),
-        ManagerError::Exists(_) => error(StatusCode::CONFLICT, "SESSION_EXISTS", &e.to_string()),
+        CreateRefusal::Manager(e @ ManagerError::MaxSessions(_)) => at_capacity(&e.to_string()),
+        CreateRefusal::Manager(e @ ManagerError::Exists(_)) => {
+            error(StatusCode::CONFLICT, "SESSION_EXISTS", &e.to_string())
+        }
+        CreateRefusal::Unavailable(message) => unavailable(ErrorCode::REDIS_UNAVAILABLE, message),
+    }
+}
+
+/// A command's answer from the broker running a shared session, as the response.
+fn command_response(id: &str, reply: CommandReply, done: impl FnOnce() -> Response<Body>) -> Response<Body> {
+    match reply {
+        CommandReply::Done => done(),
+        CommandReply::InvalidState(message) => error(StatusCode::CONFLICT, "INVALID_STATE", &message),
+        CommandReply::NotFound => super::access::not_found(id),
+        CommandReply::Unavailable(message) => unavailable("BROKER_UNAVAILABLE", &message),
     }
 }
 
 /// Creates the caller's session (honouring maxSessions, refusing an id in use, applying
 /// the body's `encryption` request) and starts it, streaming from the first event.
-fn start_streaming(
+async fn start_streaming(
     state: &Arc<ServerState>,
     caller: &Caller,
     mut config: SessionConfig,
@@ -243,7 +289,7 @@ fn start_streaming(
         response.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("1"));
         return response;
     }
-    let session = match state.manager.create_new(config) {
+    let session = match state.shared.create(config).await {
         Ok(session) => session,
         Err(e) => return refusal(&e),
     };
@@ -260,7 +306,10 @@ fn start_streaming(
         None
     };
     let on_end = state.stream_opened(&session);
-    ndjson_response(session, StreamOptions { after_seq: 0, filters, on_disconnect, on_end: Some(on_end) })
+    ndjson_response(
+        Source::Local(session),
+        StreamOptions { after_seq: 0, filters, on_disconnect, on_end: Some(on_end) },
+    )
 }
 
 async fn read_body(
@@ -294,7 +343,7 @@ async fn execute(state: &Arc<ServerState>, caller: &Caller, request: Request<Inc
         Ok(config) => config,
         Err(message) => return invalid(&message),
     };
-    start_streaming(state, caller, config, &body, code, filters)
+    start_streaming(state, caller, config, &body, code, filters).await
 }
 
 /// `POST /sessions {code, sessionId?, config?, filter?}` (the original's create + stream).
@@ -330,14 +379,14 @@ async fn create_session(
         Ok(config) => config,
         Err(message) => return invalid(&message),
     };
-    start_streaming(state, caller, config, &body, code, filters)
+    start_streaming(state, caller, config, &body, code, filters).await
 }
 
 fn filter_too_large(message: &str) -> Response<Body> {
     error(StatusCode::BAD_REQUEST, "FILTER_TOO_LARGE", message)
 }
 
-fn session_json(session: &Session, tool_call_count: u64) -> String {
+fn session_json(session: &SessionRef, tool_call_count: u64) -> String {
     let stats = JsonObject::new()
         .num("duration", crate::protocol::json::now_epoch_ms() - session.created_at())
         .field("toolCallCount", &tool_call_count)
@@ -353,7 +402,7 @@ fn session_json(session: &Session, tool_call_count: u64) -> String {
 
 async fn list_sessions(state: &ServerState, caller: &Caller) -> Response<Body> {
     let sessions = listed_sessions(state, &caller.principal, &caller.info).await;
-    // As the original, the list reports toolCallCount 0 (quirk Q11).
+    // As the original, the list reports toolCallCount 0 (quirk Q11 in docs/compatibility.md).
     let items: Vec<String> = sessions.iter().map(|s| session_json(s, 0)).collect();
     json(
         StatusCode::OK,
@@ -376,8 +425,17 @@ async fn terminate_session(state: &ServerState, caller: &Caller, id: &str) -> Re
         Ok(session) => session,
         Err(response) => return response,
     };
-    state.manager.terminate_session(&session, None);
-    json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish())
+    let done =
+        || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
+    match session {
+        SessionRef::Local(session) => {
+            state.manager.terminate_session(&session, None);
+            done()
+        }
+        SessionRef::Shared(record) => {
+            command_response(id, state.shared.command(&record, Command::Delete).await, done)
+        }
+    }
 }
 
 /// Where a replay starts: `fromSeq` (inclusive); else `from` (inclusive) or `Last-Event-ID`
@@ -419,16 +477,27 @@ async fn stream_session(
         },
     };
     let from = replay_start(&request);
-    let on_end = state.stream_opened(&session);
-    ndjson_response(
-        session,
-        StreamOptions {
-            after_seq: from.saturating_sub(1),
-            filters,
-            on_disconnect: None,
-            on_end: Some(on_end),
-        },
-    )
+    let options =
+        |on_end| StreamOptions { after_seq: from.saturating_sub(1), filters, on_disconnect: None, on_end };
+    match session {
+        SessionRef::Local(session) => {
+            let on_end = state.stream_opened(&session);
+            ndjson_response(Source::Local(session), options(Some(on_end)))
+        }
+        SessionRef::Shared(record) => {
+            // Another broker holds the key: its log has the envelopes, never the content.
+            let options = options(None);
+            if record.encrypted && options.filters.iter().any(EventFilter::reads_content) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "FILTER_NOT_SUPPORTED",
+                    "Content filters on an encrypted session are applied only by the broker running it",
+                );
+            }
+            let session_id = record.id.clone();
+            ndjson_response(Source::Shared { session_id, feed: state.shared.feed(record) }, options)
+        }
+    }
 }
 
 async fn cancel_session(
@@ -450,8 +519,17 @@ async fn cancel_session(
         Some(Value::String(reason)) => Some(reason.clone()),
         Some(_) => return invalid("\"reason\" must be a string"),
     };
-    session.cancel(reason.as_deref());
-    json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish())
+    let done =
+        || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
+    match session {
+        SessionRef::Local(session) => {
+            session.cancel(reason.as_deref());
+            done()
+        }
+        SessionRef::Shared(record) => {
+            command_response(id, state.shared.command(&record, Command::Cancel { reason }).await, done)
+        }
+    }
 }
 
 /// `POST /sessions/:id/tool-result {callId, result?, error?: {message, code?}}`
@@ -487,8 +565,15 @@ async fn submit_tool_result(
         }
         Some(_) => return invalid("\"error\" must be an object"),
     };
-    match session.submit_tool_result(call_id, reply) {
-        Ok(()) => json(StatusCode::OK, JsonObject::new().field("success", &true).finish()),
-        Err(e) => error(StatusCode::CONFLICT, "INVALID_STATE", &e.to_string()),
+    let done = || json(StatusCode::OK, JsonObject::new().field("success", &true).finish());
+    match session {
+        SessionRef::Local(session) => match session.submit_tool_result(call_id, reply) {
+            Ok(()) => done(),
+            Err(e) => error(StatusCode::CONFLICT, "INVALID_STATE", &e.to_string()),
+        },
+        SessionRef::Shared(record) => {
+            let command = Command::ToolResult { call_id: call_id.clone(), reply };
+            command_response(id, state.shared.command(&record, command).await, done)
+        }
     }
 }

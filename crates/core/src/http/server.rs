@@ -16,97 +16,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::auth::{AuthConfig, Authenticator};
-use super::callbacks::{Authorizer, KeyGenerator};
+use super::auth::Authenticator;
 use super::rate_limit::RateLimiter;
-use super::response::Cors;
 use super::routes;
-use super::template::SessionTemplate;
+use super::state::{HttpConfig, ServerState};
+use crate::cluster::InMemory;
 use crate::runtime;
-use crate::session::{Session, SessionManager};
-
-pub struct RateLimitConfig {
-    pub window: Duration,
-    pub max_requests: u64,
-    pub key_generator: Option<Arc<dyn KeyGenerator>>,
-}
-
-pub struct HttpConfig {
-    pub host: String,
-    pub port: u16,
-    pub max_body_bytes: usize,
-    /// How long a client may take to send its body.
-    pub body_timeout: Duration,
-    /// How long `validate` / `keyGenerator` may take.
-    pub callback_timeout: Duration,
-    pub cors: Cors,
-    /// Cancel a session when the client of its `POST` stream disconnects.
-    pub cancel_on_disconnect: bool,
-    pub auth: Option<AuthConfig>,
-    /// Lets a principal reach sessions it does not own (see `access`).
-    pub authorizer: Option<Arc<dyn Authorizer>>,
-    pub rate_limit: Option<RateLimitConfig>,
-    pub template: SessionTemplate,
-    /// Told of every session a route creates, before it runs (the seed's broker events).
-    pub on_session_created: Option<SessionCreated>,
-}
-
-pub type SessionCreated = Arc<dyn Fn(&Arc<Session>) + Send + Sync>;
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            host: "0.0.0.0".into(),
-            port: 0,
-            max_body_bytes: 1 << 20,
-            body_timeout: Duration::from_secs(10),
-            callback_timeout: Duration::from_secs(10),
-            cors: Cors { enabled: true, allowed_origins: vec!["*".into()] },
-            cancel_on_disconnect: false,
-            auth: None,
-            authorizer: None,
-            rate_limit: None,
-            template: SessionTemplate::default(),
-            on_session_created: None,
-        }
-    }
-}
-
-pub(super) struct ServerState {
-    pub config: HttpConfig,
-    pub manager: Arc<SessionManager>,
-    pub limiter: Option<RateLimiter>,
-    pub authenticator: Option<Authenticator>,
-    pub started: Instant,
-    streams: Mutex<HashMap<u64, (Arc<Session>, usize)>>,
-}
-
-impl ServerState {
-    /// Counts an open stream of `session` (released by the returned guard function).
-    pub fn stream_opened(self: &Arc<Self>, session: &Arc<Session>) -> Box<dyn FnOnce() + Send> {
-        let key = session.key();
-        self.streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key)
-            .and_modify(|(_, n)| *n += 1)
-            .or_insert((session.clone(), 1));
-        let state = self.clone();
-        Box::new(move || {
-            let mut streams = state.streams.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, n)) = streams.get_mut(&key) {
-                *n -= 1;
-                if *n == 0 {
-                    streams.remove(&key);
-                }
-            }
-        })
-    }
-
-    fn open_streams(&self) -> Vec<Arc<Session>> {
-        self.streams.lock().unwrap_or_else(|p| p.into_inner()).values().map(|(s, _)| s.clone()).collect()
-    }
-}
+use crate::session::SessionManager;
 
 pub struct HttpServer {
     state: Arc<ServerState>,
@@ -117,14 +33,16 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Binds and starts serving on the service runtime.
-    pub fn start(config: HttpConfig, manager: Arc<SessionManager>) -> std::io::Result<HttpServer> {
+    pub fn start(mut config: HttpConfig, manager: Arc<SessionManager>) -> std::io::Result<HttpServer> {
         let std_listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
         let limiter = config.rate_limit.as_ref().map(|r| RateLimiter::new(r.window, r.max_requests));
-        let authenticator = config.auth.as_ref().map(Authenticator::new);
+        let authenticator = config.auth.as_ref().map(|auth| Authenticator::new(auth, config.credential_salt));
+        let shared = config.shared.take().unwrap_or_else(|| Arc::new(InMemory::new(manager.clone())));
         let state = Arc::new(ServerState {
             config,
+            shared,
             manager,
             limiter,
             authenticator,

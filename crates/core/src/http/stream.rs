@@ -9,6 +9,10 @@
 //! the history; the engine never waits for it. A stream ends at `final`, also when its cursor
 //! starts at or past it. Filters that read event content run on the blocking pool, so a
 //! costly filter slows only its own stream, never the threads serving requests.
+//!
+//! A session another broker runs (shared state) is read the same way from its shared log
+//! (`cluster::EventFeed`), whose lines are sent as stored (an encrypted session's are
+//! already envelopes).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,8 +27,9 @@ use tokio::sync::{Notify, mpsc};
 
 use super::filter::EventFilter;
 use super::response::Body;
+use crate::cluster::EventFeed;
 use crate::protocol::{EventType, StreamEvent};
-use crate::session::Session;
+use crate::session::{Session, SessionEncryption};
 
 /// A chunk is sent once it holds this much (or the page is done).
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -43,9 +48,30 @@ pub struct StreamOptions {
     pub on_end: Option<Box<dyn FnOnce() + Send>>,
 }
 
-pub fn ndjson_response(session: Arc<Session>, options: StreamOptions) -> Response<Body> {
+/// Where a stream's events come from.
+pub enum Source {
+    /// A session of this process: its history.
+    Local(Arc<Session>),
+    /// A session known from the shared state: its log, read through `feed`.
+    Shared { session_id: String, feed: Box<dyn EventFeed> },
+}
+
+impl Source {
+    fn session_id(&self) -> &str {
+        match self {
+            Source::Local(session) => session.id(),
+            Source::Shared { session_id, .. } => session_id,
+        }
+    }
+}
+
+pub fn ndjson_response(source: Source, options: StreamOptions) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Bytes>(1);
-    tokio::spawn(write_events(session.clone(), options, tx));
+    let session_id = source.session_id().to_string();
+    match source {
+        Source::Local(session) => tokio::spawn(write_events(session, options, tx)),
+        Source::Shared { feed, .. } => tokio::spawn(write_feed(feed, options, tx)),
+    };
     let body = StreamBody::new(stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (Ok::<_, Infallible>(Frame::data(chunk)), rx))
     }));
@@ -55,7 +81,7 @@ pub fn ndjson_response(session: Arc<Session>, options: StreamOptions) -> Respons
     headers.insert("content-type", HeaderValue::from_static("application/x-ndjson"));
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     headers.insert("connection", HeaderValue::from_static("keep-alive"));
-    if let Ok(id) = HeaderValue::from_str(session.id()) {
+    if let Ok(id) = HeaderValue::from_str(&session_id) {
         headers.insert("x-session-id", id);
     }
     response
@@ -95,6 +121,15 @@ struct Outbox {
 /// The client went away.
 struct Gone;
 
+/// Where a stream is after sending a page.
+enum Sent {
+    /// Sent through `final`: the stream is done.
+    Final,
+    /// The client went away (or the session's key is spent).
+    Gone,
+    More,
+}
+
 impl Outbox {
     async fn send(&mut self, bytes: Bytes) -> Result<(), Gone> {
         self.tx.send(bytes).await.map_err(|_| Gone)
@@ -112,11 +147,15 @@ impl Outbox {
     /// Adds `event`'s line, encrypted when the session is. `Ok(false)` when the session's key
     /// is spent (2^30 events): the stream must end rather than ever send an event in the
     /// clear or reuse a nonce.
-    async fn push(&mut self, session: &Session, event: &Arc<StreamEvent>) -> Result<bool, Gone> {
-        match session.encryption() {
+    async fn push(
+        &mut self,
+        encryption: Option<(&str, &SessionEncryption)>,
+        event: &Arc<StreamEvent>,
+    ) -> Result<bool, Gone> {
+        match encryption {
             // session_init stays plaintext: it carries what the client needs to decrypt.
-            Some(encryption) if event.kind() != EventType::SessionInit => {
-                match encryption.encryptor.envelope(session.id(), event.seq(), event.json()) {
+            Some((session_id, encryption)) if event.kind() != EventType::SessionInit => {
+                match encryption.encryptor.envelope(session_id, event.seq(), event.json()) {
                     Ok(envelope) => self.chunk.push_str(&envelope),
                     Err(_) => return Ok(false),
                 }
@@ -133,17 +172,47 @@ impl Outbox {
         }
         Ok(true)
     }
+
+    /// Sends the events of `page` that pass `filters`, up to `final`, moving `cursor` past
+    /// each event read.
+    async fn send_page(
+        &mut self,
+        filters: &Arc<Vec<EventFilter>>,
+        encryption: Option<(&str, &SessionEncryption)>,
+        page: Vec<Arc<StreamEvent>>,
+        cursor: &mut u64,
+    ) -> Sent {
+        let page = Arc::new(page);
+        let keep = if filters.is_empty() { None } else { Some(kept(filters, &page).await) };
+        let mut last = false;
+        for (i, event) in page.iter().enumerate() {
+            *cursor = event.seq();
+            let kept = keep.as_ref().is_none_or(|keep| keep[i]);
+            if kept && !matches!(self.push(encryption, event).await, Ok(true)) {
+                return Sent::Gone;
+            }
+            if event.kind() == EventType::Final {
+                last = true;
+                break;
+            }
+        }
+        match (self.flush().await, last) {
+            (Err(Gone), _) => Sent::Gone,
+            (Ok(()), true) => Sent::Final,
+            (Ok(()), false) => Sent::More,
+        }
+    }
 }
 
 async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mpsc::Sender<Bytes>) {
     let wake = Arc::new(Notify::new());
-    let waker = wake.clone();
-    let subscription = session.subscribe(Arc::new(move |_| waker.notify_one()));
+    let subscription = session.watch(wake.clone());
+    let encryption = session.encryption().map(|e| (session.id(), &**e));
     let filters = Arc::new(std::mem::take(&mut options.filters));
     let mut cursor = options.after_seq;
     let mut finished = false;
     let mut out = Outbox { tx, chunk: String::new() };
-    'stream: loop {
+    loop {
         let notified = wake.notified();
         tokio::pin!(notified);
         // Registered before reading, so an event emitted after the read still wakes us.
@@ -165,35 +234,60 @@ async fn write_events(session: Arc<Session>, mut options: StreamOptions, tx: mps
                 _ = out.tx.closed() => break,
             }
         }
-        let page = Arc::new(page);
-        let keep = if filters.is_empty() { None } else { Some(kept(&filters, &page).await) };
-        for (i, event) in page.iter().enumerate() {
-            cursor = event.seq();
-            let kept = keep.as_ref().is_none_or(|keep| keep[i]);
-            if kept && !matches!(out.push(&session, event).await, Ok(true)) {
-                break 'stream;
-            }
-            if event.kind() == EventType::Final {
+        let short = page.len() < PAGE_EVENTS;
+        match out.send_page(&filters, encryption, page, &mut cursor).await {
+            Sent::Final => {
                 finished = true;
                 break;
             }
-        }
-        if out.flush().await.is_err() || finished {
-            break;
+            Sent::Gone => break,
+            Sent::More => {}
         }
         // A short page was all there was when it was read; anything newer has woken `notified`.
-        if page.len() < PAGE_EVENTS {
+        if short {
             tokio::select! {
                 _ = &mut notified => {}
                 _ = out.tx.closed() => break,
             }
         }
     }
-    session.unsubscribe(subscription);
+    session.unwatch(subscription);
+    end(finished, options);
+}
+
+fn end(finished: bool, mut options: StreamOptions) {
     if let (false, Some(on_disconnect)) = (finished, options.on_disconnect.take()) {
         on_disconnect();
     }
     if let Some(on_end) = options.on_end.take() {
         on_end();
     }
+}
+
+/// A shared session's stream: the same writer over its shared log (an empty page means the
+/// log has nothing more to give: it ended, or the session is gone).
+async fn write_feed(mut feed: Box<dyn EventFeed>, mut options: StreamOptions, tx: mpsc::Sender<Bytes>) {
+    let filters = Arc::new(std::mem::take(&mut options.filters));
+    let mut cursor = options.after_seq;
+    let mut finished = false;
+    let mut out = Outbox { tx, chunk: String::new() };
+    loop {
+        let page = tokio::select! {
+            page = feed.next(cursor, PAGE_EVENTS) => page,
+            _ = out.tx.closed() => break,
+        };
+        if page.is_empty() {
+            finished = true;
+            break;
+        }
+        match out.send_page(&filters, None, page, &mut cursor).await {
+            Sent::Final => {
+                finished = true;
+                break;
+            }
+            Sent::Gone => break,
+            Sent::More => {}
+        }
+    }
+    end(finished, options);
 }

@@ -189,7 +189,7 @@ impl SessionTemplate {
 
     /// `POST /sessions {sessionId?, config?: {maxExecutionMs?, maxToolCalls?,
     /// heartbeatIntervalMs?, ...limits}}` (the original's route): the operator's limits,
-    /// tightened by `config` (unlike the original, whose `config` replaced them, Q1).
+    /// tightened by `config` (unlike the original, whose `config` replaced them, Q1 in docs/compatibility.md).
     pub fn for_create(&self, body: &Map<String, Value>) -> Result<SessionConfig, String> {
         let session_id = match body.get("sessionId") {
             None | Some(Value::Null) => None,

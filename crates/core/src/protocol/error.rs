@@ -1,5 +1,5 @@
 //! Error codes reported in `final.payload.error.code` and `SessionFinalResult.error.code`
-//! (contract decision 5), and the `{code, message, name}` triple that carries them.
+//! (our error-code decision, docs/compatibility.md), and the `{code, message, name}` triple that carries them.
 
 pub struct ErrorCode;
 
@@ -22,6 +22,12 @@ impl ErrorCode {
     pub const ENGINE_CAPACITY_EXCEEDED: &'static str = "ENGINE_CAPACITY_EXCEEDED";
     /// The engine process running the script died for a reason other than a limit.
     pub const ENGINE_CRASHED: &'static str = "ENGINE_CRASHED";
+    /// Shared state (the `redis` option): the broker running the session stopped renewing
+    /// its lease, and another broker finished the session.
+    pub const BROKER_LOST: &'static str = "BROKER_LOST";
+    /// Shared state: Redis cannot be reached (new sessions are refused with it; a session
+    /// whose events no longer fit the outage buffer fails with it).
+    pub const REDIS_UNAVAILABLE: &'static str = "REDIS_UNAVAILABLE";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

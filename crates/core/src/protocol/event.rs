@@ -88,6 +88,16 @@ impl StreamEvent {
         Self { seq, kind, line, payload_start }
     }
 
+    /// An event line as stored by another broker (`seq` and `kind` kept beside it): the
+    /// event itself, or the envelope of an encrypted one, whose `kind` stays the inner
+    /// event's so type filters still apply. `None` if the line has no payload.
+    pub fn from_line(seq: u64, kind: EventType, line: String) -> Option<Self> {
+        // Inside the JSON strings before it a quote is escaped, so the first match is the key.
+        const PAYLOAD: &str = ",\"payload\":";
+        let payload_start = line.find(PAYLOAD)? + PAYLOAD.len();
+        line.ends_with('}').then_some(Self { seq, kind, line, payload_start })
+    }
+
     pub fn seq(&self) -> u64 {
         self.seq
     }
@@ -273,6 +283,15 @@ mod tests {
             payload::error("SESSION_CANCELLED", "stop", false, None),
             r#"{"code":"SESSION_CANCELLED","message":"stop","recoverable":false}"#
         );
+    }
+
+    #[test]
+    fn stored_lines_read_back_as_events() {
+        let e = StreamEvent::new("s_\",\"payload\":x", 4, EventType::Log, &payload::log("info", "hi", None));
+        let back = StreamEvent::from_line(4, EventType::Log, e.json().to_string()).unwrap();
+        assert_eq!(back.payload_json(), e.payload_json());
+        assert_eq!((back.seq(), back.kind()), (4, EventType::Log));
+        assert!(StreamEvent::from_line(1, EventType::Log, "{}".into()).is_none());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `SessionLimits` with the original's names and defaults (`DEFAULT_SESSION_LIMITS`).
 //! A partial limits object is resolved against the defaults key by key; the caller
-//! decides *which* partial object applies (the original's shallow merge, quirk Q1).
+//! decides *which* partial object applies (the original's shallow merge, quirk Q1 in docs/compatibility.md).
 
 use std::fmt;
 
@@ -61,20 +61,69 @@ pub struct PartialLimits {
     pub memory_limit: Option<f64>,
 }
 
+/// A limit a caller gave as it gave it: a number, a boolean, or any other value, shown the
+/// way the caller's language shows it (`"5"`, `an array`, `[object Object]`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LimitInput {
+    Number(f64),
+    Bool(bool),
+    Other(String),
+}
+
+/// Whether a limit is a count or duration (a non-negative number) or a switch (a boolean).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    Number,
+    Bool,
+}
+
+/// Every key a `limits` object may have, with the seed aliases `timeout` (of
+/// `toolTimeoutMs`) and `memoryLimit` (of `enclave.memoryLimit`); other keys are ignored.
+pub const LIMIT_KEYS: [(&str, LimitKind); 12] = [
+    ("sessionTtlMs", LimitKind::Number),
+    ("maxToolCalls", LimitKind::Number),
+    ("maxStdoutBytes", LimitKind::Number),
+    ("maxStdoutEvents", LimitKind::Number),
+    ("maxToolResultBytes", LimitKind::Number),
+    ("toolTimeoutMs", LimitKind::Number),
+    ("heartbeatIntervalMs", LimitKind::Number),
+    ("deadlineMs", LimitKind::Number),
+    ("perToolDeadlineMs", LimitKind::Number),
+    ("cancelOnFirstError", LimitKind::Bool),
+    ("timeout", LimitKind::Number),
+    ("memoryLimit", LimitKind::Number),
+];
+
+/// A limit that is not what its key takes: `Invalid session limit "<key>": expected <...>,
+/// got <the value>`, the message every API that takes limits reports (a `TypeError` in
+/// JavaScript), raised before anything is created.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LimitsError {
-    pub key: &'static str,
-    pub value: f64,
+    pub key: String,
+    pub expected: &'static str,
+    pub got: String,
+}
+
+impl LimitsError {
+    fn number(key: &str, value: f64) -> LimitsError {
+        LimitsError { key: key.to_string(), expected: "a non-negative number", got: show_number(value) }
+    }
+}
+
+/// A number as JavaScript's `String(n)` writes it.
+fn show_number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        super::json::js_number(value)
+    }
 }
 
 impl fmt::Display for LimitsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Invalid session limit \"{}\": expected a non-negative number, got {}",
-            self.key,
-            super::json::js_number(self.value).replace("null", &self.value.to_string())
-        )
+        write!(f, "Invalid session limit \"{}\": expected {}, got {}", self.key, self.expected, self.got)
     }
 }
 
@@ -85,7 +134,7 @@ impl std::error::Error for LimitsError {}
 fn to_u64(key: &'static str, value: Option<f64>, default: u64) -> Result<u64, LimitsError> {
     match value {
         None => Ok(default),
-        Some(v) if v.is_nan() || v < 0.0 => Err(LimitsError { key, value: v }),
+        Some(v) if v.is_nan() || v < 0.0 => Err(LimitsError::number(key, v)),
         // `Infinity` means "no limit".
         Some(v) if v >= u64::MAX as f64 => Ok(u64::MAX),
         Some(v) => Ok(v as u64),
@@ -95,6 +144,57 @@ fn to_u64(key: &'static str, value: Option<f64>, default: u64) -> Result<u64, Li
 /// A duration in ms: fractions round up, so a tiny positive value never becomes 0 ("off").
 fn to_ms(key: &'static str, value: Option<f64>, default: u64) -> Result<u64, LimitsError> {
     to_u64(key, value.map(f64::ceil), default)
+}
+
+impl PartialLimits {
+    /// The limits of a caller's `limits` object, checked key by key in `LIMIT_KEYS` order:
+    /// a count or duration must be a non-negative number (`Infinity` is "no limit"), a
+    /// switch a boolean. Keys not in `LIMIT_KEYS` are ignored.
+    pub fn from_inputs<'k>(
+        inputs: impl IntoIterator<Item = (&'k str, LimitInput)>,
+    ) -> Result<PartialLimits, LimitsError> {
+        let mut given: Vec<(&str, LimitInput)> = inputs.into_iter().collect();
+        let mut out = PartialLimits::default();
+        for (key, kind) in LIMIT_KEYS {
+            let Some(index) = given.iter().position(|(k, _)| *k == key) else { continue };
+            let (_, input) = given.swap_remove(index);
+            let refused = |expected, got| Err(LimitsError { key: key.to_string(), expected, got });
+            match (kind, input) {
+                (LimitKind::Number, LimitInput::Number(v)) if v.is_nan() || v < 0.0 => {
+                    return Err(LimitsError::number(key, v));
+                }
+                (LimitKind::Number, LimitInput::Number(v)) => out.set_number(key, v),
+                (LimitKind::Bool, LimitInput::Bool(b)) => out.cancel_on_first_error = Some(b),
+                (LimitKind::Number, LimitInput::Bool(b)) => {
+                    return refused("a non-negative number", b.to_string());
+                }
+                (LimitKind::Number, LimitInput::Other(shown)) => {
+                    return refused("a non-negative number", shown);
+                }
+                (LimitKind::Bool, LimitInput::Number(v)) => return refused("a boolean", show_number(v)),
+                (LimitKind::Bool, LimitInput::Other(shown)) => return refused("a boolean", shown),
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_number(&mut self, key: &str, value: f64) {
+        let slot = match key {
+            "sessionTtlMs" => &mut self.session_ttl_ms,
+            "maxToolCalls" => &mut self.max_tool_calls,
+            "maxStdoutBytes" => &mut self.max_stdout_bytes,
+            "maxStdoutEvents" => &mut self.max_stdout_events,
+            "maxToolResultBytes" => &mut self.max_tool_result_bytes,
+            "toolTimeoutMs" => &mut self.tool_timeout_ms,
+            "heartbeatIntervalMs" => &mut self.heartbeat_interval_ms,
+            "deadlineMs" => &mut self.deadline_ms,
+            "perToolDeadlineMs" => &mut self.per_tool_deadline_ms,
+            "timeout" => &mut self.timeout,
+            "memoryLimit" => &mut self.memory_limit,
+            _ => return,
+        };
+        *slot = Some(value);
+    }
 }
 
 impl SessionLimits {
@@ -213,6 +313,39 @@ mod tests {
             SessionLimits::resolve(&PartialLimits { deadline_ms: Some(f64::NAN), ..Default::default() })
                 .unwrap_err();
         assert_eq!(err.key, "deadlineMs");
+        assert_eq!(err.expected, "a non-negative number");
         assert!(err.to_string().ends_with("got NaN"));
+    }
+
+    #[test]
+    fn inputs_are_checked_by_kind_with_the_value_as_given() {
+        let ok = PartialLimits::from_inputs([
+            ("maxToolCalls", LimitInput::Number(3.0)),
+            ("cancelOnFirstError", LimitInput::Bool(true)),
+            ("deadlineMs", LimitInput::Number(f64::INFINITY)),
+            ("unknownKey", LimitInput::Other("ignored".into())),
+        ])
+        .unwrap();
+        assert_eq!(ok.max_tool_calls, Some(3.0));
+        assert_eq!(ok.cancel_on_first_error, Some(true));
+        assert_eq!(ok.deadline_ms, Some(f64::INFINITY));
+        let message =
+            |key: &'static str, input| PartialLimits::from_inputs([(key, input)]).unwrap_err().to_string();
+        assert_eq!(
+            message("timeout", LimitInput::Other("\"soon\"".into())),
+            "Invalid session limit \"timeout\": expected a non-negative number, got \"soon\""
+        );
+        assert_eq!(
+            message("cancelOnFirstError", LimitInput::Number(1.0)),
+            "Invalid session limit \"cancelOnFirstError\": expected a boolean, got 1"
+        );
+        assert_eq!(
+            message("maxToolCalls", LimitInput::Number(f64::NEG_INFINITY)),
+            "Invalid session limit \"maxToolCalls\": expected a non-negative number, got -Infinity"
+        );
+        assert_eq!(
+            message("sessionTtlMs", LimitInput::Bool(false)),
+            "Invalid session limit \"sessionTtlMs\": expected a non-negative number, got false"
+        );
     }
 }

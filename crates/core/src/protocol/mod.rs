@@ -10,7 +10,7 @@ pub mod limits;
 
 pub use error::{ErrorCode, ErrorInfo};
 pub use event::{EventType, StreamEvent};
-pub use limits::{LimitsError, PartialLimits, SessionLimits};
+pub use limits::{LIMIT_KEYS, LimitInput, LimitKind, LimitsError, PartialLimits, SessionLimits};
 
 /// Protocol version carried by every envelope.
 pub const PROTOCOL_VERSION: u32 = 2;

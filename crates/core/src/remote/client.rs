@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::messages::{self, WorkerEvent, WorkerMessage};
-use super::remote_run::{RUNTIME_LOST, RemoteRun, is_refusal};
+use super::remote_run::{RUNTIME_LOST, RemoteRun, RunConnection, is_refusal};
 use super::socket::{self, DEFAULT_MAX_MESSAGE_BYTES, Outbox, Refusal, close_frame};
 use crate::engine::{ExecutionControl, ExecutionOutcome, ExecutionRequest, Executor};
 use crate::protocol::ErrorInfo;
@@ -197,7 +197,7 @@ impl Connection {
     }
 
     /// An id for a run on this connection: the session's own, unless a run with the same id
-    /// is here already (sessions may share an id, quirk Q7).
+    /// is here already (sessions may share an id, quirk Q7 in docs/compatibility.md).
     fn wire_id(&self, session_id: &str, exec: u64) -> String {
         if lock(&self.runs).contains_key(session_id) {
             format!("{session_id}~{exec}")
@@ -246,6 +246,32 @@ impl Connection {
     }
 }
 
+impl RunConnection for Connection {
+    fn send(&self, text: String) {
+        Connection::send(self, text);
+    }
+
+    fn peer_max(&self) -> usize {
+        self.peer_max
+    }
+
+    fn register(&self, run: &Arc<RemoteRun>) {
+        Connection::register(self, run);
+    }
+
+    fn unregister(&self, run: &RemoteRun) {
+        Connection::unregister(self, run);
+    }
+
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
+
 impl ClientInner {
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
@@ -287,7 +313,8 @@ impl ClientInner {
         for (connection, job) in placed {
             job.control.clear_queued_hook();
             let wire_id = connection.wire_id(&job.request.session_id, job.exec);
-            let started = RemoteRun::start(&connection, wire_id, job.exec, job.request, job.control);
+            let link: Arc<dyn RunConnection> = connection.clone();
+            let started = RemoteRun::start(&link, wire_id, job.exec, job.request, job.control);
             if let Err(refused) = started {
                 let (request, error) = *refused;
                 self.release(&connection);

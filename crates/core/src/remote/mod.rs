@@ -15,9 +15,11 @@ mod remote_run;
 mod socket;
 mod worker;
 mod worker_connection;
+mod worker_slots;
 
 pub use client::{ClientConfig, EndpointState, EndpointStatus, RuntimeClient, normalize_url};
 pub use remote_run::RUNTIME_LOST;
 pub use socket::DEFAULT_MAX_MESSAGE_BYTES;
-pub use worker::{RuntimeWorker, WorkerConfig, WorkerStats};
+pub use worker::{RuntimeWorker, WorkerStats};
 pub use worker_connection::RefusalCode;
+pub use worker_slots::WorkerConfig;

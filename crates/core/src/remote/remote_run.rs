@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use super::client::Connection;
 use super::messages::{self, WorkerEvent};
 use super::socket::payload_cap;
 use crate::engine::timer::{self, Ticket};
@@ -35,11 +34,27 @@ struct RunState {
     finished: bool,
 }
 
+/// What a run needs of the connection it was placed on (`client::Connection`): a way to
+/// send frames to its worker, and to be registered for that worker's answers and freed.
+pub(crate) trait RunConnection: Send + Sync {
+    fn send(&self, text: String);
+    /// The worker's `maxMessageBytes`: nothing larger is sent to it.
+    fn peer_max(&self) -> usize;
+    /// Routes the worker's frames for `run.wire_id` to `run`.
+    fn register(&self, run: &Arc<RemoteRun>);
+    /// Forgets `run` and frees its slot on the worker.
+    fn unregister(&self, run: &RemoteRun);
+    /// The worker's URL, for error messages.
+    fn url(&self) -> String;
+    /// Whether the worker said it is stopping.
+    fn draining(&self) -> bool;
+}
+
 pub(crate) struct RemoteRun {
     pub wire_id: String,
     pub exec: u64,
     pub control: Arc<ExecutionControl>,
-    connection: Weak<Connection>,
+    connection: Weak<dyn RunConnection>,
     state: Mutex<RunState>,
 }
 
@@ -88,26 +103,26 @@ impl RemoteRun {
     /// Sends `request` to the worker behind `connection`. `Err` hands the request back when
     /// it cannot be sent there (its script is larger than the worker takes).
     pub fn start(
-        connection: &Arc<Connection>,
+        connection: &Arc<dyn RunConnection>,
         wire_id: String,
         exec: u64,
         request: ExecutionRequest,
         control: Arc<ExecutionControl>,
     ) -> Result<Arc<RemoteRun>, Box<(ExecutionRequest, ErrorInfo)>> {
-        let cap = payload_cap(connection.peer_max) as u64;
+        let cap = payload_cap(connection.peer_max()) as u64;
         let execute = messages::execute(
             &wire_id,
             &request.code,
             &worker_limits(&request, cap),
             &worker_enclave(&request, cap),
         );
-        if execute.len() > connection.peer_max {
+        if execute.len() > connection.peer_max() {
             let error = ErrorInfo::new(
                 ErrorCode::VALIDATION_ERROR,
                 format!(
                     "The script and its globals ({} bytes) exceed the runtime worker's maxMessageBytes ({})",
                     execute.len(),
-                    connection.peer_max
+                    connection.peer_max()
                 ),
             );
             return Err(Box::new((request, error)));
@@ -142,11 +157,7 @@ impl RemoteRun {
 
     /// The worker cancelled the run without being asked: it is stopping, or lost its client.
     fn ended_by_worker(&self, message: &str) -> ErrorInfo {
-        let (url, stopping) = self
-            .connection
-            .upgrade()
-            .map(|c| (c.url.clone(), c.draining.load(std::sync::atomic::Ordering::Acquire)))
-            .unwrap_or_default();
+        let (url, stopping) = self.connection.upgrade().map(|c| (c.url(), c.draining())).unwrap_or_default();
         let why = if stopping { "stopped before the run finished" } else { "ended the run" };
         ErrorInfo::new(RUNTIME_LOST, format!("The runtime worker at {url} {why} ({message})"))
     }
@@ -253,12 +264,12 @@ impl RemoteRun {
         let reply = bridge.finish_tool_call(&info, Some(reply));
         drop(state);
         let mut message = messages::tool_result(&self.wire_id, call_id, &reply);
-        if message.len() > connection.peer_max {
+        if message.len() > connection.peer_max() {
             let error = ErrorInfo::new(
                 ErrorCode::TOOL_RESULT_TOO_LARGE,
                 format!(
                     "Tool response exceeds the runtime worker's maxMessageBytes ({} bytes)",
-                    connection.peer_max
+                    connection.peer_max()
                 ),
             );
             message = messages::tool_result(&self.wire_id, call_id, &ToolReply::Err(error));

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -29,78 +29,20 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::messages;
-use super::socket::{self, DEFAULT_MAX_MESSAGE_BYTES, close_frame};
+use super::socket::{self, close_frame};
 use super::worker_connection::WorkerConnection;
-use crate::protocol::PartialLimits;
+use super::worker_slots::{WorkerConfig, WorkerSlots};
 use crate::protocol::json::JsonObject;
 use crate::runtime;
 use crate::session::Session;
 
-#[derive(Clone, Debug)]
-pub struct WorkerConfig {
-    pub host: String,
-    pub port: u16,
-    pub ws_path: String,
-    /// Sessions this worker runs at once; more are refused with `RUNTIME_BUSY`.
-    pub max_sessions: usize,
-    /// Limits for what a request's `limits` leaves out.
-    pub default_limits: PartialLimits,
-    /// Pings every connection this often. 0 = off.
-    pub heartbeat: Duration,
-    /// A connection silent this long (pongs count) is dropped. 0 = never.
-    pub connection_timeout: Duration,
-    /// Tokens a client may present; empty = no authentication.
-    pub tokens: Vec<String>,
-    pub max_message_bytes: usize,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        WorkerConfig {
-            host: "0.0.0.0".into(),
-            port: 3001,
-            ws_path: "/ws".into(),
-            max_sessions: 10,
-            default_limits: PartialLimits::default(),
-            heartbeat: Duration::from_millis(15_000),
-            connection_timeout: Duration::from_millis(30_000),
-            tokens: Vec::new(),
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-        }
-    }
-}
-
 pub(crate) struct WorkerShared {
-    pub config: WorkerConfig,
-    pub stopping: AtomicBool,
-    active: AtomicUsize,
-    total: AtomicU64,
-    /// Woken whenever a session ends (a graceful stop waits on it).
-    idle: Notify,
-    started: Instant,
+    pub slots: Arc<WorkerSlots>,
     connections: Mutex<HashMap<u64, Arc<WorkerConnection>>>,
     next_connection: AtomicU64,
 }
 
 impl WorkerShared {
-    /// Takes a session slot unless `maxSessions` are running.
-    pub fn claim_slot(&self) -> bool {
-        let max = self.config.max_sessions;
-        let claimed = self
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
-            .is_ok();
-        if claimed {
-            self.total.fetch_add(1, Ordering::Relaxed);
-        }
-        claimed
-    }
-
-    pub fn release_slot(&self) {
-        self.active.fetch_sub(1, Ordering::AcqRel);
-        self.idle.notify_waiters();
-    }
-
     fn connections(&self) -> MutexGuard<'_, HashMap<u64, Arc<WorkerConnection>>> {
         self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -188,21 +130,24 @@ async fn route(shared: Arc<WorkerShared>, mut request: Request<Incoming>) -> Res
     if path == "/health" && request.method() == hyper::Method::GET {
         let stats = stats(&shared);
         let body = JsonObject::new()
-            .field("status", if shared.stopping.load(Ordering::Acquire) { "stopping" } else { "healthy" })
+            .field(
+                "status",
+                if shared.slots.stopping.load(Ordering::Acquire) { "stopping" } else { "healthy" },
+            )
             .field("uptime", &(stats.uptime_ms / 1000))
             .field("activeSessions", &stats.active_sessions)
-            .field("maxSessions", &shared.config.max_sessions)
+            .field("maxSessions", &shared.slots.config.max_sessions)
             .field("connections", &stats.connections)
             .finish();
         return respond(StatusCode::OK, body);
     }
-    if path != shared.config.ws_path {
+    if path != shared.slots.config.ws_path {
         return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found");
     }
-    if !shared.config.tokens.is_empty() {
+    if !shared.slots.config.tokens.is_empty() {
         let token = presented_token(&request);
-        let valid =
-            token.is_some_and(|t| shared.config.tokens.iter().any(|k| same(k.as_bytes(), t.as_bytes())));
+        let valid = token
+            .is_some_and(|t| shared.slots.config.tokens.iter().any(|k| same(k.as_bytes(), t.as_bytes())));
         if !valid {
             return refuse(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "A valid runtime token is required");
         }
@@ -211,13 +156,13 @@ async fn route(shared: Arc<WorkerShared>, mut request: Request<Incoming>) -> Res
     let (true, Some(accept)) = (is_upgrade(&request), key) else {
         return refuse(StatusCode::UPGRADE_REQUIRED, "UPGRADE_REQUIRED", "This endpoint speaks WebSocket");
     };
-    if shared.stopping.load(Ordering::Acquire) {
+    if shared.slots.stopping.load(Ordering::Acquire) {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "RUNTIME_STOPPING", "The runtime worker is stopping");
     }
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            let config = socket::config(shared.config.max_message_bytes);
+            let config = socket::config(shared.slots.config.max_message_bytes);
             let ws =
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
             serve(shared, ws).await;
@@ -239,16 +184,16 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (outbox, queued) = tokio::sync::mpsc::unbounded_channel();
-    let connection = WorkerConnection::new(&shared, outbox.clone());
+    let connection = WorkerConnection::new(&shared.slots, outbox.clone());
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
     shared.connections().insert(id, connection.clone());
-    let config = &shared.config;
+    let config = &shared.slots.config;
     connection.send(messages::ready(
         config.max_sessions,
-        shared.active.load(Ordering::Acquire),
+        shared.slots.active.load(Ordering::Acquire),
         config.max_message_bytes,
     ));
-    if shared.stopping.load(Ordering::Acquire) {
+    if shared.slots.stopping.load(Ordering::Acquire) {
         connection.send(messages::stopping());
     }
     let handler = connection.clone();
@@ -262,10 +207,10 @@ where
 
 fn stats(shared: &WorkerShared) -> WorkerStats {
     WorkerStats {
-        active_sessions: shared.active.load(Ordering::Acquire),
-        total_sessions: shared.total.load(Ordering::Relaxed),
+        active_sessions: shared.slots.active.load(Ordering::Acquire),
+        total_sessions: shared.slots.total.load(Ordering::Relaxed),
         connections: shared.connections().len(),
-        uptime_ms: shared.started.elapsed().as_millis() as u64,
+        uptime_ms: shared.slots.started.elapsed().as_millis() as u64,
     }
 }
 
@@ -276,12 +221,7 @@ impl RuntimeWorker {
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
         let shared = Arc::new(WorkerShared {
-            config,
-            stopping: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
-            total: AtomicU64::new(0),
-            idle: Notify::new(),
-            started: Instant::now(),
+            slots: Arc::new(WorkerSlots::new(config)),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
         });
@@ -304,7 +244,7 @@ impl RuntimeWorker {
     }
 
     pub fn is_stopping(&self) -> bool {
-        self.shared.stopping.load(Ordering::Acquire)
+        self.shared.slots.stopping.load(Ordering::Acquire)
     }
 
     /// Sessions running now, over all connections.
@@ -317,7 +257,7 @@ impl RuntimeWorker {
     /// told `runtime_stopping`, so brokers place work elsewhere); running sessions get
     /// `grace` to finish, then are cancelled; then every connection is closed.
     pub async fn stop(mut self, grace: Duration) {
-        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.slots.stopping.store(true, Ordering::Release);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -332,8 +272,8 @@ impl RuntimeWorker {
         let shared = self.shared.clone();
         let drained = async {
             loop {
-                let notified = shared.idle.notified();
-                if shared.active.load(Ordering::Acquire) == 0 {
+                let notified = shared.slots.idle.notified();
+                if shared.slots.active.load(Ordering::Acquire) == 0 {
                     return;
                 }
                 notified.await;
@@ -346,8 +286,8 @@ impl RuntimeWorker {
             let shared = self.shared.clone();
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 loop {
-                    let notified = shared.idle.notified();
-                    if shared.active.load(Ordering::Acquire) == 0 {
+                    let notified = shared.slots.idle.notified();
+                    if shared.slots.active.load(Ordering::Acquire) == 0 {
                         return;
                     }
                     notified.await;

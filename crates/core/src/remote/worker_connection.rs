@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::messages::{self, RuntimeRequest};
 use super::socket::{Outbox, Refusal, payload_cap};
-use super::worker::WorkerShared;
+use super::worker_slots::WorkerSlots;
 use crate::engine::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, SandboxOptions};
 use crate::protocol::event::payload;
 use crate::protocol::{ErrorCode, EventType, PartialLimits, SessionLimits, StreamEvent};
@@ -100,7 +100,7 @@ struct Running {
 }
 
 pub(crate) struct WorkerConnection {
-    worker: Weak<WorkerShared>,
+    worker: Weak<WorkerSlots>,
     outbox: Outbox,
     tools: Arc<RemoteTools>,
     sessions: Mutex<HashMap<String, Running>>,
@@ -108,7 +108,7 @@ pub(crate) struct WorkerConnection {
 }
 
 impl WorkerConnection {
-    pub fn new(worker: &Arc<WorkerShared>, outbox: Outbox) -> Arc<WorkerConnection> {
+    pub fn new(worker: &Arc<WorkerSlots>, outbox: Outbox) -> Arc<WorkerConnection> {
         Arc::new_cyclic(|weak_self| WorkerConnection {
             worker: Arc::downgrade(worker),
             outbox,
@@ -299,7 +299,7 @@ fn partial_limits(defaults: &PartialLimits, json: Option<&str>) -> Result<Partia
 }
 
 fn session_config(
-    worker: &WorkerShared,
+    worker: &WorkerSlots,
     session_id: &str,
     limits: Option<&str>,
     enclave: Option<&str>,

@@ -2,39 +2,19 @@
 //! any other tool fails inside the script like a tool error, after its `tool_call` event,
 //! and no handler runs.
 //!
-//! Tool names are `:`-separated segments (`users:list`, `user:profile:read`), and the seed's
-//! access rules read `*` as one segment (`admin:*` covers `admin:delete`, not
-//! `admin:x:delete`), which is also the safer reading for an allow list. So: `*` matches
-//! within one segment, `**` across segments, `?` one character other than `:`; everything
-//! else is literal. Patterns compile to one linear-time regex set.
+//! Patterns are the tool-name patterns of `tools::pattern` (`*` one segment, `**` any, `?`
+//! one character other than `:`, everything else literal), compiled to one regex set.
 
 use regex::RegexSet;
 
 use crate::protocol::ErrorInfo;
+use crate::tools::pattern::pattern_set;
 
 /// Code of the error a disallowed call gets.
 pub const TOOL_NOT_ALLOWED: &str = "TOOL_NOT_ALLOWED";
 
 #[derive(Clone, Debug, Default)]
 pub struct AllowedTools(Option<RegexSet>);
-
-fn to_regex(pattern: &str) -> String {
-    let mut out = String::from("^");
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' if chars.peek() == Some(&'*') => {
-                chars.next();
-                out.push_str(".*");
-            }
-            '*' => out.push_str("[^:]*"),
-            '?' => out.push_str("[^:]"),
-            c => out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
-        }
-    }
-    out.push('$');
-    out
-}
 
 impl AllowedTools {
     /// Every tool (the default, and what the original does).
@@ -44,11 +24,8 @@ impl AllowedTools {
 
     /// Only tools matching one of `patterns`; an empty list allows none.
     pub fn matching(patterns: &[String]) -> Result<AllowedTools, String> {
-        if patterns.iter().any(|p| p.is_empty()) {
-            return Err("allowedTools patterns must be non-empty strings".into());
-        }
-        let set = RegexSet::new(patterns.iter().map(|p| to_regex(p)))
-            .map_err(|e| format!("Invalid allowedTools patterns: {e}"))?;
+        let set = pattern_set(patterns)
+            .map_err(|_| "allowedTools patterns must be non-empty strings".to_string())?;
         Ok(AllowedTools(Some(set)))
     }
 

@@ -1,12 +1,12 @@
 //! `SessionManager`: the registry of live sessions with `maxSessions` and cleanup.
 //! Sessions are kept in insertion order. Through `create` (the embedder's API) a duplicate
 //! session id replaces the previous entry in place without touching the old session
-//! (quirk Q7); `create_new` (what servers use, where a client chose the id) refuses it.
+//! (quirk Q7 in docs/compatibility.md); `create_new` (what servers use, where a client chose the id) refuses it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::session::{Session, SessionConfig, SessionRuntime};
+use super::session::{EventJournal, Session, SessionConfig, SessionRuntime};
 use super::state::SessionState;
 use crate::engine::Executor;
 use crate::tools::ToolHost;
@@ -95,6 +95,8 @@ impl Registry {
 struct Inner {
     sessions: Registry,
     disposed: bool,
+    /// Where sessions created from now on store their events for other brokers.
+    journal: Option<Arc<dyn EventJournal>>,
 }
 
 pub struct SessionManager {
@@ -113,7 +115,7 @@ impl SessionManager {
             max_sessions,
             host,
             runtime: Mutex::new(SessionRuntime::default()),
-            inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false }),
+            inner: Mutex::new(Inner { sessions: Registry::default(), disposed: false, journal: None }),
         }
     }
 
@@ -139,6 +141,22 @@ impl SessionManager {
         self.lock().disposed
     }
 
+    /// Sessions created after this share their events through `journal` (false if the
+    /// manager already has one).
+    pub fn attach_journal(&self, journal: Arc<dyn EventJournal>) -> bool {
+        let mut inner = self.lock();
+        if inner.journal.is_some() {
+            return false;
+        }
+        inner.journal = Some(journal);
+        true
+    }
+
+    /// Sessions created from now on keep their events to themselves again.
+    pub fn detach_journal(&self) {
+        self.lock().journal = None;
+    }
+
     /// When the registry is full, finished and expired sessions are swept first (as
     /// `cleanup()` would): the error tells users to wait for sessions to complete, and
     /// servers keep finished sessions for replay, which must not lock out new work.
@@ -152,8 +170,11 @@ impl SessionManager {
         self.insert(config, false)
     }
 
-    fn insert(&self, mut config: SessionConfig, replace: bool) -> Result<Arc<Session>, ManagerError> {
-        config.owner_key = self.key;
+    /// Whether a session could be created now: refused when the manager is disposed, or
+    /// full of sessions that have not finished (a full manager first sweeps finished and
+    /// expired ones, as `cleanup()` would). Returns how many were swept. The facade asks
+    /// this before it reads a session's config, where the original checked capacity.
+    pub fn make_room(&self) -> Result<usize, ManagerError> {
         let full = {
             let inner = self.lock();
             if inner.disposed {
@@ -161,8 +182,19 @@ impl SessionManager {
             }
             inner.sessions.len() >= self.max_sessions
         };
-        if full {
-            self.cleanup();
+        let swept = if full { self.cleanup() } else { 0 };
+        if self.lock().sessions.len() >= self.max_sessions {
+            return Err(ManagerError::MaxSessions(self.max_sessions));
+        }
+        Ok(swept)
+    }
+
+    fn insert(&self, mut config: SessionConfig, replace: bool) -> Result<Arc<Session>, ManagerError> {
+        config.owner_key = self.key;
+        match self.make_room() {
+            // Checked again below, under the lock that inserts.
+            Ok(_) | Err(ManagerError::MaxSessions(_)) => {}
+            Err(e) => return Err(e),
         }
         let mut inner = self.lock();
         if inner.disposed {
@@ -176,8 +208,20 @@ impl SessionManager {
         if inner.sessions.len() >= self.max_sessions {
             return Err(ManagerError::MaxSessions(self.max_sessions));
         }
+        // A route that registered the session itself brings the journal; others are
+        // announced to it before anyone can reach the session.
+        let announce = match (&config.journal, &inner.journal) {
+            (None, Some(journal)) => {
+                config.journal = Some(journal.clone());
+                true
+            }
+            _ => false,
+        };
         let runtime = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let session = Session::with_runtime(config, self.host.clone(), runtime);
+        if let (true, Some(journal)) = (announce, session.journal()) {
+            journal.created(&session);
+        }
         inner.sessions.insert(session.clone());
         Ok(session)
     }
@@ -227,6 +271,9 @@ impl SessionManager {
         session.cancel(Some(reason.unwrap_or("Terminated by session manager")));
         session.dispose();
         self.remove(session);
+        if let Some(journal) = session.journal() {
+            journal.terminated(session);
+        }
     }
 
     /// Disposes and removes every expired or terminal session; returns how many.
@@ -273,11 +320,11 @@ pub fn info(session: &Session) -> SessionInfo {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::tools::{ToolCall, ToolReplySender};
 
-    struct NoTools;
+    pub(crate) struct NoTools;
 
     impl ToolHost for NoTools {
         fn call(&self, _call: ToolCall, _reply: ToolReplySender) {}
@@ -288,7 +335,7 @@ mod tests {
         SessionManager::new(max, Arc::new(NoTools))
     }
 
-    fn named(id: &str) -> SessionConfig {
+    pub(crate) fn named(id: &str) -> SessionConfig {
         SessionConfig { session_id: Some(id.to_string()), ..SessionConfig::default() }
     }
 

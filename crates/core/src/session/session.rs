@@ -1,30 +1,28 @@
-//! One broker session: its state machine, its event history and subscribers, the tool
-//! calls its script makes, and the timers (heartbeat, deadline) around one execution.
+//! One broker session: what it is made of (its configuration, limits, owner, collaborators)
+//! and what it holds under its one lock. Its jobs live beside it, each in its own file:
+//! `events.rs` (the event history, subscribers and what streams may show),
+//! `tool_calls.rs` (the calls its script makes) and `lifecycle.rs` (one execution, from
+//! `execute` to `final`, with its timers, cancel and dispose).
 //!
-//! Everything observable goes through `emit`, which assigns `seq` and notifies
+//! Everything observable goes through `emit_locked`, which assigns `seq` and notifies
 //! subscribers while holding the session lock, so every subscriber sees one order.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::allowed_tools::AllowedTools;
 use super::encryption::SessionEncryption;
 use super::principal::Principal;
 use super::result::{ExecutionStats, FinalResult};
 use super::state::SessionState;
-use crate::engine::timer;
-use crate::engine::{
-    self, ConsoleLevel, ExecutionControl, ExecutionOutcome, ExecutionRequest, Executor, InterruptReason,
-    PendingToolCall, SandboxBridge, SandboxOptions, ToolCallInfo,
-};
-use crate::protocol::event::payload;
-use crate::protocol::ids::{generate_call_id, generate_session_id};
-use crate::protocol::json::{iso_timestamp, now_epoch_ms};
-use crate::protocol::{ErrorCode, ErrorInfo, EventType, SessionLimits, StreamEvent};
-use crate::runtime;
-use crate::tools::{ReplySender, ToolCall, ToolHost, ToolReply, reply_channel};
+use crate::engine::{self, ExecutionControl, Executor, SandboxOptions};
+use crate::protocol::ids::generate_session_id;
+use crate::protocol::json::now_epoch_ms;
+use crate::protocol::{ErrorInfo, SessionLimits, StreamEvent};
+use crate::tools::{ReplySender, ToolHost};
+use tokio::sync::Notify;
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
@@ -46,12 +44,37 @@ pub enum ExternalTools {
 }
 
 impl ExternalTools {
-    fn contains(&self, name: &str) -> bool {
+    pub(super) fn contains(&self, name: &str) -> bool {
         match self {
             ExternalTools::None => false,
             ExternalTools::All => true,
             ExternalTools::Named(names) => names.contains(name),
         }
+    }
+}
+
+/// Where a session's events go besides its own history when several brokers share state
+/// (the Redis journal of `cluster::redis`). A session with a journal shows its HTTP streams
+/// only the events the journal has stored (`Session::mark_durable`), so an event a client
+/// has seen survives the broker; in-process listeners (`onEvent`, `execute()`) still see
+/// every event at once. A session without one (the default) behaves exactly as before.
+pub trait EventJournal: Send + Sync {
+    /// A session was created with this journal by the manager (in-process): register it
+    /// before its first event is written. Routes that registered it themselves skip this.
+    fn created(&self, session: &Arc<Session>);
+
+    /// Every event the session emits, in seq order, called under the session's lock: it
+    /// must only enqueue.
+    fn append(&self, session: &Arc<Session>, event: &Arc<StreamEvent>);
+
+    /// The session was terminated (`DELETE`, `terminateSession`): once its last events are
+    /// stored, its shared record goes too.
+    fn terminated(&self, session: &Arc<Session>);
+}
+
+impl std::fmt::Debug for dyn EventJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventJournal")
     }
 }
 
@@ -69,6 +92,8 @@ pub struct SessionConfig {
     pub owner_key: u64,
     /// Who may reach the session through a server (see `principal`).
     pub owner: Principal,
+    /// Where its events are stored for other brokers (see `journal`); none by default.
+    pub journal: Option<Arc<dyn EventJournal>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,37 +137,45 @@ impl std::fmt::Display for LifecycleError {
 impl std::error::Error for LifecycleError {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     NotStarted,
     Running,
     Finished,
 }
 
-struct Inner {
-    state: SessionState,
-    seq: u64,
-    history: Vec<Arc<StreamEvent>>,
-    subscribers: Vec<(u64, Subscriber)>,
-    next_subscriber: u64,
-    phase: Phase,
-    tool_call_count: u64,
-    stdout_bytes: u64,
-    stdout_events: u64,
-    stdout_truncated: bool,
-    partial_errors: Vec<String>,
-    run_started: Option<(Instant, f64)>,
-    deadline_exceeded: bool,
-    tool_failed: bool,
-    pending_calls: HashSet<u64>,
+pub(super) struct Inner {
+    pub(super) state: SessionState,
+    pub(super) seq: u64,
+    pub(super) history: Vec<Arc<StreamEvent>>,
+    pub(super) subscribers: Vec<(u64, Subscriber)>,
+    pub(super) next_subscriber: u64,
+    pub(super) phase: Phase,
+    pub(super) tool_call_count: u64,
+    pub(super) stdout_bytes: u64,
+    pub(super) stdout_events: u64,
+    pub(super) stdout_truncated: bool,
+    pub(super) partial_errors: Vec<String>,
+    pub(super) run_started: Option<(Instant, f64)>,
+    pub(super) deadline_exceeded: bool,
+    pub(super) tool_failed: bool,
+    pub(super) pending_calls: HashSet<u64>,
     /// External calls waiting for their client's result, in call order.
-    external_waiting: Vec<(String, ReplySender)>,
-    control: Option<Arc<ExecutionControl>>,
-    timers: Vec<tokio::task::AbortHandle>,
-    finished: Option<Arc<FinalResult>>,
+    pub(super) external_waiting: Vec<(String, ReplySender)>,
+    pub(super) control: Option<Arc<ExecutionControl>>,
+    pub(super) timers: Vec<tokio::task::AbortHandle>,
+    pub(super) finished: Option<Arc<FinalResult>>,
     /// The seq of the `final` event, once emitted.
-    final_seq: Option<u64>,
-    on_finished: Vec<FinishCallback>,
-    disposed: bool,
+    pub(super) final_seq: Option<u64>,
+    pub(super) on_finished: Vec<FinishCallback>,
+    pub(super) disposed: bool,
+    /// With a journal: the last seq it has stored (what HTTP streams may show).
+    pub(super) durable: u64,
+    /// The journal no longer stores this session: streams show its own history.
+    pub(super) detached: bool,
+    /// Woken when events become visible to streams (emitted, or stored by the journal).
+    pub(super) watchers: Vec<(u64, Arc<Notify>)>,
+    /// Why `fail` stopped the run, reported once the engine has settled it.
+    pub(super) forced: Option<ErrorInfo>,
 }
 
 /// What runs a session's executions, and how its `final` event reports errors.
@@ -161,21 +194,22 @@ impl Default for SessionRuntime {
 }
 
 pub struct Session {
-    key: u64,
-    id: String,
-    created_at: f64,
-    created: Instant,
-    limits: SessionLimits,
-    sandbox: SandboxOptions,
-    external_tools: ExternalTools,
-    allowed_tools: AllowedTools,
-    encryption: Option<Arc<SessionEncryption>>,
-    owner_key: u64,
-    owner: Principal,
-    host: Arc<dyn ToolHost>,
-    runtime: SessionRuntime,
-    weak_self: Weak<Session>,
-    inner: Mutex<Inner>,
+    pub(super) key: u64,
+    pub(super) id: String,
+    pub(super) created_at: f64,
+    pub(super) created: Instant,
+    pub(super) limits: SessionLimits,
+    pub(super) sandbox: SandboxOptions,
+    pub(super) external_tools: ExternalTools,
+    pub(super) allowed_tools: AllowedTools,
+    pub(super) encryption: Option<Arc<SessionEncryption>>,
+    pub(super) owner_key: u64,
+    pub(super) owner: Principal,
+    pub(super) journal: Option<Arc<dyn EventJournal>>,
+    pub(super) host: Arc<dyn ToolHost>,
+    pub(super) runtime: SessionRuntime,
+    pub(super) weak_self: Weak<Session>,
+    pub(super) inner: Mutex<Inner>,
 }
 
 impl Session {
@@ -202,6 +236,7 @@ impl Session {
             encryption: config.encryption,
             owner_key: config.owner_key,
             owner: config.owner,
+            journal: config.journal,
             host,
             runtime,
             weak_self: weak_self.clone(),
@@ -228,15 +263,19 @@ impl Session {
                 final_seq: None,
                 on_finished: Vec::new(),
                 disposed: false,
+                durable: 0,
+                detached: false,
+                watchers: Vec::new(),
+                forced: None,
             }),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn arc(&self) -> Arc<Session> {
+    pub(super) fn arc(&self) -> Arc<Session> {
         self.weak_self.upgrade().expect("session used after drop")
     }
 
@@ -268,35 +307,6 @@ impl Session {
 
     pub fn sandbox(&self) -> &SandboxOptions {
         &self.sandbox
-    }
-
-    /// Call ids of external tool calls waiting for a submitted result.
-    pub fn waiting_call_ids(&self) -> Vec<String> {
-        self.lock().external_waiting.iter().map(|(id, _)| id.clone()).collect()
-    }
-
-    /// Delivers a client's result for an external tool call (`submitToolResult`).
-    pub fn submit_tool_result(&self, call_id: &str, reply: ToolReply) -> Result<(), SubmitError> {
-        let mut inner = self.lock();
-        if inner.state != SessionState::WaitingForTool {
-            return Err(SubmitError::WrongState(inner.state));
-        }
-        let Some(index) = inner.external_waiting.iter().position(|(id, _)| id == call_id) else {
-            return match inner.external_waiting.first() {
-                None => Err(SubmitError::NoPendingCall),
-                Some((expected, _)) => {
-                    Err(SubmitError::CallIdMismatch { expected: expected.clone(), got: call_id.to_string() })
-                }
-            };
-        };
-        let (_, sender) = inner.external_waiting.remove(index);
-        if inner.external_waiting.is_empty() {
-            inner.state = SessionState::Running;
-        }
-        drop(inner);
-        // Already answered only if its deadline won the race; the submission is then moot.
-        let _ = sender.send(reply);
-        Ok(())
     }
 
     /// `Date.now()` at creation.
@@ -335,35 +345,9 @@ impl Session {
         self.lock().phase != Phase::NotStarted
     }
 
-    pub fn events(&self) -> Vec<Arc<StreamEvent>> {
-        self.lock().history.clone()
-    }
-
-    /// Events with `seq > after` (history is dense, so this is a slice).
-    pub fn events_after(&self, after: u64) -> Vec<Arc<StreamEvent>> {
-        self.events_after_at_most(after, usize::MAX)
-    }
-
-    /// The first `max` events with `seq > after`.
-    pub fn events_after_at_most(&self, after: u64, max: usize) -> Vec<Arc<StreamEvent>> {
-        let inner = self.lock();
-        let start = (after as usize).min(inner.history.len());
-        let end = start.saturating_add(max).min(inner.history.len());
-        inner.history[start..end].to_vec()
-    }
-
-    /// At most `max` events with `seq > after`: a reader that pages through the history
-    /// never copies more of it than it can send.
-    pub fn events_page(&self, after: u64, max: usize) -> Vec<Arc<StreamEvent>> {
-        let inner = self.lock();
-        let start = (after as usize).min(inner.history.len());
-        let end = start.saturating_add(max).min(inner.history.len());
-        inner.history[start..end].to_vec()
-    }
-
-    /// The seq of the `final` event once the session has one (nothing follows it).
-    pub fn final_seq(&self) -> Option<u64> {
-        self.lock().final_seq
+    /// The journal storing this session's events for other brokers, if any.
+    pub fn journal(&self) -> Option<&Arc<dyn EventJournal>> {
+        self.journal.as_ref()
     }
 
     pub fn final_result(&self) -> Option<Arc<FinalResult>> {
@@ -372,30 +356,6 @@ impl Session {
 
     pub fn partial_errors(&self) -> Vec<String> {
         self.lock().partial_errors.clone()
-    }
-
-    /// Live subscription; no replay (use `events_after` for that).
-    pub fn subscribe(&self, subscriber: Subscriber) -> u64 {
-        let mut inner = self.lock();
-        let id = inner.next_subscriber;
-        inner.next_subscriber += 1;
-        inner.subscribers.push((id, subscriber));
-        id
-    }
-
-    /// Subscribes and returns the history after `after` atomically: nothing is missed
-    /// or delivered twice between replay and live events.
-    pub fn subscribe_from(&self, after: u64, subscriber: Subscriber) -> (u64, Vec<Arc<StreamEvent>>) {
-        let mut inner = self.lock();
-        let id = inner.next_subscriber;
-        inner.next_subscriber += 1;
-        inner.subscribers.push((id, subscriber));
-        let start = (after as usize).min(inner.history.len());
-        (id, inner.history[start..].to_vec())
-    }
-
-    pub fn unsubscribe(&self, id: u64) {
-        self.lock().subscribers.retain(|(sid, _)| *sid != id);
     }
 
     /// Runs `callback` once the session has a final result (at once if it has one).
@@ -409,116 +369,11 @@ impl Session {
         }
     }
 
-    fn emit_locked(&self, inner: &mut Inner, kind: EventType, payload_json: &str) -> Arc<StreamEvent> {
-        inner.seq += 1;
-        let event = Arc::new(StreamEvent::new(&self.id, inner.seq, kind, payload_json));
-        inner.history.push(event.clone());
-        for (_, subscriber) in &inner.subscribers {
-            subscriber(&event);
-        }
-        event
-    }
-
-    /// Emits an event unless the session is already terminal or disposed.
-    fn emit_active(&self, kind: EventType, payload_json: &str) -> Option<Arc<StreamEvent>> {
-        let mut inner = self.lock();
-        if inner.state.is_terminal() || inner.disposed {
-            return None;
-        }
-        Some(self.emit_locked(&mut inner, kind, payload_json))
-    }
-
-    /// `emitToolProgress` (public in the original, and called twice per tool call).
-    pub fn emit_tool_progress(
-        &self,
-        call_id: &str,
-        phase: &str,
-        elapsed_ms: f64,
-        bytes_received: Option<f64>,
-        total_bytes: Option<f64>,
-    ) {
-        let p = payload::tool_progress(call_id, phase, elapsed_ms, bytes_received, total_bytes);
-        self.emit_active(EventType::ToolProgress, &p);
-    }
-
-    /// `emitPartialResult(path, data?, error?, hasNext)`; `error` also lands in `final.errors`.
-    pub fn emit_partial_result(
-        &self,
-        path_json: &str,
-        data_json: Option<&str>,
-        error_json: Option<&str>,
-        has_next: bool,
-    ) {
-        let p = payload::partial_result(path_json, data_json, error_json, has_next);
-        let mut inner = self.lock();
-        if inner.state.is_terminal() || inner.disposed {
-            return;
-        }
-        if let Some(e) = error_json {
-            inner.partial_errors.push(e.to_string());
-        }
-        self.emit_locked(&mut inner, EventType::PartialResult, &p);
-    }
-
-    pub fn emit_log(&self, level: &str, message: &str, data_json: Option<&str>) {
-        self.emit_active(EventType::Log, &payload::log(level, message, data_json));
-    }
-
-    /// Console output from the sandbox: `stdout` chunks for `console.log`, `log` events for
-    /// the levelled methods, all counted against `maxStdoutBytes`.
-    pub fn emit_console(&self, level: ConsoleLevel, text: &str) {
-        match level {
-            ConsoleLevel::Log => self.emit_output(None, &format!("{text}\n")),
-            _ => self.emit_output(Some(level.as_str()), text),
-        }
-    }
-
-    /// `events.emitStdout(chunk)`: a raw stdout chunk, counted like console output.
-    pub fn emit_stdout(&self, chunk: &str) {
-        self.emit_output(None, chunk);
-    }
-
-    /// Emits output as `stdout` (`level` = None) or `log`. Past `maxStdoutBytes` the text is
-    /// truncated once, and past `maxStdoutEvents` calls nothing more is emitted; either way a
-    /// warning `log` event says so once, and later output is dropped.
-    fn emit_output(&self, level: Option<&str>, text: &str) {
-        let mut inner = self.lock();
-        if inner.state.is_terminal() || inner.disposed || inner.stdout_truncated {
-            return;
-        }
-        if inner.stdout_events >= self.limits.max_stdout_events {
-            return self.drop_further_output(&mut inner, "maxStdoutEvents", self.limits.max_stdout_events);
-        }
-        let limit = self.limits.max_stdout_bytes;
-        let remaining = limit.saturating_sub(inner.stdout_bytes) as usize;
-        let (chunk, truncated) =
-            if text.len() > remaining { (truncate_utf8(text, remaining), true) } else { (text, false) };
-        inner.stdout_bytes += chunk.len() as u64;
-        if !chunk.is_empty() {
-            inner.stdout_events += 1;
-            match level {
-                None => self.emit_locked(&mut inner, EventType::Stdout, &payload::stdout(chunk)),
-                Some(level) => {
-                    self.emit_locked(&mut inner, EventType::Log, &payload::log(level, chunk, None))
-                }
-            };
-        }
-        if truncated {
-            self.drop_further_output(&mut inner, "maxStdoutBytes", limit);
-        }
-    }
-
-    fn drop_further_output(&self, inner: &mut Inner, limit_name: &str, limit: u64) {
-        inner.stdout_truncated = true;
-        let msg = format!("Console output limit reached ({limit_name}: {limit}); further output was dropped");
-        self.emit_locked(inner, EventType::Log, &payload::log("warn", &msg, None));
-    }
-
     pub fn stdout_bytes(&self) -> u64 {
         self.lock().stdout_bytes
     }
 
-    /// `getStats()`: duration counts from creation and keeps growing (quirk Q11).
+    /// `getStats()`: duration counts from creation and keeps growing (quirk Q11 in docs/compatibility.md).
     pub fn stats(&self) -> ExecutionStats {
         let inner = self.lock();
         let now = now_epoch_ms();
@@ -528,435 +383,5 @@ impl Session {
             start_time: self.created_at,
             end_time: if inner.state.is_terminal() { now } else { 0.0 },
         }
-    }
-
-    /// Starts the execution. Emits `session_init`, starts heartbeats, arms the deadline,
-    /// sets `running` and hands the code to the engine, all before returning. Returns the seq
-    /// of the last event it emitted itself (what follows comes from the run).
-    pub fn execute(&self, code: String) -> Result<u64, LifecycleError> {
-        let mut inner = self.lock();
-        if inner.phase != Phase::NotStarted {
-            return Err(LifecycleError::AlreadyExecuting);
-        }
-        if inner.disposed {
-            return Err(LifecycleError::Disposed);
-        }
-        inner.phase = Phase::Running;
-        inner.run_started = Some((Instant::now(), now_epoch_ms()));
-
-        let deadline = self.limits.deadline_ms;
-        if deadline > 0 && self.created.elapsed() >= Duration::from_millis(deadline) {
-            let elapsed = self.created.elapsed().as_millis() as f64;
-            self.emit_locked(
-                &mut inner,
-                EventType::DeadlineExceeded,
-                &payload::deadline_exceeded(elapsed, deadline as f64),
-            );
-            let error = ErrorInfo::new(ErrorCode::DEADLINE_EXCEEDED, "Deadline exceeded before execution");
-            self.finish_locked(inner, Err(error), SessionState::Failed, SessionState::Failed);
-            return Ok(self.seq());
-        }
-
-        let encryption = self.encryption.as_ref().map(|e| (e.key_id.as_str(), e.server_hello_json.as_str()));
-        let init = payload::session_init(&self.id, &iso_timestamp(self.expires_at()), encryption);
-        self.emit_locked(&mut inner, EventType::SessionInit, &init);
-        self.start_heartbeat(&mut inner);
-        self.arm_deadline(&mut inner);
-        inner.state = SessionState::Running;
-
-        let session = self.arc();
-        let done_session = session.clone();
-        let request = ExecutionRequest {
-            session_id: self.id.clone(),
-            limits: self.limits.clone(),
-            code,
-            sandbox: self.sandbox.clone(),
-            timeout: match self.limits.tool_timeout_ms {
-                0 => None,
-                ms => Some(Duration::from_millis(ms)),
-            },
-            bridge: session,
-            done: Box::new(move |outcome| done_session.complete(outcome)),
-        };
-        let control = Arc::new(ExecutionControl::new());
-        inner.control = Some(control.clone());
-        let emitted = inner.seq;
-        drop(inner);
-        self.runtime.executor.submit(request, control);
-        Ok(emitted)
-    }
-
-    fn start_heartbeat(&self, inner: &mut Inner) {
-        let interval = self.limits.heartbeat_interval_ms;
-        if interval == 0 || interval == u64::MAX {
-            return;
-        }
-        let weak = self.weak_self.clone();
-        let handle = runtime::service().spawn(async move {
-            let period = Duration::from_millis(interval);
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            loop {
-                ticker.tick().await;
-                let Some(session) = weak.upgrade() else { return };
-                let ts = iso_timestamp(now_epoch_ms());
-                if session.emit_active(EventType::Heartbeat, &payload::heartbeat(&ts)).is_none() {
-                    return;
-                }
-            }
-        });
-        inner.timers.push(handle.abort_handle());
-    }
-
-    fn arm_deadline(&self, inner: &mut Inner) {
-        let deadline = self.limits.deadline_ms;
-        if deadline == 0 || deadline == u64::MAX {
-            return;
-        }
-        let remaining = Duration::from_millis(deadline).saturating_sub(self.created.elapsed());
-        let weak = self.weak_self.clone();
-        let handle = runtime::service().spawn(async move {
-            tokio::time::sleep(remaining).await;
-            if let Some(session) = weak.upgrade() {
-                session.deadline_reached();
-            }
-        });
-        inner.timers.push(handle.abort_handle());
-    }
-
-    fn deadline_reached(&self) {
-        let mut inner = self.lock();
-        if inner.phase != Phase::Running || inner.state.is_terminal() {
-            return;
-        }
-        inner.deadline_exceeded = true;
-        // As the original: the deadline cancels the session (state `cancelled`), and the
-        // final result later reports DEADLINE_EXCEEDED with finalState `failed` (Q9).
-        let control = self.stop_running_locked(&mut inner);
-        drop(inner);
-        interrupt(control);
-    }
-
-    /// `cancel(reason?)`. Before `execute`: emits `error` + `final` with the reason.
-    /// While running: stops the script (even mid-loop) and abandons pending tool calls;
-    /// the final event reports `Session was cancelled` (the reason is not used, Q20).
-    pub fn cancel(&self, reason: Option<&str>) {
-        let mut inner = self.lock();
-        if inner.state.is_terminal() {
-            return;
-        }
-        match inner.phase {
-            Phase::NotStarted => {
-                let message = reason.unwrap_or("Session was cancelled").to_string();
-                let p = payload::error(ErrorCode::SESSION_CANCELLED, &message, false, None);
-                self.emit_locked(&mut inner, EventType::Error, &p);
-                inner.phase = Phase::Finished;
-                inner.run_started = Some((Instant::now(), now_epoch_ms()));
-                let error = ErrorInfo::new(ErrorCode::SESSION_CANCELLED, message);
-                self.finish_locked(inner, Err(error), SessionState::Cancelled, SessionState::Cancelled);
-            }
-            Phase::Running => {
-                let control = self.stop_running_locked(&mut inner);
-                drop(inner);
-                interrupt(control);
-            }
-            Phase::Finished => {}
-        }
-    }
-
-    /// Marks the run cancelled and returns its control, to be interrupted once the lock is
-    /// released (an interrupt may settle the run at once, which re-enters the session).
-    fn stop_running_locked(&self, inner: &mut Inner) -> Option<Arc<ExecutionControl>> {
-        inner.state = SessionState::Cancelled;
-        for timer in inner.timers.drain(..) {
-            timer.abort();
-        }
-        for call_key in inner.pending_calls.iter() {
-            self.host.abort(*call_key);
-        }
-        inner.control.clone()
-    }
-
-    /// `dispose()`: stops timers and any running script. A running execution still settles
-    /// (as cancelled), so nobody waits forever; nothing is emitted after that.
-    pub fn dispose(&self) {
-        let mut inner = self.lock();
-        let control = if inner.phase == Phase::Running && !inner.state.is_terminal() {
-            self.stop_running_locked(&mut inner)
-        } else {
-            None
-        };
-        for timer in inner.timers.drain(..) {
-            timer.abort();
-        }
-        inner.disposed = true;
-        drop(inner);
-        interrupt(control);
-    }
-
-    /// Engine callback: the run ended.
-    fn complete(&self, outcome: ExecutionOutcome) {
-        let inner = self.lock();
-        if inner.phase == Phase::Finished {
-            return;
-        }
-        if inner.deadline_exceeded {
-            let mut inner = inner;
-            let elapsed = self.created.elapsed().as_millis() as f64;
-            let p = payload::deadline_exceeded(elapsed, self.limits.deadline_ms as f64);
-            self.emit_locked(&mut inner, EventType::DeadlineExceeded, &p);
-            let error = ErrorInfo::new(ErrorCode::DEADLINE_EXCEEDED, "Deadline exceeded");
-            return self.finish_locked(inner, Err(error), SessionState::Cancelled, SessionState::Failed);
-        }
-        if inner.state == SessionState::Cancelled {
-            let error = ErrorInfo::new(ErrorCode::SESSION_CANCELLED, "Session was cancelled");
-            return self.finish_locked(inner, Err(error), SessionState::Cancelled, SessionState::Cancelled);
-        }
-        match outcome {
-            ExecutionOutcome::Returned(value) => {
-                self.finish_locked(inner, Ok(value), SessionState::Completed, SessionState::Completed)
-            }
-            ExecutionOutcome::Threw(error) => {
-                self.finish_locked(inner, Err(error), SessionState::Failed, SessionState::Failed)
-            }
-            ExecutionOutcome::Interrupted { reason, detail } => {
-                let error = match reason {
-                    InterruptReason::Timeout => ErrorInfo::new(
-                        ErrorCode::TIMEOUT,
-                        format!("Script execution timed out after {}ms", self.limits.tool_timeout_ms),
-                    ),
-                    InterruptReason::MemoryLimit => ErrorInfo::named(
-                        ErrorCode::MEMORY_LIMIT_EXCEEDED,
-                        "MemoryLimitError",
-                        detail.unwrap_or_else(|| "Memory limit exceeded".to_string()),
-                    ),
-                    // Stopped without a cancel/deadline recorded: treat as a cancel.
-                    InterruptReason::Stopped => {
-                        ErrorInfo::new(ErrorCode::SESSION_CANCELLED, "Session was cancelled")
-                    }
-                };
-                let state = if reason == InterruptReason::Stopped {
-                    SessionState::Cancelled
-                } else {
-                    SessionState::Failed
-                };
-                self.finish_locked(inner, Err(error), state, state)
-            }
-        }
-    }
-
-    /// Emits `final`, records the result, moves to `state`, and runs finish callbacks.
-    fn finish_locked(
-        &self,
-        mut inner: MutexGuard<'_, Inner>,
-        outcome: Result<Option<String>, ErrorInfo>,
-        state: SessionState,
-        final_state: SessionState,
-    ) {
-        let (started, start_epoch) = inner.run_started.unwrap_or((Instant::now(), now_epoch_ms()));
-        let duration_ms = started.elapsed().as_millis() as f64;
-        let stats_json = payload::final_stats(duration_ms, inner.tool_call_count, inner.stdout_bytes);
-        let errors_json = if inner.partial_errors.is_empty() {
-            None
-        } else {
-            Some(format!("[{}]", inner.partial_errors.join(",")))
-        };
-        let final_payload = match &outcome {
-            Ok(value) => payload::final_ok(value.as_deref(), errors_json.as_deref(), &stats_json),
-            Err(e) => {
-                let name = self.runtime.error_names.then_some(e.name.as_str());
-                payload::final_err(&e.code, &e.message, name, errors_json.as_deref(), &stats_json)
-            }
-        };
-        let final_event = self.emit_locked(&mut inner, EventType::Final, &final_payload);
-        inner.final_seq = Some(final_event.seq());
-        for timer in inner.timers.drain(..) {
-            timer.abort();
-        }
-        inner.state = state;
-        inner.phase = Phase::Finished;
-        inner.control = None;
-        let (value_json, error) = match outcome {
-            Ok(v) => (v, None),
-            Err(e) => (None, Some(e)),
-        };
-        let result = Arc::new(FinalResult {
-            value_json,
-            error,
-            stats: ExecutionStats {
-                duration_ms,
-                tool_call_count: inner.tool_call_count,
-                start_time: start_epoch,
-                end_time: start_epoch + duration_ms,
-            },
-            final_state,
-        });
-        inner.finished = Some(result.clone());
-        let callbacks = std::mem::take(&mut inner.on_finished);
-        drop(inner);
-        for callback in callbacks {
-            callback(&result);
-        }
-    }
-}
-
-fn interrupt(control: Option<Arc<ExecutionControl>>) {
-    if let Some(control) = control {
-        control.interrupt(InterruptReason::Stopped);
-    }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
-fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-fn too_large(code: &str, what: &str, limit: u64) -> ErrorInfo {
-    ErrorInfo::new(code, format!("{what} exceeds maximum size ({limit} bytes)"))
-}
-
-impl SandboxBridge for Session {
-    fn begin_tool_call(&self, name: &str, args_json: String) -> Result<PendingToolCall, ErrorInfo> {
-        let mut inner = self.lock();
-        if inner.state.is_terminal()
-            || inner.disposed
-            || inner.tool_failed && self.limits.cancel_on_first_error
-        {
-            return Err(ErrorInfo::new(ErrorCode::SESSION_CANCELLED, "Session cancelled"));
-        }
-        let max = self.limits.max_tool_calls;
-        if inner.tool_call_count >= max {
-            return Err(ErrorInfo::new(
-                ErrorCode::MAX_TOOL_CALLS_EXCEEDED,
-                format!(
-                    "Maximum tool call limit exceeded ({max}). This limit prevents runaway script execution."
-                ),
-            ));
-        }
-        if args_json.len() as u64 > self.limits.max_tool_result_bytes {
-            return Err(too_large(
-                ErrorCode::TOOL_ARGS_TOO_LARGE,
-                "Tool request",
-                self.limits.max_tool_result_bytes,
-            ));
-        }
-        let deadline = self.limits.deadline_ms;
-        if deadline > 0 && self.created.elapsed() >= Duration::from_millis(deadline) {
-            return Err(ErrorInfo::new(
-                ErrorCode::DEADLINE_EXCEEDED,
-                "Deadline exceeded before tool execution",
-            ));
-        }
-
-        let started = Instant::now();
-        let call_id = generate_call_id();
-        let call_key = next_key();
-        inner.tool_call_count += 1;
-        self.emit_locked(&mut inner, EventType::ToolCall, &payload::tool_call(&call_id, name, &args_json));
-        let connecting = payload::tool_progress(&call_id, "connecting", 0.0, None, None);
-        self.emit_locked(&mut inner, EventType::ToolProgress, &connecting);
-        let processing =
-            payload::tool_progress(&call_id, "processing", started.elapsed().as_millis() as f64, None, None);
-        self.emit_locked(&mut inner, EventType::ToolProgress, &processing);
-        inner.pending_calls.insert(call_key);
-        drop(inner);
-
-        let (tx, rx) = reply_channel();
-        if !self.allowed_tools.allows(name) {
-            // Fails as a tool would, so the stream and counts look like any failed call.
-            let _ = tx.send(ToolReply::Err(AllowedTools::refusal(name)));
-        } else if self.external_tools.contains(name) {
-            let mut inner = self.lock();
-            inner.external_waiting.push((call_id.clone(), tx.clone()));
-            if inner.state == SessionState::Running {
-                inner.state = SessionState::WaitingForTool;
-            }
-        } else {
-            self.host.call(
-                ToolCall {
-                    call_key,
-                    session_key: self.key,
-                    owner_key: self.owner_key,
-                    session_id: self.id.clone(),
-                    call_id: call_id.clone(),
-                    name: name.to_string(),
-                    args_json,
-                },
-                tx.clone(),
-            );
-        }
-
-        // At `perToolDeadlineMs` the call is abandoned: the handler's signal aborts and the
-        // script gets an error it can catch, instead of waiting on a handler that may never
-        // answer (the session deadline, if sooner, stops the whole run on its own).
-        let reply = match self.limits.per_tool_deadline_ms {
-            0 | u64::MAX => rx,
-            ms => {
-                let host = self.host.clone();
-                let deadline = timer::arm(Instant::now() + Duration::from_millis(ms), move || {
-                    let error = ErrorInfo::new(
-                        ErrorCode::DEADLINE_EXCEEDED,
-                        format!("Tool call exceeded perToolDeadlineMs ({ms}ms)"),
-                    );
-                    // The signal aborts first, so the handler knows before the script does.
-                    if !tx.is_answered() {
-                        host.abandon(call_key);
-                        let _ = tx.send(ToolReply::Err(error));
-                    }
-                });
-                rx.hold(deadline)
-            }
-        };
-        Ok(PendingToolCall {
-            info: ToolCallInfo { call_key, call_id, name: name.to_string(), started },
-            reply,
-        })
-    }
-
-    fn finish_tool_call(&self, info: &ToolCallInfo, reply: Option<ToolReply>) -> ToolReply {
-        let mut inner = self.lock();
-        inner.pending_calls.remove(&info.call_key);
-        inner.external_waiting.retain(|(id, _)| *id != info.call_id);
-        if inner.external_waiting.is_empty() && inner.state == SessionState::WaitingForTool {
-            inner.state = SessionState::Running;
-        }
-        let reply = match reply {
-            Some(ToolReply::Ok(Some(json))) if json.len() as u64 > self.limits.max_tool_result_bytes => {
-                ToolReply::Err(too_large(
-                    ErrorCode::TOOL_RESULT_TOO_LARGE,
-                    "Tool response",
-                    self.limits.max_tool_result_bytes,
-                ))
-            }
-            Some(reply) => reply,
-            None => {
-                self.host.abandon(info.call_key);
-                ToolReply::Err(ErrorInfo::new(ErrorCode::SESSION_CANCELLED, "Session cancelled"))
-            }
-        };
-        if matches!(reply, ToolReply::Err(_)) {
-            inner.tool_failed = true;
-        }
-        // Emitted for every call, failed or abandoned too, so each tool_call has its pair.
-        self.emit_locked(
-            &mut inner,
-            EventType::ToolResultApplied,
-            &payload::tool_result_applied(&info.call_id),
-        );
-        reply
-    }
-
-    fn console(&self, level: ConsoleLevel, text: &str) {
-        self.emit_console(level, text);
-    }
-
-    fn stdout_chunk(&self, chunk: &str) {
-        self.emit_stdout(chunk);
     }
 }

@@ -24,6 +24,13 @@ impl SessionState {
         }
     }
 
+    pub fn parse(s: &str) -> Option<SessionState> {
+        use SessionState::*;
+        [Starting, Running, WaitingForTool, Completed, Cancelled, Failed]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(self, SessionState::Completed | SessionState::Cancelled | SessionState::Failed)
     }
@@ -42,6 +49,7 @@ impl SessionState {
 
 #[cfg(test)]
 mod tests {
+    use super::SessionState;
     use super::SessionState::*;
 
     #[test]
@@ -63,5 +71,7 @@ mod tests {
         assert!(Running.can_transition_to(Completed));
         assert!(!Running.can_transition_to(Starting));
         assert_eq!(WaitingForTool.as_str(), "waiting_for_tool");
+        assert_eq!(SessionState::parse("waiting_for_tool"), Some(WaitingForTool));
+        assert_eq!(SessionState::parse("done"), None);
     }
 }

@@ -2,8 +2,10 @@
 //! the binding, or Rust in tests). The core decides *whether* a call happens and emits
 //! its events; the host runs the handler and replies once.
 
+pub mod pattern;
 mod reply;
 
+pub use pattern::{PatternError, ToolPattern};
 pub use reply::{ReplyReceiver, ReplySender, reply_channel};
 
 use crate::protocol::ErrorInfo;
@@ -13,7 +15,7 @@ use crate::protocol::ErrorInfo;
 pub struct ToolCall {
     /// Process-unique key of the call (for replies and aborts).
     pub call_key: u64,
-    /// Process-unique key of the session (session ids may repeat, see quirk Q7).
+    /// Process-unique key of the session (session ids may repeat, see quirk Q7 in docs/compatibility.md).
     pub session_key: u64,
     /// Key of the manager that owns the session (0 for a standalone session): lets a host
     /// find the right tool registry for sessions it did not create itself.
