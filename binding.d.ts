@@ -37,6 +37,35 @@ export declare class BindingCluster {
   unfollow(key: number): void
 }
 
+export declare class BindingEventFilter {
+  /**
+   * The filter for an `EventFilterConfig` given as JSON, or the `TypeError` the
+   * original's constructor throws for it.
+   */
+  static compile(configJson: string): BindingEventFilter | BindingError
+  notices(): Array<BindingFilterNotice>
+  /** The keys of the compiled regexes (`pattern:` or `pattern:i`), in the original's order. */
+  regexKeys(): Array<string>
+  /** `compiledRegexes.get(key).regex.test(value)` for the key at `index`. */
+  testRegex(index: number, value: string): boolean
+  /** Whether answers depend on the event's type alone (the facade may remember them). */
+  get byTypeOnly(): boolean
+  /** Whether `sends` needs the event's JSON. */
+  get readsContent(): boolean
+  /**
+   * Whether to send the event of type `event_type` (None when not a string) whose JSON
+   * is `event_json` (needed only when the filter reads content).
+   */
+  sends(eventType?: string | undefined | null, eventJson?: string | undefined | null): boolean | BindingFilterVerdict
+}
+
+/** A compiled minimatch glob. */
+export declare class BindingGlob {
+  /** The glob, or minimatch's `TypeError` for it (a pattern that is too long). */
+  static compile(pattern: string, nocase: boolean): BindingGlob | BindingError
+  matches(path: string): boolean
+}
+
 export declare class BindingHttpServer {
   /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
   static listen(manager: BindingSessionManager, config: BindingHttpConfig, cluster?: BindingCluster | undefined | null): BindingHttpServer
@@ -151,12 +180,6 @@ export declare class BindingToolPattern {
   matches(name: string): boolean
 }
 
-export declare class LinearRegex {
-  /** Throws if the pattern uses syntax the linear engine lacks (lookaround, backreferences). */
-  constructor(pattern: string, caseInsensitive: boolean)
-  test(input: string): boolean
-}
-
 export interface BindingClientConfig {
   urls: Array<string>
   token?: string
@@ -173,6 +196,26 @@ export interface BindingError {
   /** The JavaScript error class the facade throws: `TypeError` or `Error`. */
   name: string
   message: string
+}
+
+/**
+ * What compiling printed in the original: `level` `'warn'` (a flagged regex, `message` is
+ * the warning) or `'error'` (an invalid regex, `message` is its `SyntaxError`'s text).
+ */
+export interface BindingFilterNotice {
+  level: string
+  pattern: string
+  message: string
+}
+
+/**
+ * An answer that is not a plain yes or no: the errors of single patterns (each a
+ * `TypeError` for `onError`, counted as no match), or the `TypeError` the original throws.
+ */
+export interface BindingFilterVerdict {
+  send: boolean
+  errors: Array<string>
+  thrown?: string
 }
 
 export interface BindingHttpConfig {
@@ -275,6 +318,9 @@ export interface BindingWorkerStats {
   connections: number
   uptimeMs: number
 }
+
+/** minimatch's `braceExpand(pattern)`. */
+export declare function braceExpand(pattern: string): Array<string> | BindingError
 
 /**
  * A caller's `limits` object, checked by the core's rule (`PartialLimits::from_inputs`):

@@ -836,13 +836,15 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BindingCluster = nativeBinding.BindingCluster
+module.exports.BindingEventFilter = nativeBinding.BindingEventFilter
+module.exports.BindingGlob = nativeBinding.BindingGlob
 module.exports.BindingHttpServer = nativeBinding.BindingHttpServer
 module.exports.BindingRuntimeClient = nativeBinding.BindingRuntimeClient
 module.exports.BindingRuntimeWorker = nativeBinding.BindingRuntimeWorker
 module.exports.BindingSession = nativeBinding.BindingSession
 module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
 module.exports.BindingToolPattern = nativeBinding.BindingToolPattern
-module.exports.LinearRegex = nativeBinding.LinearRegex
+module.exports.braceExpand = nativeBinding.braceExpand
 module.exports.checkLimits = nativeBinding.checkLimits
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive

@@ -9,9 +9,9 @@
 mod cluster;
 mod config;
 mod error;
+mod event_filter;
 mod host;
 mod manager;
-mod regex;
 mod runtime;
 mod server;
 mod session;
