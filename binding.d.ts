@@ -14,7 +14,7 @@ export declare class BindingCluster {
    * Shares `manager`'s sessions through Redis from now on and starts connecting. Bad
    * settings throw here; unreachable Redis is reported as `cluster ready` with its error.
    */
-  static start(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster
+  static start(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster | BindingError
   get key(): number
   /** This broker's id among the brokers sharing the state. */
   get brokerId(): string | null
@@ -67,8 +67,11 @@ export declare class BindingGlob {
 }
 
 export declare class BindingHttpServer {
-  /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
-  static listen(manager: BindingSessionManager, config: BindingHttpConfig, cluster?: BindingCluster | undefined | null): BindingHttpServer
+  /**
+   * Binds and starts serving, or why it cannot: bad settings (a `TypeError`) or a bind
+   * error such as EADDRINUSE.
+   */
+  static listen(manager: BindingSessionManager, config: BindingHttpConfig, cluster?: BindingCluster | undefined | null): BindingHttpServer | BindingError
   get key(): number
   /** Turns `session created` messages on or off (the broker gained or lost session listeners). */
   setSessionEvents(enabled: boolean): void
@@ -78,10 +81,10 @@ export declare class BindingHttpServer {
 }
 
 export declare class BindingRuntimeClient {
-  /** Starts connecting to the workers in the background; bad URLs are thrown here. */
-  constructor(config: BindingClientConfig)
-  /** Throws the reason a URL cannot be used (not `ws://`, no host, ...). */
-  static checkUrls(urls: Array<string>): void
+  /** Starts connecting to the workers in the background, or why the URLs cannot be used. */
+  static connect(config: BindingClientConfig): BindingRuntimeClient | BindingError
+  /** Why a URL cannot be used (not `ws://`, no host, ...), or nothing when all can. */
+  static checkUrls(urls: Array<string>): BindingError | null
   /** `[{url, state, activeSessions, maxSessions, draining, totalSessions, lastError?}]`. */
   statusJson(): string
   /** Runs the manager's sessions created from now on on these workers. */
@@ -90,8 +93,11 @@ export declare class BindingRuntimeClient {
 }
 
 export declare class BindingRuntimeWorker {
-  /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
-  static start(config: BindingWorkerConfig): BindingRuntimeWorker
+  /**
+   * Binds and starts serving, or why it cannot (a bad port, a bind error such as
+   * EADDRINUSE).
+   */
+  static start(config: BindingWorkerConfig): BindingRuntimeWorker | BindingError
   get key(): number
   get port(): number
   stats(): BindingWorkerStats
