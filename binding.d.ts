@@ -224,6 +224,11 @@ export interface BindingFilterVerdict {
   thrown?: string
 }
 
+export interface BindingHeader {
+  name: string
+  value: string
+}
+
 export interface BindingHttpConfig {
   host?: string
   port: number
@@ -253,6 +258,19 @@ export interface BindingHttpConfig {
   /** A folder of static files to serve at `static_files_mount` (the playground page). */
   staticFilesDir?: string
   staticFilesMount?: string
+}
+
+/** A refused request: the response's status and its `{code, message}` body. */
+export interface BindingHttpRefusal {
+  status: number
+  code: string
+  message: string
+}
+
+/** A key of `POST /sessions {config}` and the session limit it sets. */
+export interface BindingLimitField {
+  field: string
+  limit: string
 }
 
 export interface BindingLimits {
@@ -288,6 +306,13 @@ export interface BindingRedisConfig {
   commandTimeoutMs?: number
 }
 
+export interface BindingRoute {
+  method: string
+  path: string
+  /** The SessionHandler method that serves it. */
+  handler: string
+}
+
 export interface BindingSessionConfig {
   sessionId?: string
   limits?: BindingLimits
@@ -303,6 +328,16 @@ export interface BindingSessionConfig {
   allowedTools?: Array<string>
   /** The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent. */
   ownerUserId?: string
+}
+
+/** What the session-info JSON shows of a session. */
+export interface BindingSessionFacts {
+  sessionId: string
+  state: string
+  createdAt: number
+  expiresAt: number
+  duration: number
+  toolCallCount: number
 }
 
 export interface BindingWorkerConfig {
@@ -343,6 +378,49 @@ export interface EngineStats {
   executions: number
   killed: number
 }
+
+/** `POST /sessions`'s `filter` (as JSON, or absent): none, the filter, or the refusal. */
+export declare function httpBodyFilter(filterJson?: string | undefined | null): BindingEventFilter | BindingHttpRefusal | null
+
+/** The refusal of a request body whose `code` is `code` (any JavaScript value), if any. */
+export declare function httpCodeRefusal(code: unknown): BindingHttpRefusal | null
+
+/** The CORS headers of a response to a request from `origin`, in the order they are set. */
+export declare function httpCorsHeaders(enabled: boolean, allowedOrigins: Array<string>, origin?: string | undefined | null): Array<BindingHeader>
+
+/** The keys of `POST /sessions {config}` that become the session's limits. */
+export declare function httpLimitFields(): Array<BindingLimitField>
+
+/** The stream route's `?filter=` (as `String(value)`, or absent): none, the filter, or the refusal. */
+export declare function httpQueryFilter(text?: string | undefined | null): BindingEventFilter | BindingHttpRefusal | null
+
+/**
+ * A refusal by its name (`notFound`, `missingSessionId`, `unauthorized`, `disposed`,
+ * `sessionExists`, `sessionCreateError`, `listFailed`, `invalidState`, `brokerUnavailable`)
+ * and its subject (the session id, or the message). An unknown name is API misuse.
+ */
+export declare function httpRefusal(name: string, subject?: string | undefined | null): BindingHttpRefusal
+
+/**
+ * The first seq a stream sends, from `?fromSeq=`, `?from=` and `Last-Event-ID` (each as
+ * `String(value)`, or absent).
+ */
+export declare function httpReplayStart(fromSeq?: string | undefined | null, from?: string | undefined | null, lastEventId?: string | undefined | null): number
+
+/** The original's `getRoutes()` (`extra` false) or the routes it lacks (`getExtraRoutes()`). */
+export declare function httpRoutes(extra: boolean): Array<BindingRoute>
+
+/** `GET /sessions/:id`'s body, as JSON. */
+export declare function httpSessionInfo(facts: BindingSessionFacts): string
+
+/** `GET /sessions`'s body, as JSON. */
+export declare function httpSessionList(sessions: Array<BindingSessionFacts>): string
+
+/** The headers of the NDJSON stream of `session_id`. */
+export declare function httpStreamHeaders(sessionId: string): Array<BindingHeader>
+
+/** A done `DELETE` or cancel's body, as JSON. */
+export declare function httpSuccess(sessionId: string): string
 
 /** Keeps Node's event loop alive (`true`) while executions are in flight. */
 export declare function keepAlive(alive: boolean): void

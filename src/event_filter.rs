@@ -32,6 +32,13 @@ pub struct BindingEventFilter {
     filter: EventFilter,
 }
 
+impl BindingEventFilter {
+    /// A filter the core compiled already (the HTTP rules' request filters).
+    pub fn from_core(filter: EventFilter) -> BindingEventFilter {
+        BindingEventFilter { filter }
+    }
+}
+
 #[napi]
 impl BindingEventFilter {
     /// The filter for an `EventFilterConfig` given as JSON, or the `TypeError` the

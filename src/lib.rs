@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod event_filter;
 mod host;
+mod http_rules;
 mod manager;
 mod runtime;
 mod server;

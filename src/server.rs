@@ -217,6 +217,7 @@ impl BindingHttpServer {
             cors: Cors {
                 enabled: config.cors.unwrap_or(true),
                 allowed_origins: config.allowed_origins.unwrap_or_else(|| vec!["*".into()]),
+                credentials: true,
             },
             cancel_on_disconnect: config.cancel_on_disconnect.unwrap_or(false),
             auth,

@@ -2,9 +2,10 @@
 //! `EventFilterConfig` semantics, the same the JavaScript `EventFilter` uses) within the
 //! bounds a server needs for client input. A filter is at most `MAX_FILTER_BYTES` of JSON
 //! with at most `MAX_FILTER_PATTERNS` content patterns (`400 FILTER_TOO_LARGE`); one the
-//! original's constructor refuses, or one that would throw while testing events, is
-//! invalid. Each event is read once for all of a filter's patterns (the whole payload is
-//! the event's own JSON, never re-serialised); filters that look at content run off the
+//! original's constructor refuses is invalid (`may_throw` tells of one that would throw
+//! while testing events; `rules.rs` decides who takes those, and who takes filters past the
+//! caps). Each event is read once for all of a filter's patterns (the whole payload is the
+//! event's own JSON, never re-serialised); filters that look at content run off the
 //! request-serving threads (see `stream`).
 
 use serde_json::Value;
@@ -51,7 +52,7 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    /// Builds a filter from an `EventFilterConfig` JSON value.
+    /// Builds a filter from an `EventFilterConfig` JSON value, within the server's caps.
     pub fn from_config(config: &Value) -> Result<EventFilter, FilterError> {
         let size = config.to_string().len();
         if size > MAX_FILTER_BYTES {
@@ -70,10 +71,13 @@ impl EventFilter {
                 "filter has {patterns} content patterns; the limit is {MAX_FILTER_PATTERNS}"
             )));
         }
+        EventFilter::uncapped(config)
+    }
+
+    /// Builds a filter from an `EventFilterConfig` JSON value of any size (the original's
+    /// SessionHandler takes any filter its `EventFilter` constructor takes).
+    pub fn uncapped(config: &Value) -> Result<EventFilter, FilterError> {
         let filter = filter::EventFilter::compile(config).map_err(FilterError::Invalid)?;
-        if let Some(message) = filter.may_throw() {
-            return Err(FilterError::Invalid(message.to_string()));
-        }
         Ok(EventFilter { filter })
     }
 
@@ -93,6 +97,16 @@ impl EventFilter {
             .into_iter()
             .chain(blocked.map(|b| by_types("exclude", b)))
             .collect()
+    }
+
+    /// The `TypeError` text testing some event would throw, if any (`rules: 'x'`).
+    pub fn may_throw(&self) -> Option<&str> {
+        self.filter.may_throw()
+    }
+
+    /// The core filter, for callers that test events themselves (the JavaScript `EventFilter`).
+    pub fn into_core(self) -> filter::EventFilter {
+        self.filter
     }
 
     /// Whether the filter reads event content (the costly kind, run off the serving threads).
@@ -151,13 +165,12 @@ mod tests {
         );
         let long = format!("{{\"chunk\":\"{}b\"}}", "a".repeat(5000));
         assert!(!f.should_send(&event(EventType::Stdout, &long)));
-        for bad in [
-            r#"{"mode":"include"}"#,
-            r#"{"mode":"include","rules":"x"}"#,
-            r#"{"mode":"include","rules":[{"content":{"patterns":{}}}]}"#,
-            r#"{"mode":"include","rules":[{"types":{}}]}"#,
-            "null",
-        ] {
+        for throws in [r#"{"mode":"include","rules":"x"}"#, r#"{"mode":"include","rules":[{"types":{}}]}"#] {
+            assert!(filter(throws).may_throw().is_some(), "{throws}");
+        }
+        for bad in
+            [r#"{"mode":"include"}"#, r#"{"mode":"include","rules":[{"content":{"patterns":{}}}]}"#, "null"]
+        {
             assert!(
                 matches!(
                     EventFilter::from_config(&serde_json::from_str(bad).unwrap()),
