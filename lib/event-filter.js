@@ -14,6 +14,10 @@ const MAX_REGEX_INPUT_LENGTH = 10000;
 // Answers of a filter that decides by type alone are kept per type, up to this many types.
 const MAX_REMEMBERED_TYPES = 64;
 
+// The option under which a filter the core compiled already (the HTTP rules' request
+// filters, lib/http/session-handler.js) comes in, so it is not compiled twice.
+const COMPILED = Symbol('compiled');
+
 class EventFilter {
   #native;
   #byType;
@@ -23,7 +27,7 @@ class EventFilter {
     this.onError = options.onError;
     // Also where a null config throws the original's TypeError.
     this.alwaysAllow = new Set(options.config.alwaysAllow ?? DEFAULT_ALWAYS_ALLOW);
-    this.#native = unwrap(native.BindingEventFilter.compile(JSON.stringify(this.config) ?? 'null'));
+    this.#native = options[COMPILED] ?? unwrap(native.BindingEventFilter.compile(JSON.stringify(this.config) ?? 'null'));
     this.#byType = this.#native.byTypeOnly ? new Map() : undefined;
     this.compiledRegexes = new Map();
     this.compilePatterns();
@@ -70,6 +74,11 @@ function createEventFilter(options) {
   return new EventFilter(options);
 }
 
+// The EventFilter of `config`, which the core has compiled into `compiled` (a BindingEventFilter).
+function eventFilterOf(config, compiled) {
+  return new EventFilter({ config, [COMPILED]: compiled });
+}
+
 function createTypeFilter(mode, types) {
   return {
     mode: mode === 'include' ? FilterMode.Include : FilterMode.Exclude,
@@ -87,6 +96,7 @@ function createContentFilter(mode, pattern, patternType = PatternType.Regex) {
 module.exports = {
   EventFilter,
   createEventFilter,
+  eventFilterOf,
   createTypeFilter,
   createContentFilter,
   FilterMode,
