@@ -430,9 +430,11 @@ class SessionHandler {
       for (const event of early) deliver(event);
     } catch (error) {
       // As the original, a failing replay rejects (the adapter answers 500); the
-      // subscription must not outlive it.
+      // subscription must not outlive it. Unlike the original, a stream that has begun
+      // is ended, so its client is not left waiting for events that will never come.
       ended = true;
       unsubscribe();
+      if (wroteAny) res.end();
       throw error;
     }
     if (ended) return;
