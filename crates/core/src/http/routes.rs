@@ -1,6 +1,8 @@
 //! Routes of the `listen()` server: the seeds' `/execute`, `/health` and tool-result routes,
 //! and the original SessionHandler's session routes with its bodies and status codes
 //! (1.J), plus the cancel route and replay aliases its own client uses (C36 in docs/compatibility.md).
+//! What a request may be and how it is answered is `rules.rs`'s (the JavaScript
+//! SessionHandler asks the same rules); this file serves each route by them.
 //! Every route but `/health` runs as the caller's principal (`auth`): sessions it creates
 //! are its own, and `:id` routes reach only the sessions `access` lets it reach. Sessions
 //! are found through the shared state (`cluster`): one another broker runs is answered from
