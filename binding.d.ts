@@ -391,6 +391,12 @@ export declare function httpCorsHeaders(enabled: boolean, allowedOrigins: Array<
 /** The keys of `POST /sessions {config}` that become the session's limits. */
 export declare function httpLimitFields(): Array<BindingLimitField>
 
+/**
+ * The shared registry's key of the principal whose id is `user_id` (a SessionHandler's
+ * principals are users without a tenant), as the core keys the sessions it records.
+ */
+export declare function httpPrincipalKey(userId: string): string
+
 /** The stream route's `?filter=` (as `String(value)`, or absent): none, the filter, or the refusal. */
 export declare function httpQueryFilter(text?: string | undefined | null): BindingEventFilter | BindingHttpRefusal | null
 

@@ -851,6 +851,7 @@ module.exports.httpBodyFilter = nativeBinding.httpBodyFilter
 module.exports.httpCodeRefusal = nativeBinding.httpCodeRefusal
 module.exports.httpCorsHeaders = nativeBinding.httpCorsHeaders
 module.exports.httpLimitFields = nativeBinding.httpLimitFields
+module.exports.httpPrincipalKey = nativeBinding.httpPrincipalKey
 module.exports.httpQueryFilter = nativeBinding.httpQueryFilter
 module.exports.httpRefusal = nativeBinding.httpRefusal
 module.exports.httpReplayStart = nativeBinding.httpReplayStart

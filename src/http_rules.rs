@@ -8,6 +8,7 @@
 use enclave_broker_core::http::rules::{
     self, Cors, FilterCaps, HttpError, LIMIT_FIELDS, ROUTES, RouteKind, STREAM_HEADERS, SessionInfo,
 };
+use enclave_broker_core::session::Principal;
 use napi::ValueType;
 use napi::bindgen_prelude::{Either, Unknown};
 use napi_derive::napi;
@@ -202,4 +203,11 @@ pub fn http_session_list(sessions: Vec<BindingSessionFacts>) -> String {
 #[napi]
 pub fn http_success(session_id: String) -> String {
     rules::success_json(&session_id)
+}
+
+/// The shared registry's key of the principal whose id is `user_id` (a SessionHandler's
+/// principals are users without a tenant), as the core keys the sessions it records.
+#[napi]
+pub fn http_principal_key(user_id: String) -> String {
+    Principal::User { user_id, tenant_id: None }.key()
 }

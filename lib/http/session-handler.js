@@ -57,8 +57,8 @@ function principalId(principal) {
   return undefined;
 }
 
-// A principal's key in the shared registry (the core's `user:<JSON id>`).
-const principalKey = (principal) => `user:${JSON.stringify(principalId(principal))}`;
+// A principal's key in the shared registry (the core's).
+const principalKey = (principal) => native.httpPrincipalKey(principalId(principal));
 
 // A session of the shared registry that this process does not hold.
 class SharedSession {
