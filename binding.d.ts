@@ -330,14 +330,13 @@ export interface BindingSessionConfig {
   ownerUserId?: string
 }
 
-/** What the session-info JSON shows of a session. */
-export interface BindingSessionFacts {
+/**
+ * The headers of an NDJSON event stream: the fixed ones, and the name of the one that
+ * carries the session's id.
+ */
+export interface BindingStreamHeaders {
+  fixed: Array<BindingHeader>
   sessionId: string
-  state: string
-  createdAt: number
-  expiresAt: number
-  duration: number
-  toolCallCount: number
 }
 
 export interface BindingWorkerConfig {
@@ -416,14 +415,13 @@ export declare function httpReplayStart(fromSeq?: string | undefined | null, fro
 /** The original's `getRoutes()` (`extra` false) or the routes it lacks (`getExtraRoutes()`). */
 export declare function httpRoutes(extra: boolean): Array<BindingRoute>
 
-/** `GET /sessions/:id`'s body, as JSON. */
-export declare function httpSessionInfo(facts: BindingSessionFacts): string
+/** `GET /sessions/:id`'s body, as JSON (the facts as arguments: cheaper to pass than an object). */
+export declare function httpSessionInfo(sessionId: string, state: string, createdAt: number, expiresAt: number, duration: number, toolCallCount: number): string
 
-/** `GET /sessions`'s body, as JSON. */
-export declare function httpSessionList(sessions: Array<BindingSessionFacts>): string
+/** `GET /sessions`'s body, as JSON, from the session-info JSON of each listed session. */
+export declare function httpSessionList(sessions: Array<string>): string
 
-/** The headers of the NDJSON stream of `session_id`. */
-export declare function httpStreamHeaders(sessionId: string): Array<BindingHeader>
+export declare function httpStreamHeaders(): BindingStreamHeaders
 
 /** A done `DELETE` or cancel's body, as JSON. */
 export declare function httpSuccess(sessionId: string): string

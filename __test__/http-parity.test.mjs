@@ -178,3 +178,45 @@ describe('HTTP requests', () => {
     });
   });
 });
+
+describe("the SessionHandler's CORS answers", () => {
+  const corsOf = (handler, origin) => {
+    const headers = {};
+    handler.addCorsHeaders({ headers: origin === undefined ? {} : { origin } }, { setHeader: (name, value) => (headers[name] = value) });
+    return headers['Access-Control-Allow-Origin'];
+  };
+
+  it('follow allowedOrigins and cors when they are changed after construction', async () => {
+    const broker = createBroker();
+    try {
+      const handler = createSessionHandler({ broker, allowedOrigins: [ORIGIN] });
+      expect(corsOf(handler, ORIGIN)).toBe(ORIGIN);
+      expect(corsOf(handler, 'https://other.example')).toBeUndefined();
+      handler.allowedOrigins = ['https://other.example'];
+      expect(corsOf(handler, ORIGIN)).toBeUndefined();
+      expect(corsOf(handler, 'https://other.example')).toBe('https://other.example');
+      handler.allowedOrigins.push(ORIGIN);
+      expect(corsOf(handler, ORIGIN)).toBe(ORIGIN);
+      handler.allowedOrigins = ['*'];
+      expect(corsOf(handler, undefined)).toBe('*');
+      handler.cors = false;
+      expect(corsOf(handler, ORIGIN)).toBeUndefined();
+    } finally {
+      await broker.dispose();
+    }
+  });
+
+  it('stay right for many distinct origins (the remembered answers are bounded)', async () => {
+    const broker = createBroker();
+    try {
+      const handler = createSessionHandler({ broker, allowedOrigins: ['https://o7.example'] });
+      for (let i = 0; i < 200; i++) {
+        const origin = `https://o${i}.example`;
+        expect(corsOf(handler, origin)).toBe(i === 7 ? origin : undefined);
+      }
+      expect(corsOf(handler, 'https://o7.example')).toBe('https://o7.example');
+    } finally {
+      await broker.dispose();
+    }
+  });
+});

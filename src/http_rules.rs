@@ -6,7 +6,8 @@
 //! duck-typed `req`/`res` and calls the broker it was given.
 
 use enclave_broker_core::http::rules::{
-    self, Cors, FilterCaps, HttpError, LIMIT_FIELDS, ROUTES, RouteKind, STREAM_HEADERS, SessionInfo,
+    self, Cors, FilterCaps, HttpError, LIMIT_FIELDS, ROUTES, RouteKind, SESSION_ID_HEADER, STREAM_HEADERS,
+    SessionInfo,
 };
 use enclave_broker_core::session::Principal;
 use napi::ValueType;
@@ -51,31 +52,6 @@ pub struct BindingLimitField {
     pub limit: String,
 }
 
-/// What the session-info JSON shows of a session.
-#[napi(object)]
-pub struct BindingSessionFacts {
-    pub session_id: String,
-    pub state: String,
-    pub created_at: f64,
-    pub expires_at: f64,
-    pub duration: f64,
-    pub tool_call_count: f64,
-}
-
-impl BindingSessionFacts {
-    fn json(&self) -> String {
-        SessionInfo {
-            session_id: &self.session_id,
-            state: &self.state,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            duration: self.duration,
-            tool_call_count: self.tool_call_count,
-        }
-        .json()
-    }
-}
-
 fn headers(pairs: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>) -> Vec<BindingHeader> {
     pairs.into_iter().map(|(name, value)| BindingHeader { name: name.into(), value: value.into() }).collect()
 }
@@ -106,12 +82,17 @@ pub fn http_cors_headers(
     headers(cors.headers(origin.as_deref()))
 }
 
-/// The headers of the NDJSON stream of `session_id`.
+/// The headers of an NDJSON event stream: the fixed ones, and the name of the one that
+/// carries the session's id.
+#[napi(object)]
+pub struct BindingStreamHeaders {
+    pub fixed: Vec<BindingHeader>,
+    pub session_id: String,
+}
+
 #[napi]
-pub fn http_stream_headers(session_id: String) -> Vec<BindingHeader> {
-    let mut all = headers(STREAM_HEADERS);
-    all.push(BindingHeader { name: "X-Session-ID".into(), value: session_id });
-    all
+pub fn http_stream_headers() -> BindingStreamHeaders {
+    BindingStreamHeaders { fixed: headers(STREAM_HEADERS), session_id: SESSION_ID_HEADER.into() }
 }
 
 /// The first seq a stream sends, from `?fromSeq=`, `?from=` and `Last-Event-ID` (each as
@@ -187,16 +168,24 @@ pub fn http_refusal(name: String, subject: Option<String>) -> napi::Result<Bindi
     Ok(refusal.into())
 }
 
-/// `GET /sessions/:id`'s body, as JSON.
+/// `GET /sessions/:id`'s body, as JSON (the facts as arguments: cheaper to pass than an object).
 #[napi]
-pub fn http_session_info(facts: BindingSessionFacts) -> String {
-    facts.json()
+pub fn http_session_info(
+    session_id: String,
+    state: String,
+    created_at: f64,
+    expires_at: f64,
+    duration: f64,
+    tool_call_count: f64,
+) -> String {
+    let (session_id, state) = (session_id.as_str(), state.as_str());
+    SessionInfo { session_id, state, created_at, expires_at, duration, tool_call_count }.json()
 }
 
-/// `GET /sessions`'s body, as JSON.
+/// `GET /sessions`'s body, as JSON, from the session-info JSON of each listed session.
 #[napi]
-pub fn http_session_list(sessions: Vec<BindingSessionFacts>) -> String {
-    rules::session_list_json(&sessions.iter().map(BindingSessionFacts::json).collect::<Vec<_>>())
+pub fn http_session_list(sessions: Vec<String>) -> String {
+    rules::session_list_json(&sessions)
 }
 
 /// A done `DELETE` or cancel's body, as JSON.

@@ -34,6 +34,10 @@ const { SESSION_OWNER } = require('../config');
 const ROUTES = native.httpRoutes(false);
 const EXTRA_ROUTES = native.httpRoutes(true);
 const LIMIT_FIELDS = native.httpLimitFields();
+const STREAM_HEADERS = native.httpStreamHeaders();
+// The CORS headers the rules gave per request origin, for the origins in use (bounded: the
+// origin is the client's to choose).
+const MAX_CACHED_ORIGINS = 64;
 
 // A request value as the rules read it: absent, or `String(value)` (what parseInt and
 // JSON.parse read of it in the original).
@@ -81,15 +85,9 @@ function commandRefusal(sessionId, answer) {
   return answer.status === 'invalid' ? refusal('invalidState', answer.message) : refusal('brokerUnavailable', answer.message);
 }
 
-// What the session-info JSON shows of a session (the shape is the core's).
-const sessionFacts = (source, duration, toolCallCount) => ({
-  sessionId: source.sessionId,
-  state: source.state,
-  createdAt: source.createdAt,
-  expiresAt: source.expiresAt,
-  duration,
-  toolCallCount,
-});
+// The session-info JSON of a session (the shape is the core's).
+const sessionInfoJson = (source, duration, toolCallCount) =>
+  native.httpSessionInfo(source.sessionId, source.state, source.createdAt, source.expiresAt, duration, toolCallCount);
 
 class SessionHandler {
   #extraRoutes;
@@ -97,6 +95,7 @@ class SessionHandler {
   #authorize;
   // BrokerSession → the principal that created it through this handler.
   #owners = new WeakMap();
+  #corsCache;
 
   constructor(config) {
     this.broker = config.broker;
@@ -181,10 +180,26 @@ class SessionHandler {
   addCorsHeaders(req, res) {
     if (!this.cors) return;
     const origin = req.headers['origin'];
-    const allowed = Array.isArray(this.allowedOrigins) ? this.allowedOrigins.filter((o) => typeof o === 'string') : [];
-    for (const { name, value } of native.httpCorsHeaders(true, allowed, typeof origin === 'string' ? origin : undefined)) {
+    for (const { name, value } of this.#corsHeaders(typeof origin === 'string' ? origin : undefined)) {
       res.setHeader(name, value);
     }
+  }
+
+  // The rules' CORS headers for a request from `origin`, remembered while `allowedOrigins`
+  // (a public field, which may be replaced or changed in place) lists the same origins.
+  #corsHeaders(origin) {
+    const origins = this.allowedOrigins;
+    const allowed = Array.isArray(origins) ? origins.filter((o) => typeof o === 'string') : [];
+    const key = allowed.join('\n');
+    if (this.#corsCache === undefined || this.#corsCache.key !== key) this.#corsCache = { key, byOrigin: new Map() };
+    const { byOrigin } = this.#corsCache;
+    let headers = byOrigin.get(origin);
+    if (headers === undefined) {
+      headers = native.httpCorsHeaders(true, allowed, origin);
+      if (byOrigin.size >= MAX_CACHED_ORIGINS) byOrigin.clear();
+      byOrigin.set(origin, headers);
+    }
+    return headers;
   }
 
   async handleCors(req, res) {
@@ -212,7 +227,7 @@ class SessionHandler {
         );
         sessions = sessions.filter((_, i) => visible[i]);
       }
-      res.status(200).json(JSON.parse(native.httpSessionList(sessions.map((info) => this.#listedFacts(info)))));
+      res.status(200).json(JSON.parse(native.httpSessionList(sessions.map((info) => this.#listedJson(info)))));
     } catch {
       this.#refuse(res, refusal('listFailed'));
     }
@@ -226,7 +241,7 @@ class SessionHandler {
       const visible = await Promise.all(infos.map((info) => this.#mayReach(principal, new SharedSession(info), 'list')));
       infos = infos.filter((_, i) => visible[i]);
     }
-    res.status(200).json(JSON.parse(native.httpSessionList(infos.map((info) => this.#listedFacts(info)))));
+    res.status(200).json(JSON.parse(native.httpSessionList(infos.map((info) => this.#listedJson(info)))));
   }
 
   async createSession(req, res) {
@@ -305,7 +320,8 @@ class SessionHandler {
   }
 
   #setStreamHeaders(res, sessionId) {
-    for (const { name, value } of native.httpStreamHeaders(String(sessionId))) res.setHeader(name, value);
+    for (const { name, value } of STREAM_HEADERS.fixed) res.setHeader(name, value);
+    res.setHeader(STREAM_HEADERS.sessionId, sessionId);
   }
 
   // The route's `:sessionId`, or undefined once a 400 has been sent.
@@ -352,7 +368,7 @@ class SessionHandler {
     if (session === undefined) return;
     if (session instanceof SharedSession) {
       const { info } = session;
-      res.status(200).json(JSON.parse(native.httpSessionInfo(sessionFacts(info, Date.now() - info.createdAt, info.toolCallCount))));
+      res.status(200).json(JSON.parse(sessionInfoJson(info, Date.now() - info.createdAt, info.toolCallCount)));
       return;
     }
     res.status(200).json(this.sessionToInfo(session));
@@ -536,16 +552,16 @@ class SessionHandler {
 
   sessionToInfo(session) {
     const stats = session.getStats();
-    return JSON.parse(native.httpSessionInfo(sessionFacts(session, stats.duration, stats.toolCallCount)));
+    return JSON.parse(sessionInfoJson(session, stats.duration, stats.toolCallCount));
   }
 
   // A listed session: SessionInfo has no tool call count; the original reports 0 (Q11 in docs/compatibility.md).
-  #listedFacts(info) {
-    return sessionFacts(info, Date.now() - info.createdAt, 0);
+  #listedJson(info) {
+    return sessionInfoJson(info, Date.now() - info.createdAt, 0);
   }
 
   sessionInfoToResponse(info) {
-    return JSON.parse(native.httpSessionInfo(this.#listedFacts(info)));
+    return JSON.parse(this.#listedJson(info));
   }
 
   // One event per line, flushed at once; write() is never awaited, so a slow client only

@@ -172,7 +172,10 @@ impl Cors {
     }
 }
 
-/// The headers of an NDJSON event stream (besides `X-Session-ID`, the session's id).
+/// The header that names the session of an NDJSON event stream.
+pub const SESSION_ID_HEADER: &str = "X-Session-ID";
+
+/// The other headers of an NDJSON event stream.
 pub const STREAM_HEADERS: [(&str, &str); 3] =
     [("Content-Type", "application/x-ndjson"), ("Cache-Control", "no-cache"), ("Connection", "keep-alive")];
 

@@ -26,7 +26,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::filter::EventFilter;
 use super::response::{Body, set_headers};
-use super::rules::STREAM_HEADERS;
+use super::rules::{SESSION_ID_HEADER, STREAM_HEADERS};
 use crate::cluster::EventFeed;
 use crate::protocol::{EventType, StreamEvent};
 use crate::session::{Session, SessionEncryption};
@@ -79,7 +79,7 @@ pub fn ndjson_response(source: Source, options: StreamOptions) -> Response<Body>
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     set_headers(headers, STREAM_HEADERS);
-    set_headers(headers, [("X-Session-ID", session_id)]);
+    set_headers(headers, [(SESSION_ID_HEADER, session_id)]);
     response
 }
 
