@@ -179,12 +179,14 @@ describe('HTTP requests', () => {
   });
 });
 
+// The Access-Control-Allow-Origin `handler` gives a request from `origin`.
+function corsOf(handler, origin) {
+  const headers = {};
+  handler.addCorsHeaders({ headers: origin === undefined ? {} : { origin } }, { setHeader: (name, value) => (headers[name] = value) });
+  return headers['Access-Control-Allow-Origin'];
+}
+
 describe("the SessionHandler's CORS answers", () => {
-  const corsOf = (handler, origin) => {
-    const headers = {};
-    handler.addCorsHeaders({ headers: origin === undefined ? {} : { origin } }, { setHeader: (name, value) => (headers[name] = value) });
-    return headers['Access-Control-Allow-Origin'];
-  };
 
   it('follow allowedOrigins and cors when they are changed after construction', async () => {
     const broker = createBroker();
