@@ -378,7 +378,11 @@ export interface EngineStats {
   killed: number
 }
 
-/** `POST /sessions`'s `filter` (as JSON, or absent): none, the filter, or the refusal. */
+/**
+ * `POST /sessions`'s `filter` (as JSON, or absent): none, the filter, or the refusal. JSON
+ * the core cannot read (a lone surrogate, nesting past 128 levels) is refused as the
+ * `listen()` server refuses such a body, `400 INVALID_REQUEST`.
+ */
 export declare function httpBodyFilter(filterJson?: string | undefined | null): BindingEventFilter | BindingHttpRefusal | null
 
 /** The refusal of a request body whose `code` is `code` (any JavaScript value), if any. */

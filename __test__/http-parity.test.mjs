@@ -43,6 +43,7 @@ const error = (code, message) => ({ code, message });
 const ok = (body) => ({ status: 200, body, cors: CORS });
 const refused = (status, code, message) => ({ status, body: error(code, message), cors: CORS });
 const stream = (seqs) => ({ status: 200, body: { seqs }, cors: CORS });
+const only = (pattern) => ({ mode: 'include', rules: [{ content: { patterns: [{ type: 'exact', pattern }] } }] });
 const THROWING_FILTER = { mode: 'include', rules: 'not-an-array' };
 const bigFilter = { mode: 'include', rules: [{ types: { types: ['stdout', 'x'.repeat(17 * 1024)] } }] };
 
@@ -65,6 +66,7 @@ const CASES = [
   ['create: a filter', { method: 'POST', path: '/sessions', body: { code: CODE, sessionId: 's_gone', config: QUIET, filter: { mode: 'exclude', rules: [{ types: { types: ['stdout'] } }] } } }, stream([1, 5])],
   ['create: a filter past 16 KiB', { method: 'POST', path: '/sessions', body: { code: CODE, config: QUIET, filter: bigFilter } }, { listen: refused(400, 'FILTER_TOO_LARGE', `filter is ${JSON.stringify(bigFilter).length} bytes of JSON; the limit is 16384`), handler: stream([1, 2, 3, 4, 5]), why: 'the server caps what clients send; the original takes any filter' }],
   ['create: a filter that throws on every event', { method: 'POST', path: '/sessions', body: { code: CODE, config: QUIET, filter: THROWING_FILTER } }, { listen: refused(500, 'SESSION_CREATE_ERROR', 'this.config.rules.some is not a function'), handler: stream([1, 5]), why: "the original's listener throws on every event but those alwaysAllow lets through; the server refuses at once" }],
+  ['create: a filter with a lone surrogate', { method: 'POST', path: '/sessions', body: { code: CODE, filter: only('\ud800') } }, { listen: refused(400, 'INVALID_REQUEST', 'Malformed JSON body'), handler: refused(400, 'INVALID_REQUEST', '"filter" is not readable JSON: unexpected end of hex escape at line 1 column 85'), why: 'JSON the core cannot read: the server refuses the whole body, the handler (given it by Express) the filter' }],
   ['stream: from the start', { path: '/sessions/s_done/stream' }, stream([1, 2, 3, 4, 5])],
   ['stream: fromSeq, inclusive', { path: '/sessions/s_done/stream?fromSeq=3' }, stream([3, 4, 5])],
   ['stream: fromSeq read as parseInt', { path: '/sessions/s_done/stream?fromSeq=4abc' }, stream([4, 5])],

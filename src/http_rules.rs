@@ -123,12 +123,20 @@ fn filter_answer(
     }
 }
 
-/// `POST /sessions`'s `filter` (as JSON, or absent): none, the filter, or the refusal.
+/// `POST /sessions`'s `filter` (as JSON, or absent): none, the filter, or the refusal. JSON
+/// the core cannot read (a lone surrogate, nesting past 128 levels) is refused as the
+/// `listen()` server refuses such a body, `400 INVALID_REQUEST`.
 #[napi]
 pub fn http_body_filter(
     filter_json: Option<String>,
 ) -> Option<Either<BindingEventFilter, BindingHttpRefusal>> {
-    let config = filter_json.map(|json| serde_json::from_str::<Value>(&json).unwrap_or(Value::Null));
+    let config = match filter_json.map(|json| serde_json::from_str::<Value>(&json)).transpose() {
+        Ok(config) => config,
+        Err(e) => {
+            let message = format!("\"filter\" is not readable JSON: {e}");
+            return Some(Either::B(HttpError::invalid_request(message).into()));
+        }
+    };
     filter_answer(rules::body_filter(config.as_ref(), FilterCaps::Original))
 }
 

@@ -100,19 +100,16 @@ pub fn percent_decode(segment: &str) -> String {
 }
 
 fn segments_match(pattern: &str, segments: &[String]) -> Option<Option<String>> {
-    let parts: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
-    if parts.len() != segments.len() {
-        return None;
-    }
+    let mut parts = pattern.split('/').filter(|s| !s.is_empty());
     let mut id = None;
-    for (part, segment) in parts.iter().zip(segments) {
-        if *part == ":sessionId" {
-            id = Some(segment.clone());
-        } else if part != segment {
-            return None;
+    for segment in segments {
+        match parts.next()? {
+            ":sessionId" => id = Some(segment.clone()),
+            part if part == segment => {}
+            _ => return None,
         }
     }
-    Some(id)
+    parts.next().is_none().then_some(id)
 }
 
 /// The route `method` and `path` name (a trailing `/` and `%XX` escapes allowed).
