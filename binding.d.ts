@@ -14,7 +14,7 @@ export declare class BindingCluster {
    * Shares `manager`'s sessions through Redis from now on and starts connecting. Bad
    * settings throw here; unreachable Redis is reported as `cluster ready` with its error.
    */
-  static start(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster
+  static start(manager: BindingSessionManager, config: BindingRedisConfig): BindingCluster | BindingError
   get key(): number
   /** This broker's id among the brokers sharing the state. */
   get brokerId(): string | null
@@ -37,9 +37,41 @@ export declare class BindingCluster {
   unfollow(key: number): void
 }
 
+export declare class BindingEventFilter {
+  /**
+   * The filter for an `EventFilterConfig` given as JSON, or the `TypeError` the
+   * original's constructor throws for it.
+   */
+  static compile(configJson: string): BindingEventFilter | BindingError
+  notices(): Array<BindingFilterNotice>
+  /** The keys of the compiled regexes (`pattern:` or `pattern:i`), in the original's order. */
+  regexKeys(): Array<string>
+  /** `compiledRegexes.get(key).regex.test(value)` for the key at `index`. */
+  testRegex(index: number, value: string): boolean
+  /** Whether answers depend on the event's type alone (the facade may remember them). */
+  get byTypeOnly(): boolean
+  /** Whether `sends` needs the event's JSON. */
+  get readsContent(): boolean
+  /**
+   * Whether to send the event of type `event_type` (None when not a string) whose JSON
+   * is `event_json` (needed only when the filter reads content).
+   */
+  sends(eventType?: string | undefined | null, eventJson?: string | undefined | null): boolean | BindingFilterVerdict
+}
+
+/** A compiled minimatch glob. */
+export declare class BindingGlob {
+  /** The glob, or minimatch's `TypeError` for it (a pattern that is too long). */
+  static compile(pattern: string, nocase: boolean): BindingGlob | BindingError
+  matches(path: string): boolean
+}
+
 export declare class BindingHttpServer {
-  /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
-  static listen(manager: BindingSessionManager, config: BindingHttpConfig, cluster?: BindingCluster | undefined | null): BindingHttpServer
+  /**
+   * Binds and starts serving, or why it cannot: bad settings (a `TypeError`) or a bind
+   * error such as EADDRINUSE.
+   */
+  static listen(manager: BindingSessionManager, config: BindingHttpConfig, cluster?: BindingCluster | undefined | null): BindingHttpServer | BindingError
   get key(): number
   /** Turns `session created` messages on or off (the broker gained or lost session listeners). */
   setSessionEvents(enabled: boolean): void
@@ -49,10 +81,10 @@ export declare class BindingHttpServer {
 }
 
 export declare class BindingRuntimeClient {
-  /** Starts connecting to the workers in the background; bad URLs are thrown here. */
-  constructor(config: BindingClientConfig)
-  /** Throws the reason a URL cannot be used (not `ws://`, no host, ...). */
-  static checkUrls(urls: Array<string>): void
+  /** Starts connecting to the workers in the background, or why the URLs cannot be used. */
+  static connect(config: BindingClientConfig): BindingRuntimeClient | BindingError
+  /** Why a URL cannot be used (not `ws://`, no host, ...), or nothing when all can. */
+  static checkUrls(urls: Array<string>): BindingError | null
   /** `[{url, state, activeSessions, maxSessions, draining, totalSessions, lastError?}]`. */
   statusJson(): string
   /** Runs the manager's sessions created from now on on these workers. */
@@ -61,8 +93,11 @@ export declare class BindingRuntimeClient {
 }
 
 export declare class BindingRuntimeWorker {
-  /** Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here. */
-  static start(config: BindingWorkerConfig): BindingRuntimeWorker
+  /**
+   * Binds and starts serving, or why it cannot (a bad port, a bind error such as
+   * EADDRINUSE).
+   */
+  static start(config: BindingWorkerConfig): BindingRuntimeWorker | BindingError
   get key(): number
   get port(): number
   stats(): BindingWorkerStats
@@ -157,12 +192,6 @@ export declare class BindingToolPattern {
   matches(name: string): boolean
 }
 
-export declare class LinearRegex {
-  /** Throws if the pattern uses syntax the linear engine lacks (lookaround, backreferences). */
-  constructor(pattern: string, caseInsensitive: boolean)
-  test(input: string): boolean
-}
-
 export interface BindingClientConfig {
   urls: Array<string>
   token?: string
@@ -179,6 +208,31 @@ export interface BindingError {
   /** The JavaScript error class the facade throws: `TypeError` or `Error`. */
   name: string
   message: string
+}
+
+/**
+ * What compiling printed in the original: `level` `'warn'` (a flagged regex, `message` is
+ * the warning) or `'error'` (an invalid regex, `message` is its `SyntaxError`'s text).
+ */
+export interface BindingFilterNotice {
+  level: string
+  pattern: string
+  message: string
+}
+
+/**
+ * An answer that is not a plain yes or no: the errors of single patterns (each a
+ * `TypeError` for `onError`, counted as no match), or the `TypeError` the original throws.
+ */
+export interface BindingFilterVerdict {
+  send: boolean
+  errors: Array<string>
+  thrown?: string
+}
+
+export interface BindingHeader {
+  name: string
+  value: string
 }
 
 export interface BindingHttpConfig {
@@ -210,6 +264,19 @@ export interface BindingHttpConfig {
   /** A folder of static files to serve at `static_files_mount` (the playground page). */
   staticFilesDir?: string
   staticFilesMount?: string
+}
+
+/** A refused request: the response's status and its `{code, message}` body. */
+export interface BindingHttpRefusal {
+  status: number
+  code: string
+  message: string
+}
+
+/** A key of `POST /sessions {config}` and the session limit it sets. */
+export interface BindingLimitField {
+  field: string
+  limit: string
 }
 
 export interface BindingLimits {
@@ -246,6 +313,13 @@ export interface BindingRedisConfig {
   commandTimeoutMs?: number
 }
 
+export interface BindingRoute {
+  method: string
+  path: string
+  /** The SessionHandler method that serves it. */
+  handler: string
+}
+
 export interface BindingSessionConfig {
   sessionId?: string
   limits?: BindingLimits
@@ -261,6 +335,15 @@ export interface BindingSessionConfig {
   allowedTools?: Array<string>
   /** The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent. */
   ownerUserId?: string
+}
+
+/**
+ * The headers of an NDJSON event stream: the fixed ones, and the name of the one that
+ * carries the session's id.
+ */
+export interface BindingStreamHeaders {
+  fixed: Array<BindingHeader>
+  sessionId: string
 }
 
 export interface BindingWorkerConfig {
@@ -282,6 +365,9 @@ export interface BindingWorkerStats {
   connections: number
   uptimeMs: number
 }
+
+/** minimatch's `braceExpand(pattern)`. */
+export declare function braceExpand(pattern: string): Array<string> | BindingError
 
 /**
  * A caller's `limits` object, checked by the core's rule (`PartialLimits::from_inputs`):
@@ -311,6 +397,58 @@ export interface EngineStats {
   /** The confinement layers of the engine processes (null until one has started). */
   sandbox?: Array<string>
 }
+
+/**
+ * `POST /sessions`'s `filter` (as JSON, or absent): none, the filter, or the refusal. JSON
+ * the core cannot read (a lone surrogate, nesting past 128 levels) is refused as the
+ * `listen()` server refuses such a body, `400 INVALID_REQUEST`.
+ */
+export declare function httpBodyFilter(filterJson?: string | undefined | null): BindingEventFilter | BindingHttpRefusal | null
+
+/** The refusal of a request body whose `code` is `code` (any JavaScript value), if any. */
+export declare function httpCodeRefusal(code: unknown): BindingHttpRefusal | null
+
+/** The CORS headers of a response to a request from `origin`, in the order they are set. */
+export declare function httpCorsHeaders(enabled: boolean, allowedOrigins: Array<string>, origin?: string | undefined | null): Array<BindingHeader>
+
+/** The keys of `POST /sessions {config}` that become the session's limits. */
+export declare function httpLimitFields(): Array<BindingLimitField>
+
+/**
+ * The shared registry's key of the principal whose id is `user_id` (a SessionHandler's
+ * principals are users without a tenant), as the core keys the sessions it records.
+ */
+export declare function httpPrincipalKey(userId: string): string
+
+/** The stream route's `?filter=` (as `String(value)`, or absent): none, the filter, or the refusal. */
+export declare function httpQueryFilter(text?: string | undefined | null): BindingEventFilter | BindingHttpRefusal | null
+
+/**
+ * A refusal by its name (`notFound`, `missingSessionId`, `unauthorized`, `disposed`,
+ * `sessionExists`, `sessionCreateError`, `listFailed`, `invalidState`, `brokerUnavailable`)
+ * and its subject (the session id, or the message). An unknown name is API misuse.
+ */
+export declare function httpRefusal(name: string, subject?: string | undefined | null): BindingHttpRefusal
+
+/**
+ * The first seq a stream sends, from `?fromSeq=`, `?from=` and `Last-Event-ID` (each as
+ * `String(value)`, or absent).
+ */
+export declare function httpReplayStart(fromSeq?: string | undefined | null, from?: string | undefined | null, lastEventId?: string | undefined | null): number
+
+/** The original's `getRoutes()` (`extra` false) or the routes it lacks (`getExtraRoutes()`). */
+export declare function httpRoutes(extra: boolean): Array<BindingRoute>
+
+/** `GET /sessions/:id`'s body, as JSON (the facts as arguments: cheaper to pass than an object). */
+export declare function httpSessionInfo(sessionId: string, state: string, createdAt: number, expiresAt: number, duration: number, toolCallCount: number): string
+
+/** `GET /sessions`'s body, as JSON, from the session-info JSON of each listed session. */
+export declare function httpSessionList(sessions: Array<string>): string
+
+export declare function httpStreamHeaders(): BindingStreamHeaders
+
+/** A done `DELETE` or cancel's body, as JSON. */
+export declare function httpSuccess(sessionId: string): string
 
 /** Keeps Node's event loop alive (`true`) while executions are in flight. */
 export declare function keepAlive(alive: boolean): void

@@ -8,6 +8,7 @@
 
 const native = require('./native');
 const host = require('./host');
+const { unwrap } = require('./binding-error');
 
 class SharedState {
   #cluster;
@@ -16,7 +17,7 @@ class SharedState {
   #left;
 
   constructor(nativeManager, connection) {
-    this.#cluster = native.BindingCluster.start(nativeManager, connection);
+    this.#cluster = unwrap(native.BindingCluster.start(nativeManager, connection));
     host.registerCluster(
       this.#cluster.key,
       (error) => this.#attempted(error),

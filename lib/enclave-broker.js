@@ -9,6 +9,7 @@
 const path = require('node:path');
 const native = require('./native');
 const host = require('./host');
+const { unwrap } = require('./binding-error');
 const { Broker, INTERNALS, BROKER_EVENTS, DISPOSE_WITHIN } = require('./broker');
 const { BrokerEvents } = require('./broker-events');
 const { resolveSessionConfig } = require('./config');
@@ -161,7 +162,7 @@ class EnclaveBroker extends Broker {
     const options = this.#options;
     const rate = options.rateLimiting;
     const auth = options.authentication;
-    return native.BindingHttpServer.listen(sessions._native, {
+    return unwrap(native.BindingHttpServer.listen(sessions._native, {
       host: hostname,
       port,
       maxBodyBytes: options.maxBodyBytes,
@@ -182,7 +183,7 @@ class EnclaveBroker extends Broker {
       sessionEvents: this.#events.observingSessions,
       staticFilesDir: options.playground ? PLAYGROUND_DIR : undefined,
       staticFilesMount: options.playground ? PLAYGROUND_PATH : undefined,
-    }, cluster);
+    }, cluster));
   }
 
   /**

@@ -7,6 +7,7 @@
 
 const native = require('./native');
 const { show } = require('./config');
+const { unwrap, toException } = require('./binding-error');
 
 const MODES = ['embedded', 'extracted'];
 const CONNECTION_KEYS = ['connectTimeoutMs', 'heartbeatIntervalMs', 'maxMessageBytes', 'reconnect'];
@@ -75,16 +76,13 @@ function resolveRuntimeMode(config) {
   }
   const options = { urls, token: config.runtimeToken, ...connectionOptions(config.runtimeConnection) };
   // Bad URLs (not ws://, wss://) are refused now, with the core's message.
-  try {
-    native.BindingRuntimeClient.checkUrls(urls);
-  } catch (error) {
-    throw new TypeError(error.message, { cause: error });
-  }
+  const refused = native.BindingRuntimeClient.checkUrls(urls);
+  if (refused) throw toException(refused);
   let client;
   return {
     mode,
     start(manager) {
-      client = new native.BindingRuntimeClient(options);
+      client = unwrap(native.BindingRuntimeClient.connect(options));
       client.attach(manager);
     },
     status: () => (client === undefined ? [] : JSON.parse(client.statusJson())),

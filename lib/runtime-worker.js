@@ -7,6 +7,7 @@
 
 const native = require('./native');
 const host = require('./host');
+const { unwrap } = require('./binding-error');
 const { resolveLimits, show } = require('./config');
 
 const DEFAULTS = Object.freeze({
@@ -99,7 +100,7 @@ class RuntimeWorker {
     this.#state = 'starting';
     const c = this.#config;
     try {
-      this.#native = native.BindingRuntimeWorker.start({
+      this.#native = unwrap(native.BindingRuntimeWorker.start({
         host: c.host,
         port: c.port,
         wsPath: c.wsPath,
@@ -109,7 +110,7 @@ class RuntimeWorker {
         connectionTimeoutMs: c.connectionTimeoutMs,
         tokens: c.tokens,
         maxMessageBytes: c.maxMessageBytes,
-      });
+      }));
     } catch (error) {
       this.#state = 'idle';
       throw error;

@@ -15,10 +15,11 @@ use enclave_broker_core::protocol::json::JsonObject;
 use enclave_broker_core::protocol::{ErrorInfo, EventType};
 use enclave_broker_core::runtime;
 use enclave_broker_core::tools::ToolReply;
-use napi::Status;
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 use serde_json::Value;
 
+use crate::error::BindingError;
 use crate::host::{self, HostMessage};
 use crate::manager::BindingSessionManager;
 
@@ -94,18 +95,19 @@ impl BindingCluster {
 impl BindingCluster {
     /// Shares `manager`'s sessions through Redis from now on and starts connecting. Bad
     /// settings throw here; unreachable Redis is reported as `cluster ready` with its error.
-    #[napi(factory)]
+    #[napi]
     pub fn start(
         manager: &BindingSessionManager,
         config: BindingRedisConfig,
-    ) -> napi::Result<BindingCluster> {
+    ) -> Either<BindingCluster, BindingError> {
         let key = next_key();
         let attempts = Box::new(move |outcome: Result<(), String>| {
             host::send(HostMessage::ClusterReady { key, error: outcome.err().unwrap_or_default() });
         });
-        let cluster = RedisCluster::start(config.endpoint(), config.settings(), manager.core(), attempts)
-            .map_err(|e| napi::Error::new(Status::InvalidArg, e))?;
-        Ok(BindingCluster { key, cluster: std::sync::Mutex::new(Some(cluster)) })
+        match RedisCluster::start(config.endpoint(), config.settings(), manager.core(), attempts) {
+            Ok(cluster) => Either::A(BindingCluster { key, cluster: std::sync::Mutex::new(Some(cluster)) }),
+            Err(message) => Either::B(BindingError::type_error("INVALID_REDIS_OPTIONS", message)),
+        }
     }
 
     #[napi(getter)]

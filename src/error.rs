@@ -29,6 +29,13 @@ impl BindingError {
     }
 }
 
+impl BindingError {
+    /// A server that could not bind (`EADDRINUSE` and the like), with the OS's reason.
+    pub fn listen_failed(e: &impl std::fmt::Display) -> BindingError {
+        BindingError::error("LISTEN_FAILED", format!("listen failed: {e}"))
+    }
+}
+
 impl From<ManagerError> for BindingError {
     fn from(e: ManagerError) -> BindingError {
         let code = match e {

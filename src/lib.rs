@@ -9,9 +9,10 @@
 mod cluster;
 mod config;
 mod error;
+mod event_filter;
 mod host;
+mod http_rules;
 mod manager;
-mod regex;
 mod runtime;
 mod server;
 mod session;

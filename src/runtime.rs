@@ -8,11 +8,12 @@ use std::time::Duration;
 use enclave_broker_core::protocol::json::JsonObject;
 use enclave_broker_core::remote::{ClientConfig, RuntimeClient, RuntimeWorker, WorkerConfig};
 use enclave_broker_core::runtime;
-use napi::Status;
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 use crate::config::BindingLimits;
 use crate::config::partial;
+use crate::error::BindingError;
 use crate::host::{self, HostMessage};
 use crate::manager::BindingSessionManager;
 
@@ -62,13 +63,18 @@ pub struct BindingRuntimeWorker {
 
 #[napi]
 impl BindingRuntimeWorker {
-    /// Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here.
-    #[napi(factory)]
-    pub fn start(config: BindingWorkerConfig) -> napi::Result<BindingRuntimeWorker> {
+    /// Binds and starts serving, or why it cannot (a bad port, a bind error such as
+    /// EADDRINUSE).
+    #[napi]
+    pub fn start(config: BindingWorkerConfig) -> Either<BindingRuntimeWorker, BindingError> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let defaults = WorkerConfig::default();
-        let port = u16::try_from(config.port)
-            .map_err(|_| napi::Error::new(Status::InvalidArg, format!("Invalid port {}", config.port)))?;
+        let Ok(port) = u16::try_from(config.port) else {
+            return Either::B(BindingError::type_error(
+                "INVALID_PORT",
+                format!("Invalid port {}", config.port),
+            ));
+        };
         let core = WorkerConfig {
             host: config.host.unwrap_or(defaults.host),
             port,
@@ -83,10 +89,13 @@ impl BindingRuntimeWorker {
         let worker = {
             let _entered = runtime::service().enter();
             RuntimeWorker::start(core)
-        }
-        .map_err(|e| napi::Error::new(Status::GenericFailure, format!("listen failed: {e}")))?;
+        };
+        let worker = match worker {
+            Ok(worker) => worker,
+            Err(e) => return Either::B(BindingError::listen_failed(&e)),
+        };
         let port = u32::from(worker.local_addr().port());
-        Ok(BindingRuntimeWorker {
+        Either::A(BindingRuntimeWorker {
             key: NEXT.fetch_add(1, Ordering::Relaxed),
             port,
             worker: Mutex::new(Some(worker)),
@@ -176,9 +185,9 @@ pub struct BindingRuntimeClient {
 
 #[napi]
 impl BindingRuntimeClient {
-    /// Starts connecting to the workers in the background; bad URLs are thrown here.
-    #[napi(constructor)]
-    pub fn new(config: BindingClientConfig) -> napi::Result<BindingRuntimeClient> {
+    /// Starts connecting to the workers in the background, or why the URLs cannot be used.
+    #[napi]
+    pub fn connect(config: BindingClientConfig) -> Either<BindingRuntimeClient, BindingError> {
         let defaults = ClientConfig::default();
         let core = ClientConfig {
             urls: config.urls,
@@ -189,18 +198,20 @@ impl BindingRuntimeClient {
             reconnect_max: millis(config.reconnect_max_delay_ms, defaults.reconnect_max),
             max_message_bytes: count(config.max_message_bytes, defaults.max_message_bytes),
         };
-        let client = RuntimeClient::connect(core).map_err(|e| napi::Error::new(Status::InvalidArg, e))?;
-        Ok(BindingRuntimeClient { client: Arc::new(client) })
+        match RuntimeClient::connect(core) {
+            Ok(client) => Either::A(BindingRuntimeClient { client: Arc::new(client) }),
+            Err(message) => Either::B(BindingError::type_error("INVALID_RUNTIME_URL", message)),
+        }
     }
 
-    /// Throws the reason a URL cannot be used (not `ws://`, no host, ...).
+    /// Why a URL cannot be used (not `ws://`, no host, ...), or nothing when all can.
     #[napi]
-    pub fn check_urls(urls: Vec<String>) -> napi::Result<()> {
-        for url in urls {
-            enclave_broker_core::remote::normalize_url(&url)
-                .map_err(|e| napi::Error::new(Status::InvalidArg, e))?;
-        }
-        Ok(())
+    pub fn check_urls(urls: Vec<String>) -> Option<BindingError> {
+        urls.iter().find_map(|url| {
+            enclave_broker_core::remote::normalize_url(url)
+                .err()
+                .map(|message| BindingError::type_error("INVALID_RUNTIME_URL", message))
+        })
     }
 
     /// `[{url, state, activeSessions, maxSessions, draining, totalSessions, lastError?}]`.

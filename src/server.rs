@@ -13,11 +13,12 @@ use enclave_broker_core::http::{
 };
 use enclave_broker_core::runtime;
 use enclave_broker_core::session::{Principal, Session};
-use napi::Status;
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 use crate::cluster::BindingCluster;
 use crate::config::{BindingSessionConfig, external_tools};
+use crate::error::BindingError;
 use crate::host::{self, HostMessage};
 use crate::manager::BindingSessionManager;
 
@@ -123,17 +124,31 @@ pub struct BindingHttpServer {
 
 #[napi]
 impl BindingHttpServer {
-    /// Binds and starts serving; bind errors (e.g. EADDRINUSE) are thrown here.
-    #[napi(factory)]
+    /// Binds and starts serving, or why it cannot: bad settings (a `TypeError`) or a bind
+    /// error such as EADDRINUSE.
+    #[napi]
     pub fn listen(
         manager: &BindingSessionManager,
         config: BindingHttpConfig,
         cluster: Option<&BindingCluster>,
-    ) -> napi::Result<BindingHttpServer> {
+    ) -> Either<BindingHttpServer, BindingError> {
+        match Self::start(manager, config, cluster) {
+            Ok(server) => Either::A(server),
+            Err(e) => Either::B(e),
+        }
+    }
+}
+
+impl BindingHttpServer {
+    fn start(
+        manager: &BindingSessionManager,
+        config: BindingHttpConfig,
+        cluster: Option<&BindingCluster>,
+    ) -> Result<BindingHttpServer, BindingError> {
         let cluster = match cluster {
             None => None,
             Some(cluster) => Some(cluster.core().ok_or_else(|| {
-                napi::Error::new(Status::GenericFailure, "The broker is not connected to Redis")
+                BindingError::error("NOT_CONNECTED", "The broker is not connected to Redis")
             })?),
         };
         static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -147,8 +162,8 @@ impl BindingHttpServer {
                     "api-key" => AuthKind::ApiKey,
                     "custom" => AuthKind::Custom,
                     other => {
-                        return Err(napi::Error::new(
-                            Status::InvalidArg,
+                        return Err(BindingError::type_error(
+                            "INVALID_AUTH_TYPE",
                             format!(
                                 "authentication.type must be 'bearer', 'api-key' or 'custom', got {other:?}"
                             ),
@@ -178,21 +193,21 @@ impl BindingHttpServer {
         let static_files = match (&config.static_files_dir, &config.static_files_mount) {
             (Some(dir), Some(mount)) => {
                 Some(StaticFiles::load(std::path::Path::new(dir), mount).map_err(|e| {
-                    napi::Error::new(
-                        Status::InvalidArg,
+                    BindingError::type_error(
+                        "INVALID_STATIC_FILES",
                         format!("static files in {dir} cannot be served: {e}"),
                     )
                 })?)
             }
             _ => None,
         };
-        let operator =
-            config.defaults.into_core().map_err(|e| napi::Error::new(Status::InvalidArg, e.message))?;
+        let operator = config.defaults.into_core()?;
         let defaults = HttpConfig::default();
         let core_config = HttpConfig {
             host: config.host.unwrap_or(defaults.host),
-            port: u16::try_from(config.port)
-                .map_err(|_| napi::Error::new(Status::InvalidArg, format!("Invalid port {}", config.port)))?,
+            port: u16::try_from(config.port).map_err(|_| {
+                BindingError::type_error("INVALID_PORT", format!("Invalid port {}", config.port))
+            })?,
             max_body_bytes: config.max_body_bytes.map_or(defaults.max_body_bytes, |b| b.max(0.0) as usize),
             body_timeout: millis(config.body_timeout_ms, defaults.body_timeout.as_millis() as u64),
             callback_timeout: millis(
@@ -202,6 +217,7 @@ impl BindingHttpServer {
             cors: Cors {
                 enabled: config.cors.unwrap_or(true),
                 allowed_origins: config.allowed_origins.unwrap_or_else(|| vec!["*".into()]),
+                credentials: true,
             },
             cancel_on_disconnect: config.cancel_on_disconnect.unwrap_or(false),
             auth,
@@ -224,12 +240,15 @@ impl BindingHttpServer {
             credential_salt: cluster.as_ref().and_then(|c| c.credential_salt()),
             shared: cluster.map(|c| c as Arc<dyn SharedState>),
         };
-        let server = HttpServer::start(core_config, manager.core())
-            .map_err(|e| napi::Error::new(Status::GenericFailure, format!("listen failed: {e}")))?;
+        let server =
+            HttpServer::start(core_config, manager.core()).map_err(|e| BindingError::listen_failed(&e))?;
         let port = u32::from(server.local_addr().port());
         Ok(BindingHttpServer { key, port, server: Mutex::new(Some(server)), session_events })
     }
+}
 
+#[napi]
+impl BindingHttpServer {
     #[napi(getter)]
     pub fn key(&self) -> f64 {
         self.key as f64

@@ -3,7 +3,8 @@
 // Requests and responses are duck-typed: BrokerRequest {method, path, params, query, body,
 // headers, signal?} and BrokerResponse {status(c) → this, json(d), setHeader(n, v) → this,
 // write(s), end(), flush?()}. Routes, status codes, JSON bodies and headers are the
-// original's. Added on top (C36 in docs/compatibility.md), because the original's own client relies on
+// original's, decided by the core's HTTP rules (crates/core/src/http/rules.rs), the same the
+// listen() server applies; this file adapts req/res to them and calls the broker. Added on top (C36 in docs/compatibility.md), because the original's own client relies on
 // them: POST /sessions/:sessionId/cancel, and the replay aliases `?from=` and
 // `Last-Event-ID` (used only when `fromSeq` is absent). getRoutes() lists the cancel route
 // only when the handler is built with `extraRoutes: true`, so the route list stays the
@@ -22,18 +23,25 @@
 // was created for is kept with it, so every broker applies the same tenancy.
 'use strict';
 
-const { createEventFilter } = require('../event-filter');
+const native = require('../native');
+const { eventFilterOf } = require('../event-filter');
 const { INTERNALS } = require('../broker');
 const { SESSION_OWNER } = require('../config');
 
-const CORS_METHODS = 'GET, POST, DELETE, OPTIONS';
-const CORS_HEADERS = 'Content-Type, Accept, Last-Event-ID';
+// The core's rules (crates/core/src/http/rules.rs, through src/http_rules.rs), the ones the
+// listen() server applies: the route tables and the keys of `config` that become limits,
+// read once; everything else is asked per request. This file only adapts req/res to them.
+const ROUTES = native.httpRoutes(false);
+const EXTRA_ROUTES = native.httpRoutes(true);
+const LIMIT_FIELDS = native.httpLimitFields();
+const STREAM_HEADERS = native.httpStreamHeaders();
+// The CORS headers the rules gave per request origin, for the origins in use (bounded: the
+// origin is the client's to choose).
+const MAX_CACHED_ORIGINS = 64;
 
-// `?fromSeq=` parsing as the original: decimal prefix, NaN or negative → 0.
-function parseSeq(raw) {
-  const parsed = parseInt(raw, 10);
-  return Number.isFinite(parsed) && parsed >= 0 ? parsed : 0;
-}
+// A request value as the rules read it: absent, or `String(value)` (what parseInt and
+// JSON.parse read of it in the original).
+const text = (value) => (value === undefined || value === null ? undefined : String(value));
 
 function headerValue(headers, name) {
   if (headers === null || typeof headers !== 'object') return undefined;
@@ -53,8 +61,8 @@ function principalId(principal) {
   return undefined;
 }
 
-// A principal's key in the shared registry (the core's `user:<JSON id>`).
-const principalKey = (principal) => `user:${JSON.stringify(principalId(principal))}`;
+// A principal's key in the shared registry (the core's).
+const principalKey = (principal) => native.httpPrincipalKey(principalId(principal));
 
 // A session of the shared registry that this process does not hold.
 class SharedSession {
@@ -67,14 +75,19 @@ class SharedSession {
   }
 }
 
-// An answer of the broker running a shared session, as the route's response (true when done).
-function commandAnswered(handler, res, sessionId, answer) {
-  if (answer.status === 'done') return true;
-  if (answer.status === 'notFound') handler.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
-  else if (answer.status === 'invalid') handler.sendError(res, 409, 'INVALID_STATE', answer.message);
-  else handler.sendError(res, 503, 'BROKER_UNAVAILABLE', answer.message);
-  return false;
+// The refusal named `name` (see src/http_rules.rs) about `subject` (a session id or a message).
+const refusal = (name, subject) => native.httpRefusal(name, text(subject));
+
+// The refusal for an answer of the broker running a shared session, or undefined when done.
+function commandRefusal(sessionId, answer) {
+  if (answer.status === 'done') return undefined;
+  if (answer.status === 'notFound') return refusal('notFound', sessionId);
+  return answer.status === 'invalid' ? refusal('invalidState', answer.message) : refusal('brokerUnavailable', answer.message);
 }
+
+// The session-info JSON of a session (the shape is the core's).
+const sessionInfoJson = (source, duration, toolCallCount) =>
+  native.httpSessionInfo(source.sessionId, source.state, source.createdAt, source.expiresAt, duration, toolCallCount);
 
 class SessionHandler {
   #extraRoutes;
@@ -82,6 +95,7 @@ class SessionHandler {
   #authorize;
   // BrokerSession → the principal that created it through this handler.
   #owners = new WeakMap();
+  #corsCache;
 
   constructor(config) {
     this.broker = config.broker;
@@ -108,7 +122,7 @@ class SessionHandler {
     }
     const id = principalId(principal);
     if (id === undefined || id === '') {
-      this.sendError(res, 401, 'UNAUTHORIZED', 'No principal for this request');
+      this.#refuse(res, refusal('unauthorized'));
       return undefined;
     }
     return principal;
@@ -144,43 +158,48 @@ class SessionHandler {
     }
   }
 
+  // A refusal of the rules, as the response.
+  #refuse(res, { status, code, message }) {
+    this.sendError(res, status, code, message);
+  }
+
   getRoutes() {
-    const routes = [
-      { method: 'GET', path: '/sessions', handler: this.listSessions.bind(this) },
-      { method: 'POST', path: '/sessions', handler: this.createSession.bind(this) },
-      { method: 'GET', path: '/sessions/:sessionId', handler: this.getSession.bind(this) },
-      { method: 'GET', path: '/sessions/:sessionId/stream', handler: this.streamSession.bind(this) },
-      { method: 'DELETE', path: '/sessions/:sessionId', handler: this.terminateSession.bind(this) },
-      { method: 'OPTIONS', path: '/sessions', handler: this.handleCors.bind(this) },
-      { method: 'OPTIONS', path: '/sessions/:sessionId', handler: this.handleCors.bind(this) },
-      { method: 'OPTIONS', path: '/sessions/:sessionId/stream', handler: this.handleCors.bind(this) },
-    ];
+    const routes = ROUTES.map((route) => this.#bound(route));
     return this.#extraRoutes ? routes.concat(this.getExtraRoutes()) : routes;
   }
 
   // The routes the original lacks (C36 in docs/compatibility.md); the Express helpers always register them.
   getExtraRoutes() {
-    return [
-      { method: 'POST', path: '/sessions/:sessionId/cancel', handler: this.cancelSession.bind(this) },
-      { method: 'OPTIONS', path: '/sessions/:sessionId/cancel', handler: this.handleCors.bind(this) },
-    ];
+    return EXTRA_ROUTES.map((route) => this.#bound(route));
+  }
+
+  #bound(route) {
+    return { method: route.method, path: route.path, handler: this[route.handler].bind(this) };
   }
 
   addCorsHeaders(req, res) {
     if (!this.cors) return;
     const origin = req.headers['origin'];
-    if (this.allowedOrigins.includes('*')) {
-      res.setHeader('Access-Control-Allow-Origin', '*');
-    } else if (origin && this.allowedOrigins.includes(origin)) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Vary', 'Origin');
-    } else {
-      // A disallowed origin gets no CORS headers at all.
-      return;
+    for (const { name, value } of this.#corsHeaders(typeof origin === 'string' ? origin : undefined)) {
+      res.setHeader(name, value);
     }
-    res.setHeader('Access-Control-Allow-Methods', CORS_METHODS);
-    res.setHeader('Access-Control-Allow-Headers', CORS_HEADERS);
-    res.setHeader('Access-Control-Max-Age', '86400');
+  }
+
+  // The rules' CORS headers for a request from `origin`, remembered while `allowedOrigins`
+  // (a public field, which may be replaced or changed in place) lists the same origins.
+  #corsHeaders(origin) {
+    const origins = this.allowedOrigins;
+    const allowed = Array.isArray(origins) ? origins.filter((o) => typeof o === 'string') : [];
+    const key = allowed.join('\n');
+    if (this.#corsCache === undefined || this.#corsCache.key !== key) this.#corsCache = { key, byOrigin: new Map() };
+    const { byOrigin } = this.#corsCache;
+    let headers = byOrigin.get(origin);
+    if (headers === undefined) {
+      headers = native.httpCorsHeaders(true, allowed, origin);
+      if (byOrigin.size >= MAX_CACHED_ORIGINS) byOrigin.clear();
+      byOrigin.set(origin, headers);
+    }
+    return headers;
   }
 
   async handleCors(req, res) {
@@ -208,12 +227,9 @@ class SessionHandler {
         );
         sessions = sessions.filter((_, i) => visible[i]);
       }
-      res.status(200).json({
-        sessions: sessions.map((info) => this.sessionInfoToResponse(info)),
-        total: sessions.length,
-      });
+      res.status(200).json(JSON.parse(native.httpSessionList(sessions.map((info) => this.#listedJson(info)))));
     } catch {
-      this.sendError(res, 500, 'INTERNAL_ERROR', 'Failed to list sessions');
+      this.#refuse(res, refusal('listFailed'));
     }
   }
 
@@ -225,7 +241,7 @@ class SessionHandler {
       const visible = await Promise.all(infos.map((info) => this.#mayReach(principal, new SharedSession(info), 'list')));
       infos = infos.filter((_, i) => visible[i]);
     }
-    res.status(200).json({ sessions: infos.map((info) => this.sessionInfoToResponse(info)), total: infos.length });
+    res.status(200).json(JSON.parse(native.httpSessionList(infos.map((info) => this.#listedJson(info)))));
   }
 
   async createSession(req, res) {
@@ -233,12 +249,13 @@ class SessionHandler {
     const principal = await this.#caller(req, res);
     if (principal === undefined) return;
     const body = req.body;
-    if (!body || typeof body.code !== 'string') {
-      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing or invalid "code" field');
+    const invalid = native.httpCodeRefusal(body?.code);
+    if (invalid !== null) {
+      this.#refuse(res, invalid);
       return;
     }
     if (this.broker.isDisposed) {
-      this.sendError(res, 503, 'SERVICE_UNAVAILABLE', 'Broker is disposed');
+      this.#refuse(res, refusal('disposed'));
       return;
     }
     // A client-chosen id never replaces a session (the original's replace-on-duplicate
@@ -246,19 +263,23 @@ class SessionHandler {
     const shared = this.#shared();
     const exists = async (id) => this.broker.getSession(id) !== undefined || (shared !== undefined && (await shared.find(id)) !== null);
     if (body.sessionId !== undefined && (await exists(body.sessionId))) {
-      this.sendError(res, 409, 'SESSION_EXISTS', `Session ${body.sessionId} already exists`);
+      this.#refuse(res, refusal('sessionExists', body.sessionId));
       return;
     }
     try {
       // Only the keys the client gave; none at all means `limits: undefined`, which
       // replaces the broker's limits with the defaults (Q1 in docs/compatibility.md).
       const limits = {};
-      if (body.config?.maxExecutionMs !== undefined) limits['sessionTtlMs'] = body.config.maxExecutionMs;
-      if (body.config?.maxToolCalls !== undefined) limits['maxToolCalls'] = body.config.maxToolCalls;
-      if (body.config?.heartbeatIntervalMs !== undefined) limits['heartbeatIntervalMs'] = body.config.heartbeatIntervalMs;
+      for (const { field, limit } of LIMIT_FIELDS) {
+        if (body.config?.[field] !== undefined) limits[limit] = body.config[field];
+      }
 
-      let eventFilter;
-      if (body.filter) eventFilter = createEventFilter({ config: body.filter });
+      const filter = native.httpBodyFilter(JSON.stringify(body.filter));
+      if (filter !== null && !(filter instanceof native.BindingEventFilter)) {
+        this.#refuse(res, filter);
+        return;
+      }
+      const eventFilter = filter === null ? undefined : eventFilterOf(body.filter, filter);
 
       const session = this.broker.createSession({
         sessionId: body.sessionId,
@@ -267,10 +288,7 @@ class SessionHandler {
       });
       if (principal !== NO_TENANCY) this.#owners.set(session, principal);
 
-      res.setHeader('Content-Type', 'application/x-ndjson');
-      res.setHeader('Cache-Control', 'no-cache');
-      res.setHeader('Connection', 'keep-alive');
-      res.setHeader('X-Session-ID', session.sessionId);
+      this.#setStreamHeaders(res, session.sessionId);
 
       const unsubscribe = session.onEvent((event) => {
         if (eventFilter && !eventFilter.shouldSend(event)) return;
@@ -297,23 +315,27 @@ class SessionHandler {
         res.end();
       }
     } catch (error) {
-      const message = error instanceof Error ? error.message : 'Unknown error';
-      this.sendError(res, 500, 'SESSION_CREATE_ERROR', message);
+      this.#refuse(res, refusal('sessionCreateError', error instanceof Error ? error.message : 'Unknown error'));
     }
+  }
+
+  #setStreamHeaders(res, sessionId) {
+    for (const { name, value } of STREAM_HEADERS.fixed) res.setHeader(name, value);
+    res.setHeader(STREAM_HEADERS.sessionId, sessionId);
   }
 
   // The route's `:sessionId`, or undefined once a 400 has been sent.
   #requireSessionId(req, res) {
     const sessionId = req.params['sessionId'];
     if (!sessionId) {
-      this.sendError(res, 400, 'INVALID_REQUEST', 'Missing sessionId');
+      this.#refuse(res, refusal('missingSessionId'));
       return undefined;
     }
     return sessionId;
   }
 
   #sendNotFound(res, sessionId) {
-    this.sendError(res, 404, 'NOT_FOUND', `Session ${sessionId} not found`);
+    this.#refuse(res, refusal('notFound', sessionId));
   }
 
   // The route's session if the caller may do `action` to it, or undefined once a 400, 401
@@ -346,13 +368,7 @@ class SessionHandler {
     if (session === undefined) return;
     if (session instanceof SharedSession) {
       const { info } = session;
-      res.status(200).json({
-        sessionId: info.sessionId,
-        state: info.state,
-        createdAt: info.createdAt,
-        expiresAt: info.expiresAt,
-        stats: { duration: Date.now() - info.createdAt, toolCallCount: info.toolCallCount },
-      });
+      res.status(200).json(JSON.parse(sessionInfoJson(info, Date.now() - info.createdAt, info.toolCallCount)));
       return;
     }
     res.status(200).json(this.sessionToInfo(session));
@@ -362,14 +378,7 @@ class SessionHandler {
   // an EventSource-style Last-Event-ID (the last seq the client has, so the next one).
   resolveFromSeq(req) {
     const query = req.query ?? {};
-    if (query['fromSeq'] !== undefined && query['fromSeq'] !== null) return parseSeq(query['fromSeq']);
-    if (query['from'] !== undefined && query['from'] !== null) return parseSeq(query['from']);
-    const lastEventId = headerValue(req.headers, 'last-event-id');
-    if (lastEventId !== undefined && lastEventId !== null) {
-      const last = parseInt(lastEventId, 10);
-      if (Number.isFinite(last) && last >= 0) return last + 1;
-    }
-    return 0;
+    return native.httpReplayStart(text(query['fromSeq']), text(query['from']), text(headerValue(req.headers, 'last-event-id')));
   }
 
   async streamSession(req, res) {
@@ -379,21 +388,15 @@ class SessionHandler {
 
     const fromSeq = this.resolveFromSeq(req);
 
-    let eventFilter;
-    if (req.query['filter']) {
-      try {
-        const filterConfig = JSON.parse(req.query['filter']);
-        eventFilter = createEventFilter({ config: filterConfig });
-      } catch {
-        this.sendError(res, 400, 'INVALID_FILTER', 'Invalid filter configuration');
-        return;
-      }
+    const filterText = text(req.query['filter']);
+    const filter = native.httpQueryFilter(filterText);
+    if (filter !== null && !(filter instanceof native.BindingEventFilter)) {
+      this.#refuse(res, filter);
+      return;
     }
+    const eventFilter = filter === null ? undefined : eventFilterOf(JSON.parse(filterText), filter);
 
-    res.setHeader('Content-Type', 'application/x-ndjson');
-    res.setHeader('Cache-Control', 'no-cache');
-    res.setHeader('Connection', 'keep-alive');
-    res.setHeader('X-Session-ID', session.sessionId);
+    this.#setStreamHeaders(res, session.sessionId);
 
     if (session instanceof SharedSession) {
       this.#streamShared(req, res, session, fromSeq, eventFilter);
@@ -443,9 +446,11 @@ class SessionHandler {
       for (const event of early) deliver(event);
     } catch (error) {
       // As the original, a failing replay rejects (the adapter answers 500); the
-      // subscription must not outlive it.
+      // subscription must not outlive it. Unlike the original, a stream that has begun
+      // is ended, so its client is not left waiting for events that will never come.
       ended = true;
       unsubscribe();
+      if (wroteAny) res.end();
       throw error;
     }
     if (ended) return;
@@ -508,8 +513,7 @@ class SessionHandler {
     const sessionId = this.#requireSessionId(req, res);
     if (sessionId === undefined) return;
     if (target instanceof SharedSession) {
-      const answer = await this.#shared().command(sessionId, { op: 'delete' });
-      if (commandAnswered(this, res, sessionId, answer)) res.status(200).json({ success: true, sessionId });
+      this.#answerCommand(res, sessionId, await this.#shared().command(sessionId, { op: 'delete' }));
       return;
     }
     const success = await this.broker.terminateSession(sessionId);
@@ -517,7 +521,7 @@ class SessionHandler {
       this.#sendNotFound(res, sessionId);
       return;
     }
-    res.status(200).json({ success: true, sessionId });
+    this.#sendSuccess(res, sessionId);
   }
 
   // POST /sessions/:sessionId/cancel {reason?}: unlike DELETE, the session stays in the
@@ -528,34 +532,36 @@ class SessionHandler {
     if (session === undefined) return;
     const reason = req.body && typeof req.body.reason === 'string' ? req.body.reason : undefined;
     if (session instanceof SharedSession) {
-      const answer = await this.#shared().command(session.sessionId, { op: 'cancel', reason });
-      if (commandAnswered(this, res, session.sessionId, answer)) res.status(200).json({ success: true, sessionId: session.sessionId });
+      this.#answerCommand(res, session.sessionId, await this.#shared().command(session.sessionId, { op: 'cancel', reason }));
       return;
     }
     await session.cancel(reason);
-    res.status(200).json({ success: true, sessionId: session.sessionId });
+    this.#sendSuccess(res, session.sessionId);
+  }
+
+  // The answer of the broker running a shared session, as the route's response.
+  #answerCommand(res, sessionId, answer) {
+    const refused = commandRefusal(sessionId, answer);
+    if (refused === undefined) this.#sendSuccess(res, sessionId);
+    else this.#refuse(res, refused);
+  }
+
+  #sendSuccess(res, sessionId) {
+    res.status(200).json(JSON.parse(native.httpSuccess(String(sessionId))));
   }
 
   sessionToInfo(session) {
     const stats = session.getStats();
-    return {
-      sessionId: session.sessionId,
-      state: session.state,
-      createdAt: session.createdAt,
-      expiresAt: session.expiresAt,
-      stats: { duration: stats.duration, toolCallCount: stats.toolCallCount },
-    };
+    return JSON.parse(sessionInfoJson(session, stats.duration, stats.toolCallCount));
+  }
+
+  // A listed session: SessionInfo has no tool call count; the original reports 0 (Q11 in docs/compatibility.md).
+  #listedJson(info) {
+    return sessionInfoJson(info, Date.now() - info.createdAt, 0);
   }
 
   sessionInfoToResponse(info) {
-    return {
-      sessionId: info.sessionId,
-      state: info.state,
-      createdAt: info.createdAt,
-      expiresAt: info.expiresAt,
-      // SessionInfo has no tool call count; the original reports 0 (Q11 in docs/compatibility.md).
-      stats: { duration: Date.now() - info.createdAt, toolCallCount: 0 },
-    };
+    return JSON.parse(this.#listedJson(info));
   }
 
   // One event per line, flushed at once; write() is never awaited, so a slow client only

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod crypto;
 pub mod engine;
+pub mod filter;
 pub mod http;
 pub mod protocol;
 pub mod remote;

@@ -6,16 +6,17 @@
 // A finished error response is the natural error value of a request step.
 #![allow(clippy::result_large_err)]
 
-use hyper::{Response, StatusCode};
+use hyper::Response;
 
 use super::callbacks::{Action, RequestInfo};
-use super::response::{Body, error};
+use super::response::{Body, refused};
+use super::rules::HttpError;
 use super::state::ServerState;
 use crate::cluster::SessionRef;
 use crate::session::Principal;
 
 pub(super) fn not_found(id: &str) -> Response<Body> {
-    error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Session {id} not found"))
+    refused(&HttpError::not_found(id))
 }
 
 /// Which of `foreign` (sessions `principal` does not own) the operator lets it reach. No

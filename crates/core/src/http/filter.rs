@@ -1,31 +1,22 @@
-//! Server-side event filters for HTTP streams, with the original's `EventFilterConfig`
-//! shape and semantics (1.O in docs/compatibility.md): `alwaysAllow` first, then rules (a rule matches
-//! when all of its parts match; an empty rule matches everything), then include/exclude.
-//!
-//! Regex patterns use Rust's linear-time engine: no pattern can backtrack
-//! catastrophically, so the original's ReDoS heuristics are not needed here. As in the
-//! original, inputs over 10,000 characters never match a regex pattern.
-//!
-//! A filter is bounded (`MAX_FILTER_BYTES`, `MAX_FILTER_PATTERNS`) and each event is read
-//! once for all of a filter's patterns: the text of each distinct field is made once per
-//! event (the whole payload is the event's own JSON, never re-serialised), and so is its
-//! lower-case form. Filters that look at content run off the request-serving threads
-//! (see `stream`).
-use std::cell::OnceCell;
+//! Event filters on the HTTP routes: the core's filter (`crate::filter`, the original's
+//! `EventFilterConfig` semantics, the same the JavaScript `EventFilter` uses) within the
+//! bounds a server needs for client input. A filter is at most `MAX_FILTER_BYTES` of JSON
+//! with at most `MAX_FILTER_PATTERNS` content patterns (`400 FILTER_TOO_LARGE`); one the
+//! original's constructor refuses is invalid (`may_throw` tells of one that would throw
+//! while testing events; `rules.rs` decides who takes those, and who takes filters past the
+//! caps). Each event is read once for all of a filter's patterns (the whole payload is the
+//! event's own JSON, never re-serialised); filters that look at content run off the
+//! request-serving threads (see `stream`).
 
-use globset::{GlobBuilder, GlobMatcher};
-use regex::{Regex, RegexBuilder};
 use serde_json::Value;
 
+use crate::filter::{self, FilterEvent};
 use crate::protocol::{EventType, StreamEvent};
 
-const MAX_REGEX_INPUT_LENGTH: usize = 10_000;
-const MAX_PATTERN_LENGTH: usize = 10_000;
 /// The most JSON one filter may take.
 pub const MAX_FILTER_BYTES: usize = 16 * 1024;
 /// The most content patterns one filter may have, over all its rules.
 pub const MAX_FILTER_PATTERNS: usize = 64;
-const DEFAULT_ALWAYS_ALLOW: [EventType; 2] = [EventType::SessionInit, EventType::Final];
 
 /// Why a filter configuration was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,158 +34,25 @@ impl std::fmt::Display for FilterError {
     }
 }
 
-#[derive(Debug)]
-enum Matcher {
-    Exact(String),
-    Prefix(String),
-    Regex(Regex),
-    Glob(GlobMatcher),
-}
-
-#[derive(Debug)]
-struct ContentPattern {
-    /// Index of its field in the filter's `fields`.
-    field: usize,
-    case_insensitive: bool,
-    matcher: Matcher,
-}
-
-#[derive(Debug)]
-struct Rule {
-    types: Option<Vec<EventType>>,
-    patterns: Option<(Vec<ContentPattern>, bool)>,
+impl FilterEvent for StreamEvent {
+    fn kind(&self) -> Option<&str> {
+        Some(StreamEvent::kind(self).as_str())
+    }
+    fn json(&self) -> &str {
+        StreamEvent::json(self)
+    }
+    fn payload_json(&self) -> Option<&str> {
+        Some(StreamEvent::payload_json(self))
+    }
 }
 
 #[derive(Debug)]
 pub struct EventFilter {
-    include: bool,
-    rules: Vec<Rule>,
-    always_allow: Vec<EventType>,
-    /// The distinct fields the patterns read (`None`: the payload).
-    fields: Vec<Option<Vec<String>>>,
-}
-
-fn invalid(message: impl Into<String>) -> FilterError {
-    FilterError::Invalid(message.into())
-}
-
-/// Distinct types: a list of thousands of repeats costs one comparison per type.
-fn distinct(mut types: Vec<EventType>) -> Vec<EventType> {
-    let mut seen = Vec::with_capacity(types.len().min(EventType::ALL.len()));
-    types.retain(|t| {
-        let new = !seen.contains(t);
-        if new {
-            seen.push(*t);
-        }
-        new
-    });
-    types
-}
-
-fn event_types(value: &Value, what: &str) -> Result<Vec<EventType>, FilterError> {
-    let list = value.as_array().ok_or_else(|| invalid(format!("{what} must be an array of event types")))?;
-    list.iter()
-        .map(|t| {
-            t.as_str()
-                .and_then(EventType::parse)
-                .ok_or_else(|| invalid(format!("{what} contains an unknown event type: {t}")))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(distinct)
-}
-
-fn pattern(value: &Value, fields: &mut Vec<Option<Vec<String>>>) -> Result<ContentPattern, FilterError> {
-    let kind = value["type"].as_str().ok_or_else(|| invalid("content pattern needs a type"))?;
-    let text = value["pattern"].as_str().ok_or_else(|| invalid("content pattern needs a string pattern"))?;
-    if text.len() > MAX_PATTERN_LENGTH {
-        return Err(invalid("content pattern is too long"));
-    }
-    let case_insensitive = value["caseInsensitive"].as_bool().unwrap_or(false);
-    let field = match &value["field"] {
-        Value::Null => None,
-        Value::String(f) => Some(f.split('.').map(str::to_string).collect::<Vec<_>>()),
-        _ => return Err(invalid("content pattern field must be a string")),
-    };
-    let field = match fields.iter().position(|f| *f == field) {
-        Some(index) => index,
-        None => {
-            fields.push(field);
-            fields.len() - 1
-        }
-    };
-    let fold = |s: &str| if case_insensitive { s.to_lowercase() } else { s.to_string() };
-    let matcher = match kind {
-        "exact" => Matcher::Exact(fold(text)),
-        "prefix" => Matcher::Prefix(fold(text)),
-        "regex" => Matcher::Regex(
-            RegexBuilder::new(text)
-                .case_insensitive(case_insensitive)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| invalid(format!("invalid regex pattern {text:?}: {e}")))?,
-        ),
-        "glob" => Matcher::Glob(
-            GlobBuilder::new(text)
-                .case_insensitive(case_insensitive)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| invalid(format!("invalid glob pattern {text:?}: {e}")))?
-                .compile_matcher(),
-        ),
-        other => return Err(invalid(format!("unknown content pattern type {other:?}"))),
-    };
-    Ok(ContentPattern { field, case_insensitive, matcher })
-}
-
-/// One field of one event, made at most once whatever the number of patterns reading it.
-struct FieldText<'e> {
-    text: std::borrow::Cow<'e, str>,
-    lower: OnceCell<String>,
-    chars: OnceCell<usize>,
-}
-
-/// An event as the patterns of one filter read it.
-struct EventView<'e> {
-    event: &'e StreamEvent,
-    root: OnceCell<Value>,
-    texts: Vec<OnceCell<Option<FieldText<'e>>>>,
-}
-
-impl<'e> EventView<'e> {
-    fn new(event: &'e StreamEvent, fields: usize) -> Self {
-        EventView { event, root: OnceCell::new(), texts: (0..fields).map(|_| OnceCell::new()).collect() }
-    }
-
-    /// The text of field `index` (`path`), or None when the event has no such field.
-    fn text(&self, index: usize, path: &Option<Vec<String>>) -> Option<&FieldText<'e>> {
-        self.texts[index]
-            .get_or_init(|| {
-                let text = match path {
-                    // The payload's JSON as the event carries it (what JSON.stringify gives).
-                    None => std::borrow::Cow::Borrowed(self.event.payload_json()),
-                    Some(path) => {
-                        let root = self
-                            .root
-                            .get_or_init(|| serde_json::from_str(self.event.json()).unwrap_or(Value::Null));
-                        let mut current = root;
-                        for key in path {
-                            current = current.get(key.as_str())?;
-                        }
-                        std::borrow::Cow::Owned(match current {
-                            Value::String(s) => s.clone(),
-                            Value::Null => String::new(),
-                            other => other.to_string(),
-                        })
-                    }
-                };
-                Some(FieldText { text, lower: OnceCell::new(), chars: OnceCell::new() })
-            })
-            .as_ref()
-    }
+    filter: filter::EventFilter,
 }
 
 impl EventFilter {
-    /// Builds a filter from an `EventFilterConfig` JSON value.
+    /// Builds a filter from an `EventFilterConfig` JSON value, within the server's caps.
     pub fn from_config(config: &Value) -> Result<EventFilter, FilterError> {
         let size = config.to_string().len();
         if size > MAX_FILTER_BYTES {
@@ -202,107 +60,62 @@ impl EventFilter {
                 "filter is {size} bytes of JSON; the limit is {MAX_FILTER_BYTES}"
             )));
         }
-        let include = match config["mode"].as_str() {
-            Some("include") => true,
-            Some("exclude") => false,
-            _ => return Err(invalid("filter mode must be 'include' or 'exclude'")),
-        };
-        let rules_json =
-            config["rules"].as_array().ok_or_else(|| invalid("filter rules must be an array"))?;
-        let patterns: usize =
-            rules_json.iter().filter_map(|rule| rule["content"]["patterns"].as_array()).map(Vec::len).sum();
+        let patterns: usize = config["rules"]
+            .as_array()
+            .map(|rules| {
+                rules.iter().filter_map(|rule| rule["content"]["patterns"].as_array()).map(Vec::len).sum()
+            })
+            .unwrap_or(0);
         if patterns > MAX_FILTER_PATTERNS {
             return Err(FilterError::TooLarge(format!(
                 "filter has {patterns} content patterns; the limit is {MAX_FILTER_PATTERNS}"
             )));
         }
-        let mut fields = Vec::new();
-        let mut rules = Vec::with_capacity(rules_json.len());
-        for rule in rules_json {
-            if !rule.is_object() {
-                return Err(invalid("each filter rule must be an object"));
-            }
-            let types = match &rule["types"] {
-                Value::Null => None,
-                t => Some(event_types(&t["types"], "rule.types.types")?),
-            };
-            let patterns = match &rule["content"] {
-                Value::Null => None,
-                c => {
-                    let list = c["patterns"]
-                        .as_array()
-                        .ok_or_else(|| invalid("rule.content.patterns must be an array"))?;
-                    let all = c["match"].as_str() == Some("all");
-                    let list = list.iter().map(|p| pattern(p, &mut fields)).collect::<Result<Vec<_>, _>>()?;
-                    Some((list, all))
-                }
-            };
-            rules.push(Rule { types, patterns });
-        }
-        let always_allow = match &config["alwaysAllow"] {
-            Value::Null => DEFAULT_ALWAYS_ALLOW.to_vec(),
-            list => event_types(list, "alwaysAllow")?,
-        };
-        Ok(EventFilter { include, rules, always_allow, fields })
+        EventFilter::uncapped(config)
     }
 
-    /// The seed API's `{types?, blockedTypes?}` filter of `POST /execute`.
+    /// Builds a filter from an `EventFilterConfig` JSON value of any size (the original's
+    /// SessionHandler takes any filter its `EventFilter` constructor takes).
+    pub fn uncapped(config: &Value) -> Result<EventFilter, FilterError> {
+        let filter = filter::EventFilter::compile(config).map_err(FilterError::Invalid)?;
+        Ok(EventFilter { filter })
+    }
+
+    /// The seed API's `{types?, blockedTypes?}` filter of `POST /execute`: an include filter
+    /// of `types` and an exclude filter of `blockedTypes`.
     pub fn from_type_lists(
         types: Option<Vec<EventType>>,
         blocked: Option<Vec<EventType>>,
     ) -> Vec<EventFilter> {
-        let by_types = |include: bool, types: Vec<EventType>| EventFilter {
-            include,
-            rules: vec![Rule { types: Some(distinct(types)), patterns: None }],
-            always_allow: DEFAULT_ALWAYS_ALLOW.to_vec(),
-            fields: Vec::new(),
+        let by_types = |mode: &str, types: Vec<EventType>| {
+            let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+            let config = serde_json::json!({"mode": mode, "rules": [{"types": {"types": names}}]});
+            EventFilter { filter: filter::EventFilter::compile(&config).expect("a type filter compiles") }
         };
-        types.map(|t| by_types(true, t)).into_iter().chain(blocked.map(|b| by_types(false, b))).collect()
+        types
+            .map(|t| by_types("include", t))
+            .into_iter()
+            .chain(blocked.map(|b| by_types("exclude", b)))
+            .collect()
+    }
+
+    /// The `TypeError` text testing some event would throw, if any (`rules: 'x'`).
+    pub fn may_throw(&self) -> Option<&str> {
+        self.filter.may_throw()
+    }
+
+    /// The core filter, for callers that test events themselves (the JavaScript `EventFilter`).
+    pub fn into_core(self) -> filter::EventFilter {
+        self.filter
     }
 
     /// Whether the filter reads event content (the costly kind, run off the serving threads).
     pub fn reads_content(&self) -> bool {
-        !self.fields.is_empty()
+        self.filter.reads_content()
     }
 
     pub fn should_send(&self, event: &StreamEvent) -> bool {
-        if self.always_allow.contains(&event.kind()) {
-            return true;
-        }
-        let view = EventView::new(event, self.fields.len());
-        let matches = self.rules.iter().any(|rule| {
-            if rule.types.as_ref().is_some_and(|types| !types.contains(&event.kind())) {
-                return false;
-            }
-            match &rule.patterns {
-                None => true,
-                Some((patterns, all)) => {
-                    let mut results = patterns.iter().map(|p| p.matches(&view, &self.fields[p.field]));
-                    if *all { results.all(|m| m) } else { results.any(|m| m) }
-                }
-            }
-        });
-        if self.include { matches } else { !matches }
-    }
-}
-
-impl ContentPattern {
-    fn matches(&self, view: &EventView<'_>, path: &Option<Vec<String>>) -> bool {
-        let Some(field) = view.text(self.field, path) else { return false };
-        let text: &str = if self.case_insensitive && !matches!(self.matcher, Matcher::Regex(_)) {
-            field.lower.get_or_init(|| field.text.to_lowercase())
-        } else {
-            &field.text
-        };
-        match &self.matcher {
-            Matcher::Exact(p) => text == p,
-            Matcher::Prefix(p) => text.starts_with(p.as_str()),
-            Matcher::Regex(r) => {
-                let chars = *field.chars.get_or_init(|| field.text.chars().count());
-                chars <= MAX_REGEX_INPUT_LENGTH && r.is_match(text)
-            }
-            Matcher::Glob(g) => g.is_match(text),
-        }
+        self.filter.should_send(event)
     }
 }
 
@@ -346,20 +159,35 @@ mod tests {
     }
 
     #[test]
-    fn catastrophic_patterns_run_in_linear_time_and_bad_configs_are_rejected() {
+    fn catastrophic_patterns_end_and_configs_the_original_refuses_are_invalid() {
         let f = filter(
             r#"{"mode":"include","rules":[{"content":{"patterns":[{"type":"regex","pattern":"(a+)+$"}]}}]}"#,
         );
         let long = format!("{{\"chunk\":\"{}b\"}}", "a".repeat(5000));
         assert!(!f.should_send(&event(EventType::Stdout, &long)));
-        for bad in [
-            r#"{"mode":"sideways","rules":[]}"#,
-            r#"{"mode":"include"}"#,
-            r#"{"mode":"include","rules":[{"types":{"types":["nope"]}}]}"#,
-            r#"{"mode":"include","rules":[{"content":{"patterns":[{"type":"regex","pattern":"("}]}}]}"#,
-        ] {
-            assert!(EventFilter::from_config(&serde_json::from_str(bad).unwrap()).is_err(), "{bad}");
+        for throws in [r#"{"mode":"include","rules":"x"}"#, r#"{"mode":"include","rules":[{"types":{}}]}"#] {
+            assert!(filter(throws).may_throw().is_some(), "{throws}");
         }
+        for bad in
+            [r#"{"mode":"include"}"#, r#"{"mode":"include","rules":[{"content":{"patterns":{}}}]}"#, "null"]
+        {
+            assert!(
+                matches!(
+                    EventFilter::from_config(&serde_json::from_str(bad).unwrap()),
+                    Err(FilterError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
+        // What the original accepts is accepted: any other mode excludes, an unknown type
+        // or an invalid regex never matches.
+        let sideways = filter(r#"{"mode":"sideways","rules":[{"types":{"types":["nope","stdout"]}}]}"#);
+        assert!(!sideways.should_send(&event(EventType::Stdout, &payload::stdout("x"))));
+        assert!(sideways.should_send(&event(EventType::Heartbeat, &payload::heartbeat("x"))));
+        let invalid = filter(
+            r#"{"mode":"include","rules":[{"content":{"patterns":[{"type":"regex","pattern":"("}]}}]}"#,
+        );
+        assert!(!invalid.should_send(&event(EventType::Stdout, &payload::stdout("("))));
     }
 
     #[test]

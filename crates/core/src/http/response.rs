@@ -1,14 +1,15 @@
-//! Response building: JSON bodies, the `{code, message}` error shape and CORS headers
-//! (the original's SessionHandler puts CORS headers on every response).
+//! Response building: JSON bodies and the `{code, message}` error shape (CORS headers and
+//! the refusals themselves are `rules.rs`'s).
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::header::{HeaderMap, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use super::rules::HttpError;
 use crate::protocol::json::JsonObject;
 
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -20,6 +21,11 @@ pub fn json(status: StatusCode, body: String) -> Response<Body> {
         .headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
     response
+}
+
+/// The response of a request the rules refuse.
+pub fn refused(e: &HttpError) -> Response<Body> {
+    json(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.body())
 }
 
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
@@ -53,31 +59,17 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     response
 }
 
-#[derive(Clone, Debug)]
-pub struct Cors {
-    pub enabled: bool,
-    pub allowed_origins: Vec<String>,
-}
-
-impl Cors {
-    pub fn apply(&self, origin: Option<&str>, headers: &mut HeaderMap) {
-        if !self.enabled {
-            return;
+/// Sets `headers` from `(name, value)` pairs written as the rules write them (`rules.rs`);
+/// a value that is not a valid header value (an origin with a control character) is left out.
+pub fn set_headers<V: AsRef<str>>(
+    headers: &mut HeaderMap,
+    pairs: impl IntoIterator<Item = (&'static str, V)>,
+) {
+    for (name, value) in pairs {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.as_ref()))
+        {
+            headers.insert(name, value);
         }
-        if self.allowed_origins.iter().any(|o| o == "*") {
-            headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-        } else {
-            let Some(origin) = origin.filter(|o| self.allowed_origins.iter().any(|a| a == o)) else { return };
-            let Ok(value) = HeaderValue::from_str(origin) else { return };
-            headers.insert("access-control-allow-origin", value);
-            headers.insert("vary", HeaderValue::from_static("Origin"));
-        }
-        headers
-            .insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
-        headers.insert(
-            "access-control-allow-headers",
-            HeaderValue::from_static("Content-Type, Accept, Last-Event-ID, Authorization, X-API-Key"),
-        );
-        headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
     }
 }

@@ -1,6 +1,8 @@
 //! Routes of the `listen()` server: the seeds' `/execute`, `/health` and tool-result routes,
 //! and the original SessionHandler's session routes with its bodies and status codes
 //! (1.J), plus the cancel route and replay aliases its own client uses (C36 in docs/compatibility.md).
+//! What a request may be and how it is answered is `rules.rs`'s (the JavaScript
+//! SessionHandler asks the same rules); this file serves each route by them.
 //! Every route but `/health` runs as the caller's principal (`auth`): sessions it creates
 //! are its own, and `:id` routes reach only the sessions `access` lets it reach. Sessions
 //! are found through the shared state (`cluster`): one another broker runs is answered from
@@ -20,9 +22,13 @@ use super::access::{listed_sessions, session_for};
 use super::auth::authenticate;
 use super::body::read_json_object;
 use super::callbacks::{Action, RequestInfo};
-use super::filter::{EventFilter, FilterError};
+use super::filter::EventFilter;
 use super::rate_limit::limit_requests;
-use super::response::{Body, at_capacity, empty, error, json};
+use super::response::{Body, at_capacity, empty, error, json, refused, set_headers};
+use super::rules::{
+    self, FilterCaps, HttpError, Routed, SessionInfo, match_route, percent_decode, session_list_json,
+    success_json,
+};
 use super::state::ServerState;
 use super::stream::{Source, StreamOptions, ndjson_response};
 use crate::cluster::{Command, CommandReply, CreateRefusal, SessionRef};
@@ -58,31 +64,8 @@ pub(super) async fn handle(
 ) -> Response<Body> {
     let origin = request.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut response = route(&state, peer, request).await;
-    state.config.cors.apply(origin.as_deref(), response.headers_mut());
+    set_headers(response.headers_mut(), state.config.cors.headers(origin.as_deref()));
     response
-}
-
-fn hex(byte: u8) -> Option<u8> {
-    (byte as char).to_digit(16).map(|d| d as u8)
-}
-
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| hex(bytes[i + 1]).zip(hex(bytes[i + 2])))
-            .flatten();
-        if let Some((hi, lo)) = escaped {
-            out.push(hi << 4 | lo);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -109,8 +92,7 @@ fn request_info(request: &Request<Incoming>, peer: SocketAddr) -> RequestInfo {
 async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
     let method = request.method().clone();
     let path = request.uri().path().trim_end_matches('/').to_string();
-    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let routed = match_route(method.as_str(), &path);
 
     if method == Method::OPTIONS {
         return empty(StatusCode::NO_CONTENT);
@@ -120,7 +102,7 @@ async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Inco
     {
         return response;
     }
-    if segments == ["health"] && method == Method::GET {
+    if let Routed::Route { handler: "health", .. } = routed {
         return health(state);
     }
 
@@ -144,24 +126,29 @@ async fn route(state: &Arc<ServerState>, peer: SocketAddr, request: Request<Inco
     }
     let caller = Caller { principal, info };
 
-    match (&method, segments.as_slice()) {
-        (&Method::POST, ["execute"]) => execute(state, &caller, request).await,
-        (&Method::GET, ["sessions"]) => list_sessions(state, &caller).await,
-        (&Method::POST, ["sessions"]) => create_session(state, &caller, request).await,
-        (&Method::GET, ["sessions", id]) => get_session(state, &caller, id).await,
-        (&Method::DELETE, ["sessions", id]) => terminate_session(state, &caller, id).await,
-        (&Method::GET, ["sessions", id, "stream"]) => stream_session(state, &caller, id, request).await,
-        (&Method::POST, ["sessions", id, "cancel"]) => cancel_session(state, &caller, id, request).await,
-        (&Method::POST, ["sessions", id, "tool-result"]) => {
-            submit_tool_result(state, &caller, id, request).await
+    match routed {
+        Routed::Route { handler, session_id } => {
+            let id = session_id.as_deref().unwrap_or_default();
+            match handler {
+                "execute" => execute(state, &caller, request).await,
+                "listSessions" => list_sessions(state, &caller).await,
+                "createSession" => create_session(state, &caller, request).await,
+                "getSession" => get_session(state, &caller, id).await,
+                "terminateSession" => terminate_session(state, &caller, id).await,
+                "streamSession" => stream_session(state, &caller, id, request).await,
+                "cancelSession" => cancel_session(state, &caller, id, request).await,
+                "submitToolResult" => submit_tool_result(state, &caller, id, request).await,
+                _ => empty(StatusCode::NO_CONTENT),
+            }
         }
-        (_, ["execute"] | ["health"] | ["sessions"] | ["sessions", _])
-        | (_, ["sessions", _, "stream" | "cancel" | "tool-result"]) => error(
+        Routed::MethodNotAllowed => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
             &format!("{method} is not supported on {path}"),
         ),
-        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Route not found: {method} {path}")),
+        Routed::NotFound => {
+            error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Route not found: {method} {path}"))
+        }
     }
 }
 
@@ -190,7 +177,7 @@ fn health(state: &ServerState) -> Response<Body> {
 }
 
 fn invalid(message: &str) -> Response<Body> {
-    error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
+    refused(&HttpError::invalid_request(message))
 }
 
 /// The body's `encryption` request (seed handshake) applied to `config`. The session id is
@@ -214,10 +201,7 @@ fn with_encryption(
 }
 
 fn code_field(body: &Map<String, Value>) -> Result<String, Response<Body>> {
-    match body.get("code") {
-        Some(Value::String(code)) => Ok(code.clone()),
-        _ => Err(invalid("Missing or invalid \"code\" field")),
-    }
+    rules::code_field(body.get("code")).map(str::to_string).map_err(|e| refused(&e))
 }
 
 fn type_list(value: &Value, key: &str) -> Result<Option<Vec<EventType>>, String> {
@@ -236,9 +220,9 @@ fn type_list(value: &Value, key: &str) -> Result<Option<Vec<EventType>>, String>
     }
 }
 
-/// `503` with `Retry-After: 1` and `code`.
-fn unavailable(code: &str, message: &str) -> Response<Body> {
-    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, code, message);
+/// A `503` refusal, with `Retry-After: 1`.
+fn unavailable(e: &HttpError) -> Response<Body> {
+    let mut response = refused(e);
     response.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("1"));
     response
 }
@@ -246,14 +230,12 @@ fn unavailable(code: &str, message: &str) -> Response<Body> {
 /// Why a session was refused, as the response.
 fn refusal(e: &CreateRefusal) -> Response<Body> {
     match e {
-        CreateRefusal::Manager(ManagerError::Disposed) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Broker is disposed")
-        }
+        CreateRefusal::Manager(ManagerError::Disposed) => refused(&HttpError::disposed()),
         CreateRefusal::Manager(e @ ManagerError::MaxSessions(_)) => at_capacity(&e.to_string()),
-        CreateRefusal::Manager(e @ ManagerError::Exists(_)) => {
-            error(StatusCode::CONFLICT, "SESSION_EXISTS", &e.to_string())
+        CreateRefusal::Manager(ManagerError::Exists(id)) => refused(&HttpError::session_exists(id)),
+        CreateRefusal::Unavailable(message) => {
+            unavailable(&HttpError::new(503, ErrorCode::REDIS_UNAVAILABLE, message.as_str()))
         }
-        CreateRefusal::Unavailable(message) => unavailable(ErrorCode::REDIS_UNAVAILABLE, message),
     }
 }
 
@@ -261,9 +243,9 @@ fn refusal(e: &CreateRefusal) -> Response<Body> {
 fn command_response(id: &str, reply: CommandReply, done: impl FnOnce() -> Response<Body>) -> Response<Body> {
     match reply {
         CommandReply::Done => done(),
-        CommandReply::InvalidState(message) => error(StatusCode::CONFLICT, "INVALID_STATE", &message),
+        CommandReply::InvalidState(message) => refused(&HttpError::invalid_state(message)),
         CommandReply::NotFound => super::access::not_found(id),
-        CommandReply::Unavailable(message) => unavailable("BROKER_UNAVAILABLE", &message),
+        CommandReply::Unavailable(message) => unavailable(&HttpError::broker_unavailable(message)),
     }
 }
 
@@ -297,7 +279,7 @@ async fn start_streaming(
         created(&session);
     }
     if let Err(e) = session.execute(code) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "SESSION_CREATE_ERROR", &e.to_string());
+        return refused(&HttpError::session_create_error(e.to_string()));
     }
     let on_disconnect: Option<Box<dyn FnOnce() + Send>> = if state.config.cancel_on_disconnect {
         let session = session.clone();
@@ -362,18 +344,11 @@ async fn create_session(
         Err(response) => return response,
     };
     if state.manager.is_disposed() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "Broker is disposed");
+        return refused(&HttpError::disposed());
     }
-    let filters = match body.get("filter") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(config) => match EventFilter::from_config(config) {
-            Ok(filter) => vec![filter],
-            Err(FilterError::TooLarge(message)) => return filter_too_large(&message),
-            // As the original, whose filter constructor throws inside its try block.
-            Err(FilterError::Invalid(message)) => {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "SESSION_CREATE_ERROR", &message);
-            }
-        },
+    let filters = match rules::body_filter(body.get("filter"), FilterCaps::Server) {
+        Ok(filter) => filter.into_iter().collect::<Vec<_>>(),
+        Err(e) => return refused(&e),
     };
     let config = match state.config.template.for_create(&body) {
         Ok(config) => config,
@@ -382,35 +357,23 @@ async fn create_session(
     start_streaming(state, caller, config, &body, code, filters).await
 }
 
-fn filter_too_large(message: &str) -> Response<Body> {
-    error(StatusCode::BAD_REQUEST, "FILTER_TOO_LARGE", message)
-}
-
 fn session_json(session: &SessionRef, tool_call_count: u64) -> String {
-    let stats = JsonObject::new()
-        .num("duration", crate::protocol::json::now_epoch_ms() - session.created_at())
-        .field("toolCallCount", &tool_call_count)
-        .finish();
-    JsonObject::new()
-        .field("sessionId", session.id())
-        .field("state", session.state().as_str())
-        .num("createdAt", session.created_at())
-        .num("expiresAt", session.expires_at())
-        .raw("stats", &stats)
-        .finish()
+    SessionInfo {
+        session_id: session.id(),
+        state: session.state().as_str(),
+        created_at: session.created_at(),
+        expires_at: session.expires_at(),
+        duration: crate::protocol::json::now_epoch_ms() - session.created_at(),
+        tool_call_count: tool_call_count as f64,
+    }
+    .json()
 }
 
 async fn list_sessions(state: &ServerState, caller: &Caller) -> Response<Body> {
     let sessions = listed_sessions(state, &caller.principal, &caller.info).await;
     // As the original, the list reports toolCallCount 0 (quirk Q11 in docs/compatibility.md).
     let items: Vec<String> = sessions.iter().map(|s| session_json(s, 0)).collect();
-    json(
-        StatusCode::OK,
-        JsonObject::new()
-            .raw("sessions", &format!("[{}]", items.join(",")))
-            .field("total", &items.len())
-            .finish(),
-    )
+    json(StatusCode::OK, session_list_json(&items))
 }
 
 async fn get_session(state: &ServerState, caller: &Caller, id: &str) -> Response<Body> {
@@ -425,8 +388,7 @@ async fn terminate_session(state: &ServerState, caller: &Caller, id: &str) -> Re
         Ok(session) => session,
         Err(response) => return response,
     };
-    let done =
-        || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
+    let done = || json(StatusCode::OK, success_json(id));
     match session {
         SessionRef::Local(session) => {
             state.manager.terminate_session(&session, None);
@@ -438,19 +400,11 @@ async fn terminate_session(state: &ServerState, caller: &Caller, id: &str) -> Re
     }
 }
 
-/// Where a replay starts: `fromSeq` (inclusive); else `from` (inclusive) or `Last-Event-ID`
-/// (the last seq the client has). Anything unparsable means "from the start", as the original.
+/// Where a replay starts (`rules::replay_start`).
 fn replay_start(request: &Request<Incoming>) -> u64 {
     let query = request.uri().query();
-    let parse = |v: Option<String>| v.and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
-    if let Some(from_seq) = query_param(query, "fromSeq") {
-        return parse(Some(from_seq)).map_or(0, |v| v.max(0.0) as u64);
-    }
-    if let Some(from) = parse(query_param(query, "from")) {
-        return from.max(0.0) as u64;
-    }
-    let last = request.headers().get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-    parse(last).map_or(0, |v| v.max(0.0) as u64 + 1)
+    let last = request.headers().get("last-event-id").and_then(|v| v.to_str().ok());
+    rules::replay_start(query_param(query, "fromSeq").as_deref(), query_param(query, "from").as_deref(), last)
 }
 
 async fn stream_session(
@@ -463,18 +417,10 @@ async fn stream_session(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let filters = match query_param(request.uri().query(), "filter") {
-        None => Vec::new(),
-        Some(text) => match serde_json::from_str::<Value>(&text)
-            .map_err(|e| FilterError::Invalid(e.to_string()))
-            .and_then(|c| EventFilter::from_config(&c))
-        {
-            Ok(filter) => vec![filter],
-            Err(FilterError::TooLarge(message)) => return filter_too_large(&message),
-            Err(FilterError::Invalid(_)) => {
-                return error(StatusCode::BAD_REQUEST, "INVALID_FILTER", "Invalid filter configuration");
-            }
-        },
+    let query_filter = query_param(request.uri().query(), "filter");
+    let filters = match rules::query_filter(query_filter.as_deref(), FilterCaps::Server) {
+        Ok(filter) => filter.into_iter().collect::<Vec<_>>(),
+        Err(e) => return refused(&e),
     };
     let from = replay_start(&request);
     let options =
@@ -519,8 +465,7 @@ async fn cancel_session(
         Some(Value::String(reason)) => Some(reason.clone()),
         Some(_) => return invalid("\"reason\" must be a string"),
     };
-    let done =
-        || json(StatusCode::OK, JsonObject::new().field("success", &true).field("sessionId", id).finish());
+    let done = || json(StatusCode::OK, success_json(id));
     match session {
         SessionRef::Local(session) => {
             session.cancel(reason.as_deref());
@@ -569,7 +514,7 @@ async fn submit_tool_result(
     match session {
         SessionRef::Local(session) => match session.submit_tool_result(call_id, reply) {
             Ok(()) => done(),
-            Err(e) => error(StatusCode::CONFLICT, "INVALID_STATE", &e.to_string()),
+            Err(e) => refused(&HttpError::invalid_state(e.to_string())),
         },
         SessionRef::Shared(record) => {
             let command = Command::ToolResult { call_id: call_id.clone(), reply };

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::auth::{AuthConfig, Authenticator};
 use super::callbacks::Authorizer;
 use super::rate_limit::{RateLimitConfig, RateLimiter};
-use super::response::Cors;
+use super::rules::Cors;
 use super::static_files::StaticFiles;
 use super::template::SessionTemplate;
 use crate::cluster::SharedState;
@@ -52,7 +52,7 @@ impl Default for HttpConfig {
             max_body_bytes: 1 << 20,
             body_timeout: Duration::from_secs(10),
             callback_timeout: Duration::from_secs(10),
-            cors: Cors { enabled: true, allowed_origins: vec!["*".into()] },
+            cors: Cors { enabled: true, allowed_origins: vec!["*".into()], credentials: true },
             cancel_on_disconnect: false,
             auth: None,
             authorizer: None,

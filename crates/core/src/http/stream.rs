@@ -21,12 +21,12 @@ use bytes::Bytes;
 use futures::stream;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 use tokio::sync::{Notify, mpsc};
 
 use super::filter::EventFilter;
-use super::response::Body;
+use super::response::{Body, set_headers};
+use super::rules::{SESSION_ID_HEADER, STREAM_HEADERS};
 use crate::cluster::EventFeed;
 use crate::protocol::{EventType, StreamEvent};
 use crate::session::{Session, SessionEncryption};
@@ -78,12 +78,8 @@ pub fn ndjson_response(source: Source, options: StreamOptions) -> Response<Body>
     let mut response = Response::new(BodyExt::boxed(body));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/x-ndjson"));
-    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-    headers.insert("connection", HeaderValue::from_static("keep-alive"));
-    if let Ok(id) = HeaderValue::from_str(&session_id) {
-        headers.insert("x-session-id", id);
-    }
+    set_headers(headers, STREAM_HEADERS);
+    set_headers(headers, [(SESSION_ID_HEADER, session_id)]);
     response
 }
 
