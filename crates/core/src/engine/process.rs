@@ -356,10 +356,12 @@ impl EngineProcess {
             run.bridge.finish_tool_call(info, None);
         }
         run.control.finish();
+        // The budget is free before the outcome is delivered, so a client that sees the
+        // run's `final` and submits again is admitted, never refused for the run it saw end.
+        self.pool.released(run.admitted);
         if let Some(done) = run.done.take() {
             done(outcome);
         }
-        self.pool.released(run.admitted);
     }
 }
 
