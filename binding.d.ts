@@ -73,8 +73,11 @@ export declare class BindingRuntimeWorker {
 }
 
 export declare class BindingSession {
-  /** A session outside any manager (`new BrokerSession(registry, config)`). */
-  static create(config: BindingSessionConfig): BindingSession | BindingError
+  /**
+   * A session outside any manager (`new BrokerSession(registry, config)`), whose tool
+   * calls go to `tool_function` (released with the session).
+   */
+  static create(config: BindingSessionConfig, toolFunction: (arg: BindingToolCall | number) => void): BindingSession | BindingError
   get key(): number
   get sessionId(): string
   get createdAt(): number
@@ -127,7 +130,8 @@ export declare class BindingSession {
 }
 
 export declare class BindingSessionManager {
-  constructor(maxSessions: number)
+  /** `tool_function` runs the tool calls of this manager's sessions (see `JsToolHost`). */
+  constructor(maxSessions: number, toolFunction: (arg: BindingToolCall | number) => void)
   /**
    * Whether a session could be created now (see `SessionManager::make_room`): how many
    * finished sessions were swept to make room, or why not (disposed, full).
@@ -143,9 +147,8 @@ export declare class BindingSessionManager {
   terminate(sessionId: string, reason?: string | undefined | null): boolean
   remove(session: BindingSession): boolean
   cleanup(): number
+  /** Cancels every session and releases the tool function. */
   dispose(): void
-  /** Key carried by this manager's sessions in tool-call messages. */
-  get key(): number
   get isDisposed(): boolean
   get activeCount(): number
   get totalCount(): number
@@ -162,6 +165,12 @@ export declare class LinearRegex {
   constructor(pattern: string, caseInsensitive: boolean)
   test(input: string): boolean
 }
+
+/**
+ * The facade's value for a tool call: its JSON text, or nothing for `undefined`. Unknown
+ * keys (calls already abandoned) are ignored.
+ */
+export declare function answerToolCall(callKey: number, json?: string | undefined | null): void
 
 export interface BindingClientConfig {
   urls: Array<string>
@@ -263,6 +272,29 @@ export interface BindingSessionConfig {
   ownerUserId?: string
 }
 
+/**
+ * A tool call for the facade to run, as the JS tool function of its session or manager
+ * receives it.
+ */
+export interface BindingToolCall {
+  /** Process-unique key of the call: the facade answers with `answerToolCall(callKey, ...)`. */
+  callKey: number
+  /** Process-unique key of the session (session ids may repeat, see quirk Q7 in docs/compatibility.md). */
+  sessionKey: number
+  sessionId: string
+  /** `c_` + UUID, as in the `tool_call` event. */
+  callId: string
+  name: string
+  /** The arguments as JSON text (a copy made inside the sandbox), parsed once by the facade. */
+  argsJson: string
+}
+
+/** The facade's error answer to a tool call. */
+export interface BindingToolError {
+  code: string
+  message: string
+}
+
 export interface BindingWorkerConfig {
   host?: string
   port: number
@@ -312,6 +344,9 @@ export interface EngineStats {
   sandbox?: Array<string>
 }
 
+/** The facade's error for a tool call (the handler threw, validation failed, ...). */
+export declare function failToolCall(callKey: number, error: BindingToolError): void
+
 /** Keeps Node's event loop alive (`true`) while executions are in flight. */
 export declare function keepAlive(alive: boolean): void
 
@@ -323,9 +358,6 @@ export declare function prewarmEngine(processes: number): void
 
 /** The facade's answer to a `call_js` request. */
 export declare function resolveCallback(requestKey: number, ok: boolean, value: string): void
-
-/** The facade's answer to a tool call. Unknown keys (calls already abandoned) are ignored. */
-export declare function resolveToolCall(callKey: number, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null, name?: string | undefined | null): void
 
 /** Where the `enclave-engine` binary is; the facade finds it next to the addon. */
 export declare function setEngineExecutable(path: string): void

@@ -1,7 +1,8 @@
 // Runs one tool call for the engine: the registry validates and runs the handler (with
 // the call's AbortSignal), the result is copied through the value codec, and the answer
-// goes back to the core. Used for sessions with a JS wrapper and for sessions created by
-// the listen() server, which only the owning broker's registry knows how to serve.
+// goes back to the core. Each session manager and standalone session gives the core its own
+// tool function (toolFunction below), which receives its calls as BindingToolCall objects
+// `{callKey, sessionKey, sessionId, callId, name, argsJson}` and the keys of calls to abort.
 'use strict';
 
 const native = require('./native');
@@ -31,24 +32,21 @@ function openToolCall(callKey) {
   return controller.signal;
 }
 
-function reply(callKey, ok, json, code, message) {
-  toolSignals.delete(callKey);
-  native.resolveToolCall(callKey, ok, json, code, message, 'Error');
-}
-
 function answerToolCall(callKey, value, maxDepth) {
   let json;
   try {
     json = codec.toJson(value, maxDepth, 'tool');
   } catch (error) {
-    reply(callKey, false, undefined, 'TOOL_ERROR', error.message);
+    failToolCall(callKey, 'TOOL_ERROR', error.message);
     return;
   }
-  reply(callKey, true, json);
+  toolSignals.delete(callKey);
+  native.answerToolCall(callKey, json);
 }
 
 function failToolCall(callKey, code, message) {
-  reply(callKey, false, undefined, code, message);
+  toolSignals.delete(callKey);
+  native.failToolCall(callKey, { code, message });
 }
 
 // The JSON arguments of a call, as the core sent them.
@@ -60,13 +58,13 @@ function parseToolArgs(argsJson) {
   }
 }
 
-// `meta` is the core's `[sessionId, callId, toolName, ownerKey]`.
-function runToolCall(callKey, meta, argsJson, registry, maxDepth) {
-  const [sessionId, callId, name] = meta;
+// Runs `call` (a BindingToolCall) through `registry`'s tools.
+function runToolCall(call, registry, maxDepth) {
+  const { callKey, sessionId, callId, name } = call;
   const signal = openToolCall(callKey);
   let pending;
   try {
-    pending = Promise.resolve(registry.execute(name, parseToolArgs(argsJson), { sessionId, callId, signal }));
+    pending = Promise.resolve(registry.execute(name, parseToolArgs(call.argsJson), { sessionId, callId, signal }));
   } catch (error) {
     pending = Promise.reject(error);
   }
@@ -92,7 +90,23 @@ function abortToolCall(callKey) {
   }
 }
 
+// The function the core calls with each tool call of one manager or session (`run(call)`)
+// and with the key of each call whose signal must abort (a number, on the same channel so
+// that an abort never overtakes its call).
+function toolFunction(run) {
+  return (message) => {
+    try {
+      if (typeof message === 'number') abortToolCall(message);
+      else run(message);
+    } catch (error) {
+      // A bug in the facade must not take down the host process from a native callback.
+      process.emitWarning(`enclave-broker-rs: internal tool dispatch error: ${error && error.stack ? error.stack : error}`);
+    }
+  };
+}
+
 module.exports = {
+  toolFunction,
   runToolCall,
   abortToolCall,
   openToolCall,

@@ -111,7 +111,6 @@ impl SandboxBridge for Session {
                 ToolCall {
                     call_key,
                     session_key: self.key,
-                    owner_key: self.owner_key,
                     session_id: self.id.clone(),
                     call_id: call_id.clone(),
                     name: name.to_string(),
