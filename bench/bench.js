@@ -24,6 +24,7 @@ const QUICK = process.argv.includes('--quick');
 const scale = (n) => (QUICK ? Math.max(2, Math.ceil(n / 10)) : n);
 
 const ITEM_COUNT = 10000;
+const LARGE_ITEM_COUNT = 100000;
 const CPU_EXPECTED = (() => {
   let s = 0;
   for (let i = 0; i < 1e6; i++) s += i * i;
@@ -84,6 +85,16 @@ const SCENARIOS = [
     iterations: 40,
   },
   {
+    id: 'j',
+    title: `j. tool returns ${LARGE_ITEM_COUNT} objects, script returns count`,
+    code: "const items = await callTool('manyItems', {}); return items.length",
+    check: (v) => v === LARGE_ITEM_COUNT,
+    // About 6 MB of JSON: over the default 5 MiB cap on a tool result.
+    limits: { maxToolResultBytes: 64 * 1024 * 1024 },
+    warmup: 2,
+    iterations: 15,
+  },
+  {
     id: 'i',
     title: 'i. while (true) {} under a 100 ms script timeout',
     code: 'while (true) {}',
@@ -113,8 +124,8 @@ const EXTRACTED_SCENARIOS = [
 
 const IMPORT_RUNS = QUICK ? 2 : 15;
 
-function makeItems() {
-  return Array.from({ length: ITEM_COUNT }, (_, i) => ({
+function makeItems(count = ITEM_COUNT) {
+  return Array.from({ length: count }, (_, i) => ({
     id: i,
     name: `item-${i}`,
     tags: ['alpha', 'beta', i % 2 === 0 ? 'even' : 'odd'],
@@ -131,9 +142,11 @@ function gc() {
 
 function createSide(side) {
   const items = makeItems();
+  const manyItems = makeItems(LARGE_ITEM_COUNT);
   const tools = {
     echo: { handler: async (args) => args },
     items: { handler: async () => items },
+    manyItems: { handler: async () => manyItems },
   };
   if (side === 'ours' || side === 'embedded' || side === 'extracted') {
     const { createBroker } = require(ROOT);

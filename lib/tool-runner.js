@@ -6,9 +6,9 @@
 'use strict';
 
 const native = require('./native');
-const { createValueCodec } = require('./value-codec');
+const { createToolResultEncoder } = require('./tool-result-json');
 
-const codec = createValueCodec();
+const encoder = createToolResultEncoder();
 
 // Call key → AbortController of a tool call whose handler is running.
 const toolSignals = new Map();
@@ -25,7 +25,7 @@ function describeRejection(error) {
 // The three steps of answering a tool call, shared by the automatic loop (runToolCall) and
 // the embedder's (BrokerSession's `tool_call` listeners and `send()`): open it (its handler's
 // AbortSignal, aborted if the core abandons the call), then answer with a value, copied
-// through the value codec, or with an error.
+// through the value codec (tool-result-json.js), or with an error.
 function openToolCall(callKey) {
   const controller = new AbortController();
   toolSignals.set(callKey, controller);
@@ -35,7 +35,7 @@ function openToolCall(callKey) {
 function answerToolCall(callKey, value, maxDepth) {
   let json;
   try {
-    json = codec.toJson(value, maxDepth, 'tool');
+    json = encoder.toJson(value, maxDepth);
   } catch (error) {
     failToolCall(callKey, 'TOOL_ERROR', error.message);
     return;
