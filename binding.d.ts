@@ -172,6 +172,13 @@ export declare class LinearRegex {
  */
 export declare function answerToolCall(callKey: number, json?: string | undefined | null): void
 
+/**
+ * The facade's value for a tool call that returned a (well-formed) string, as the string
+ * itself: cheaper than `JSON.stringify` on the JavaScript side for large text, and the
+ * sidecar then lifts it without decoding JSON (sidecar/resolve.rs).
+ */
+export declare function answerToolCallText(callKey: number, text: string): void
+
 export interface BindingClientConfig {
   urls: Array<string>
   token?: string
@@ -270,6 +277,23 @@ export interface BindingSessionConfig {
   allowedTools?: Array<string>
   /** The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent. */
   ownerUserId?: string
+  /** `enclave.securityLevel`, which picks the sidecar's limits (`STANDARD` when absent). */
+  securityLevel?: string
+  /** `enclave.sidecar` when it is enabled (the facade has checked its values). */
+  sidecar?: BindingSidecar
+}
+
+/**
+ * The reference sidecar's options (`enclave.sidecar: {enabled: true, ...}`): each given
+ * value replaces the security level's (see `enclave_broker_core::sidecar`).
+ */
+export interface BindingSidecar {
+  maxTotalSize?: number
+  maxReferenceSize?: number
+  extractionThreshold?: number
+  maxResolvedSize?: number
+  allowComposites?: boolean
+  maxReferenceCount?: number
 }
 
 /**

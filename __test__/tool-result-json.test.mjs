@@ -2,12 +2,14 @@
 // value codec's text, and leave everything else to the codec.
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { brokersDisposedAfterEach } from './helpers/index.mjs';
 
 const require = createRequire(import.meta.url);
 const { createToolResultEncoder } = require('../lib/tool-result-json.js');
 const { createValueCodec } = require('../lib/value-codec.js');
 
 const encoder = createToolResultEncoder();
+const newBroker = brokersDisposedAfterEach();
 const codec = createValueCodec();
 
 function outcome(fn) {
@@ -90,5 +92,24 @@ describe('tool results as JSON text', () => {
       Reflect.deleteProperty(Array.prototype, 'toJSON');
     }
     expect(encoder.isPlain([1, 2], 20)).toBe(true);
+  });
+});
+
+describe('string tool results', () => {
+  it('cross as themselves, lone surrogates included', async () => {
+    const broker = newBroker().tool('text', { handler: ({ which }) => ['plain', 'é😀\n"\\', 'a\ud800b', '\udc00'][which] });
+    const r = await broker.execute(`
+      const out = [];
+      for (let which = 0; which < 4; which++) {
+        const t = await callTool('text', { which });
+        out.push([t.length, Array.from(t, (c) => c.codePointAt(0))]);
+      }
+      return out;`);
+    expect(r.value).toStrictEqual([
+      [5, [112, 108, 97, 105, 110]],
+      [6, [0xe9, 0x1f600, 10, 34, 92]],
+      [3, [97, 0xd800, 98]],
+      [1, [0xdc00]],
+    ]);
   });
 });

@@ -33,6 +33,13 @@ function openToolCall(callKey) {
 }
 
 function answerToolCall(callKey, value, maxDepth) {
+  // A string crosses as itself (the core makes its JSON, or keeps it in the sidecar); one
+  // with lone surrogates takes JSON's escapes, which keep them.
+  if (typeof value === 'string' && value.isWellFormed?.() === true) {
+    toolSignals.delete(callKey);
+    native.answerToolCallText(callKey, value);
+    return;
+  }
   let json;
   try {
     json = encoder.toJson(value, maxDepth);

@@ -336,6 +336,17 @@ pub fn answer_tool_call(call_key: f64, json: Option<String>) {
     }
 }
 
+/// The facade's value for a tool call that returned a (well-formed) string, as the string
+/// itself: cheaper than `JSON.stringify` on the JavaScript side for large text, and the
+/// sidecar then lifts it without decoding JSON (sidecar/resolve.rs).
+#[napi]
+pub fn answer_tool_call_text(call_key: f64, text: String) {
+    if let Some(sender) = take_waiting(call_key as u64) {
+        let json = serde_json::to_string(&text).unwrap_or_default();
+        let _ = sender.send(ToolReply::Ok(Some(json)));
+    }
+}
+
 /// The facade's error for a tool call (the handler threw, validation failed, ...).
 #[napi]
 pub fn fail_tool_call(call_key: f64, error: BindingToolError) {
