@@ -22,9 +22,7 @@ use oxc_parser::Parser;
 use oxc_span::{GetSpan, SourceType};
 
 use super::store::{Sidecar, SidecarError};
-
-const HEAD: &str = "(async function () {\n";
-const TAIL: &str = "\n})";
+use crate::engine::{WRAPPER_HEAD as HEAD, WRAPPER_TAIL as TAIL};
 
 /// The two helpers, as the original's inner realm defines them: numbers add, strings
 /// concatenate, and an operand that is a whole reference string is refused (or, with
