@@ -1,9 +1,10 @@
 // The reference sidecar (`enclave.sidecar: {enabled: true, ...}`, contract section 1.T): large
 // strings stay on the host and the script holds `__REF_<uuid>__` strings.
 import { describe, expect, it } from 'vitest';
-import { brokersDisposedAfterEach } from './helpers/index.mjs';
+import { brokersDisposedAfterEach, listeningBrokersClosedAfterEach, ndjsonLines, postJson } from './helpers/index.mjs';
 
 const newBroker = brokersDisposedAfterEach();
+const serve = listeningBrokersClosedAfterEach();
 const REF = /^__REF_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}__$/;
 const CONCAT_REFUSED =
   'Cannot concatenate reference IDs. Pass references directly to callTool arguments. Composite handles are disabled in the current security configuration.';
@@ -165,5 +166,15 @@ describe('the reference sidecar', () => {
     expect(() => newBroker({ enclave: { sidecar: { enabled: true, allowComposites: 'yes' } } }).createSession()).toThrow(
       'enclave.sidecar.allowComposites must be a boolean, got "yes"',
     );
+  });
+
+  it("applies to the sessions an EnclaveBroker's routes create", async () => {
+    const { base } = await serve({ enclave: { sidecar: { enabled: true, extractionThreshold: 16 } } }, (b) =>
+      b.tool('doc', { handler: () => 'd'.repeat(100) }).tool('measure', { handler: ({ text }) => text.length }),
+    );
+    const res = await postJson(`${base}/execute`, {
+      code: "const d = await callTool('doc', {}); return [d.length, await callTool('measure', { text: d })]",
+    });
+    expect(ndjsonLines(await res.text()).at(-1).payload.result).toStrictEqual([44, 100]);
   });
 });
