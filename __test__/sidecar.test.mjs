@@ -177,4 +177,12 @@ describe('the reference sidecar', () => {
     });
     expect(ndjsonLines(await res.text()).at(-1).payload.result).toStrictEqual([44, 100]);
   });
+
+  it('a deeply nested script is rewritten off Node\'s stack and fails as data, and the broker goes on', async () => {
+    const { broker } = sidecarBroker();
+    const deep = await broker.execute(`return ${'!'.repeat(100001)}0`);
+    expect(deep.success).toBe(false);
+    expect(deep.error.code).toBe('VALIDATION_ERROR');
+    expect(valueOf(await broker.execute('return 1 + 2'))).toBe(3);
+  });
 });

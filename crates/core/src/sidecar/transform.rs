@@ -162,9 +162,41 @@ impl<'a> Visit<'a> for Rewriter<'_> {
     }
 }
 
+/// Largest script rewritten; a larger one runs as written (its literals enter the sandbox,
+/// and `+` does not check for references).
+pub const MAX_REWRITE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Stack for the rewrite: oxc parses recursively, up to ~700 bytes of stack per byte of
+/// input in the worst shapes (`()=>()=>…`, `!!!…`; see the engine's `wrap.rs`), and the
+/// visitor recurses too. Only touched pages cost memory.
+fn stack_for(code: &str) -> usize {
+    64 * 1024 * 1024 + code.len() * 2048
+}
+
 /// The script as the engine should run it, with its large literals in `sidecar`; an error
-/// when a literal does not fit the sidecar's limits.
+/// when a literal does not fit the sidecar's limits. The parse runs on a thread of its own
+/// with a stack sized for the script, never on the caller's (Node's main thread, a server
+/// worker), which a deeply nested script could overflow.
 pub fn rewrite(code: &str, sidecar: &Sidecar) -> Result<String, SidecarError> {
+    if code.len() > MAX_REWRITE_BYTES {
+        return Ok(code.to_string());
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("sidecar-rewrite".into())
+            .stack_size(stack_for(code))
+            .spawn_scoped(scope, || rewrite_here(code, sidecar))
+            .map_err(|e| {
+                SidecarError(format!("The script could not be prepared for the reference sidecar: {e}"))
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(SidecarError("The script could not be prepared for the reference sidecar".into()))
+            })
+    })
+}
+
+fn rewrite_here(code: &str, sidecar: &Sidecar) -> Result<String, SidecarError> {
     let wrapped = format!("{HEAD}{code}{TAIL}");
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, &wrapped, SourceType::script()).parse();
@@ -243,6 +275,22 @@ mod tests {
         let ids: Vec<&str> = out.split('"').filter(|s| s.starts_with("__REF_")).collect();
         assert_eq!(store.get(ids[0]).as_deref(), Some("0123456789"));
         assert_eq!(store.get(ids[1]).as_deref(), Some("abcdefghij"));
+    }
+
+    #[test]
+    fn deeply_nested_scripts_are_rewritten_on_a_stack_of_their_own() {
+        // Called from a thread with a small stack, as a server worker would.
+        let n = 256 * 1024;
+        let deep = "()=>".repeat(n / 4) + "1 + 2";
+        let out = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || rewrite(&deep, &sidecar(1 << 20)).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(out.ends_with("=>__safe_concat(1, 2)"));
+        let huge = "1;".repeat(MAX_REWRITE_BYTES / 2 + 1);
+        assert_eq!(rewrite(&huge, &sidecar(8)).unwrap(), huge);
     }
 
     #[test]
