@@ -185,4 +185,16 @@ describe('the reference sidecar', () => {
     expect(deep.error.code).toBe('VALIDATION_ERROR');
     expect(valueOf(await broker.execute('return 1 + 2'))).toBe(3);
   });
+
+  it("a reference is only good in its own session's run", async () => {
+    const { broker, seen } = sidecarBroker();
+    const first = await broker.execute("return await callTool('doc', {})");
+    expect(first.value).toMatch(REF);
+    const second = await broker.execute(
+      `try { await callTool('measure', { text: ${JSON.stringify(first.value)} }); } catch (e) { return [e.code, e.message]; }`,
+      { session: { enclaveConfig: { sidecar: { enabled: true, extractionThreshold: 1000 } } } },
+    );
+    expect(valueOf(second)).toStrictEqual(['REFERENCE_RESOLUTION_FAILED', `Unknown reference: ${first.value}`]);
+    expect(seen).toStrictEqual([]);
+  });
 });
