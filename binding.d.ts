@@ -77,7 +77,7 @@ export declare class BindingSession {
    * A session outside any manager (`new BrokerSession(registry, config)`), whose tool
    * calls go to `tool_function` (released with the session).
    */
-  static create(config: BindingSessionConfig, toolFunction: (arg: BindingToolCall | number) => void): BindingSession | BindingError
+  static create(config: BindingSessionConfig, toolFunction: (arg: BindingToolCall) => void): BindingSession | BindingError
   get key(): number
   get sessionId(): string
   get createdAt(): number
@@ -131,7 +131,7 @@ export declare class BindingSession {
 
 export declare class BindingSessionManager {
   /** `tool_function` runs the tool calls of this manager's sessions (see `JsToolHost`). */
-  constructor(maxSessions: number, toolFunction: (arg: BindingToolCall | number) => void)
+  constructor(maxSessions: number, toolFunction: (arg: BindingToolCall) => void)
   /**
    * Whether a session could be created now (see `SessionManager::make_room`): how many
    * finished sessions were swept to make room, or why not (disposed, full).
@@ -311,6 +311,11 @@ export interface BindingToolCall {
   name: string
   /** The arguments as JSON text (a copy made inside the sandbox), parsed once by the facade. */
   argsJson: string
+  /**
+   * The call was abandoned or aborted before it reached the facade: its handler's signal
+   * starts aborted.
+   */
+  aborted: boolean
 }
 
 /** The facade's error answer to a tool call. */

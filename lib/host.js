@@ -1,6 +1,7 @@
 // The facade's end of the channel from the Rust core (tool calls have their own channel
 // per manager or session: tool-runner.js). Messages arrive in the order the core produced
-// them: announcements of new events, the completion of executions, callbacks a server asks for (`validate`, `keyGenerator`,
+// them: announcements of new events, aborts of tool signals (before the completion of the
+// run that abandoned the call), the completion of executions, callbacks a server asks for (`validate`, `keyGenerator`,
 // `authorize`),
 // server shutdowns, and the session lifecycle a broker with event listeners watches.
 // While any execution is in flight, or a server listens, the channel keeps Node's event
@@ -8,9 +9,10 @@
 'use strict';
 
 const native = require('./native');
-const { toolSignals } = require('./tool-runner');
+const { abortToolCall, toolSignals } = require('./tool-runner');
 
 const KIND_EVENTS = 0;
+const KIND_TOOL_ABORT = 2;
 const KIND_DONE = 3;
 const KIND_CALLBACK = 4;
 const KIND_SERVER_CLOSED = 5;
@@ -94,6 +96,9 @@ function dispatch(kind, a, b, s1, s2, s3) {
       if (session !== undefined) session._receiveEvents();
       break;
     }
+    case KIND_TOOL_ABORT:
+      abortToolCall(a);
+      break;
     case KIND_DONE: {
       const session = sessions.get(a);
       if (session !== undefined) session._receiveDone(s1);

@@ -2,7 +2,9 @@
 // the call's AbortSignal), the result is copied through the value codec, and the answer
 // goes back to the core. Each session manager and standalone session gives the core its own
 // tool function (toolFunction below), which receives its calls as BindingToolCall objects
-// `{callKey, sessionKey, sessionId, callId, name, argsJson}` and the keys of calls to abort.
+// `{callKey, sessionKey, sessionId, callId, name, argsJson, aborted}`. Aborts of calls the
+// facade has come through host.js, ordered with the run's completion; a call abandoned on
+// its way arrives with `aborted`.
 'use strict';
 
 const native = require('./native');
@@ -26,9 +28,10 @@ function describeRejection(error) {
 // the embedder's (BrokerSession's `tool_call` listeners and `send()`): open it (its handler's
 // AbortSignal, aborted if the core abandons the call), then answer with a value, copied
 // through the value codec (tool-result-json.js), or with an error.
-function openToolCall(callKey) {
+function openToolCall(call) {
   const controller = new AbortController();
-  toolSignals.set(callKey, controller);
+  if (call.aborted) controller.abort();
+  else toolSignals.set(call.callKey, controller);
   return controller.signal;
 }
 
@@ -68,7 +71,7 @@ function parseToolArgs(argsJson) {
 // Runs `call` (a BindingToolCall) through `registry`'s tools.
 function runToolCall(call, registry, maxDepth) {
   const { callKey, sessionId, callId, name } = call;
-  const signal = openToolCall(callKey);
+  const signal = openToolCall(call);
   let pending;
   try {
     pending = Promise.resolve(registry.execute(name, parseToolArgs(call.argsJson), { sessionId, callId, signal }));
@@ -97,14 +100,11 @@ function abortToolCall(callKey) {
   }
 }
 
-// The function the core calls with each tool call of one manager or session (`run(call)`)
-// and with the key of each call whose signal must abort (a number, on the same channel so
-// that an abort never overtakes its call).
+// The function the core calls with each tool call of one manager or session: `run(call)`.
 function toolFunction(run) {
-  return (message) => {
+  return (call) => {
     try {
-      if (typeof message === 'number') abortToolCall(message);
-      else run(message);
+      run(call);
     } catch (error) {
       // A bug in the facade must not take down the host process from a native callback.
       process.emitWarning(`enclave-broker-rs: internal tool dispatch error: ${error && error.stack ? error.stack : error}`);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use enclave_broker_core::protocol::{ErrorCode, ErrorInfo, StreamEvent};
 use enclave_broker_core::tools::{ToolCall, ToolHost, ToolReply, ToolReplySender};
-use napi::bindgen_prelude::{Either, FnArgs, Function};
+use napi::bindgen_prelude::{FnArgs, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
@@ -19,6 +19,7 @@ type DispatchArgs = FnArgs<(u32, f64, f64, String, String, String)>;
 type Dispatch = ThreadsafeFunction<HostMessage, (), DispatchArgs, Status, false, true>;
 
 const KIND_EVENTS: u32 = 0;
+const KIND_TOOL_ABORT: u32 = 2;
 const KIND_DONE: u32 = 3;
 const KIND_CALLBACK: u32 = 4;
 const KIND_SERVER_CLOSED: u32 = 5;
@@ -33,6 +34,10 @@ const KIND_CLUSTER_EVENTS: u32 = 12;
 pub(crate) enum HostMessage {
     /// A session has events its listeners have not had (the facade pulls them in batches).
     Events(u64),
+    /// Abort the handler's signal of a tool call (its session's run ended, or its per-tool
+    /// deadline passed). On this channel, so that it reaches the facade before the run's
+    /// completion does.
+    ToolAbort(u64),
     Done {
         session_key: u64,
         result_json: String,
@@ -96,6 +101,9 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
     match message {
         HostMessage::Events(session_key) => {
             (KIND_EVENTS, session_key as f64, 0.0, String::new(), String::new(), String::new())
+        }
+        HostMessage::ToolAbort(call_key) => {
+            (KIND_TOOL_ABORT, call_key as f64, 0.0, String::new(), String::new(), String::new())
         }
         HostMessage::Done { session_key, result_json } => {
             (KIND_DONE, session_key as f64, 0.0, result_json, String::new(), String::new())
@@ -232,6 +240,9 @@ pub struct BindingToolCall {
     pub name: String,
     /// The arguments as JSON text (a copy made inside the sandbox), parsed once by the facade.
     pub args_json: String,
+    /// The call was abandoned or aborted before it reached the facade: its handler's signal
+    /// starts aborted.
+    pub aborted: bool,
 }
 
 /// The facade's error answer to a tool call.
@@ -241,26 +252,33 @@ pub struct BindingToolError {
     pub message: String,
 }
 
-/// What a tool function is given: a call to run, or (a number) the key of a call whose
-/// handler's `signal` must abort. One function carries both so that an abort can never
-/// overtake the call it aborts.
-type ToolMessage = Either<BindingToolCall, f64>;
-type ToolFunction = ThreadsafeFunction<ToolMessage, (), ToolMessage, Status, false, true>;
+type ToolFunction = ThreadsafeFunction<BindingToolCall, (), BindingToolCall, Status, false, true>;
 
-/// The reply channels of calls handed to the facade and not yet answered, by call key
-/// (call keys are process-unique, so one table serves every tool host).
-fn waiting() -> &'static Mutex<HashMap<u64, ToolReplySender>> {
-    static WAITING: OnceLock<Mutex<HashMap<u64, ToolReplySender>>> = OnceLock::new();
+/// A call handed to the facade and not yet answered.
+struct Waiting {
+    reply: ToolReplySender,
+    /// Its BindingToolCall has reached the facade: an abort must follow it there.
+    delivered: bool,
+    /// Aborted before it was delivered: it arrives with `aborted` set.
+    aborted: bool,
+}
+
+/// The calls handed to the facade and not yet answered, by call key (call keys are
+/// process-unique, so one table serves every tool host).
+fn waiting() -> &'static Mutex<HashMap<u64, Waiting>> {
+    static WAITING: OnceLock<Mutex<HashMap<u64, Waiting>>> = OnceLock::new();
     WAITING.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 fn take_waiting(call_key: u64) -> Option<ToolReplySender> {
-    waiting().lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key)
+    waiting().lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key).map(|w| w.reply)
 }
 
 /// The tool host of one session manager or standalone session: its calls go straight to
 /// that object's JS tool function (a threadsafe function of its own), which validates, runs
-/// the handler and answers through `answerToolCall`/`failToolCall`. The function is weak
+/// the handler and answers through `answerToolCall`/`failToolCall`. Aborts of delivered
+/// calls go through the dispatcher (`HostMessage::ToolAbort`), ordered with the run's
+/// completion; a call aborted before delivery arrives with `aborted` set. The function is weak
 /// (Node's loop is kept alive by the runs in flight, see `keep_alive`) and released by
 /// `close` (the manager's `dispose`) or when the last session using it is gone.
 pub(crate) struct JsToolHost {
@@ -268,19 +286,33 @@ pub(crate) struct JsToolHost {
 }
 
 impl JsToolHost {
-    pub fn new(function: Function<ToolMessage, ()>) -> napi::Result<Arc<JsToolHost>> {
+    pub fn new(function: Function<BindingToolCall, ()>) -> napi::Result<Arc<JsToolHost>> {
         let function: ToolFunction = function
-            .build_threadsafe_function::<ToolMessage>()
+            .build_threadsafe_function::<BindingToolCall>()
             .callee_handled::<false>()
             .weak::<true>()
-            .build_callback(|ctx| Ok(ctx.value))?;
+            .build_callback(|ctx| {
+                // On Node's main thread, just before the facade sees the call: from now on an
+                // abort goes after it; one that came first travels with it.
+                let mut call = ctx.value;
+                let mut table = waiting().lock().unwrap_or_else(|p| p.into_inner());
+                match table.get_mut(&(call.call_key as u64)) {
+                    Some(entry) => {
+                        entry.delivered = true;
+                        call.aborted = entry.aborted;
+                    }
+                    // Abandoned on its way (its run ended, its deadline passed).
+                    None => call.aborted = true,
+                }
+                Ok(call)
+            })?;
         Ok(Arc::new(JsToolHost { function: Mutex::new(Some(Arc::new(function))) }))
     }
 
-    fn send(&self, message: ToolMessage) -> bool {
+    fn send(&self, call: BindingToolCall) -> bool {
         let function = self.function.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match function {
-            Some(function) => function.call(message, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok,
+            Some(function) => function.call(call, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok,
             None => false,
         }
     }
@@ -294,15 +326,17 @@ impl JsToolHost {
 impl ToolHost for JsToolHost {
     fn call(&self, call: ToolCall, reply: ToolReplySender) {
         let call_key = call.call_key;
-        waiting().lock().unwrap_or_else(|p| p.into_inner()).insert(call_key, reply);
-        let message = Either::A(BindingToolCall {
+        let entry = Waiting { reply, delivered: false, aborted: false };
+        waiting().lock().unwrap_or_else(|p| p.into_inner()).insert(call_key, entry);
+        let message = BindingToolCall {
             call_key: call_key as f64,
             session_key: call.session_key as f64,
             session_id: call.session_id,
             call_id: call.call_id,
             name: call.name,
             args_json: call.args_json,
-        });
+            aborted: false,
+        };
         if !self.send(message)
             && let Some(reply) = take_waiting(call_key)
         {
@@ -314,15 +348,23 @@ impl ToolHost for JsToolHost {
     }
 
     fn abort(&self, call_key: u64) {
-        let open = waiting().lock().unwrap_or_else(|p| p.into_inner()).contains_key(&call_key);
-        if open {
-            self.send(Either::B(call_key as f64));
+        let delivered = match waiting().lock().unwrap_or_else(|p| p.into_inner()).get_mut(&call_key) {
+            Some(entry) if entry.delivered => true,
+            Some(entry) => {
+                entry.aborted = true;
+                false
+            }
+            None => false,
+        };
+        if delivered {
+            send(HostMessage::ToolAbort(call_key));
         }
     }
 
     fn abandon(&self, call_key: u64) {
-        if take_waiting(call_key).is_some() {
-            self.send(Either::B(call_key as f64));
+        let entry = waiting().lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key);
+        if entry.is_some_and(|e| e.delivered) {
+            send(HostMessage::ToolAbort(call_key));
         }
     }
 }

@@ -33,7 +33,7 @@ impl BindingSessionManager {
     #[napi(constructor)]
     pub fn new(
         max_sessions: f64,
-        tool_function: Function<Either<BindingToolCall, f64>, ()>,
+        tool_function: Function<BindingToolCall, ()>,
     ) -> napi::Result<BindingSessionManager> {
         let max =
             if max_sessions.is_finite() && max_sessions >= 0.0 { max_sessions as usize } else { usize::MAX };

@@ -69,7 +69,7 @@ impl BindingSession {
     #[napi]
     pub fn create(
         config: BindingSessionConfig,
-        tool_function: Function<Either<BindingToolCall, f64>, ()>,
+        tool_function: Function<BindingToolCall, ()>,
     ) -> napi::Result<Either<BindingSession, BindingError>> {
         Ok(match config.into_core() {
             Ok(config) => {
