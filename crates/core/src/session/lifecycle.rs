@@ -302,6 +302,11 @@ impl Session {
         inner.state = state;
         inner.phase = Phase::Finished;
         inner.control = None;
+        // The run's references end with it, as the original disposes its sidecar: a
+        // reference in the result stays a string, its data is freed.
+        if let Some(sidecar) = &self.sidecar {
+            sidecar.release();
+        }
         let (value_json, error) = match outcome {
             Ok(v) => (v, None),
             Err(e) => (None, Some(e)),

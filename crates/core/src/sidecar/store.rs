@@ -98,6 +98,13 @@ impl Sidecar {
     pub fn count(&self) -> usize {
         self.held().refs.len()
     }
+
+    /// Frees every reference (the run is over); later lookups find none.
+    pub fn release(&self) {
+        let mut held = self.held();
+        held.refs = HashMap::new();
+        held.total = 0;
+    }
 }
 
 #[cfg(test)]
@@ -135,5 +142,7 @@ mod tests {
         );
         sidecar.store("x".into()).unwrap();
         assert_eq!(sidecar.store("x".into()).unwrap_err().0, "Maximum reference count exceeded (2)");
+        sidecar.release();
+        assert_eq!((sidecar.count(), sidecar.get(&id)), (0, None));
     }
 }
