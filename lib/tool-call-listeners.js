@@ -68,12 +68,9 @@ class ToolCallListeners {
   deliver(call) {
     const { callKey, callId: id, name } = call;
     const signal = openToolCall(call);
-    // The core abandoned the call (its deadline, a cancel, the end of the run), maybe before
-    // it got here: no answer is waited for.
-    if (!signal.aborted) {
-      this.#waiting.set(id, { callKey, signal });
-      signal.addEventListener('abort', () => this.#waiting.delete(id), { once: true });
-    }
+    this.#waiting.set(id, { callKey, signal });
+    // The core abandoned the call (its deadline, a cancel, the end of the run).
+    signal.addEventListener('abort', () => this.#waiting.delete(id), { once: true });
     const delivered = { id, name, args: parseToolArgs(call.argsJson) };
     // As EventEmitter: the listeners present now all get this call, even one removed meanwhile.
     for (const entry of this.#listeners.slice()) {

@@ -30,8 +30,10 @@ function describeRejection(error) {
 // through the value codec (tool-result-json.js), or with an error.
 function openToolCall(call) {
   const controller = new AbortController();
-  if (call.aborted) controller.abort();
-  else toolSignals.set(call.callKey, controller);
+  toolSignals.set(call.callKey, controller);
+  // Abandoned on its way here: the signal aborts once the handler has started, as it would
+  // have had the abort come after the call, so a handler waiting for 'abort' gets it.
+  if (call.aborted) setImmediate(() => abortToolCall(call.callKey));
   return controller.signal;
 }
 
