@@ -108,8 +108,11 @@ export declare class BindingRuntimeWorker {
 }
 
 export declare class BindingSession {
-  /** A session outside any manager (`new BrokerSession(registry, config)`). */
-  static create(config: BindingSessionConfig): BindingSession | BindingError
+  /**
+   * A session outside any manager (`new BrokerSession(registry, config)`), whose tool
+   * calls go to `tool_function` (released with the session).
+   */
+  static create(config: BindingSessionConfig, toolFunction: (arg: BindingToolCall) => void): BindingSession | BindingError
   get key(): number
   get sessionId(): string
   get createdAt(): number
@@ -162,7 +165,8 @@ export declare class BindingSession {
 }
 
 export declare class BindingSessionManager {
-  constructor(maxSessions: number)
+  /** `tool_function` runs the tool calls of this manager's sessions (see `JsToolHost`). */
+  constructor(maxSessions: number, toolFunction: (arg: BindingToolCall) => void)
   /**
    * Whether a session could be created now (see `SessionManager::make_room`): how many
    * finished sessions were swept to make room, or why not (disposed, full).
@@ -178,9 +182,8 @@ export declare class BindingSessionManager {
   terminate(sessionId: string, reason?: string | undefined | null): boolean
   remove(session: BindingSession): boolean
   cleanup(): number
+  /** Cancels every session and releases the tool function. */
   dispose(): void
-  /** Key carried by this manager's sessions in tool-call messages. */
-  get key(): number
   get isDisposed(): boolean
   get activeCount(): number
   get totalCount(): number
@@ -191,6 +194,19 @@ export declare class BindingToolPattern {
   static compile(pattern: string): BindingToolPattern | BindingError
   matches(name: string): boolean
 }
+
+/**
+ * The facade's value for a tool call: its JSON text, or nothing for `undefined`. Unknown
+ * keys (calls already abandoned) are ignored.
+ */
+export declare function answerToolCall(callKey: number, json?: string | undefined | null): void
+
+/**
+ * The facade's value for a tool call that returned a (well-formed) string, as the string
+ * itself: cheaper than `JSON.stringify` on the JavaScript side for large text, and the
+ * sidecar then lifts it without decoding JSON (sidecar/resolve.rs).
+ */
+export declare function answerToolCallText(callKey: number, text: string): void
 
 export interface BindingClientConfig {
   urls: Array<string>
@@ -335,6 +351,23 @@ export interface BindingSessionConfig {
   allowedTools?: Array<string>
   /** The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent. */
   ownerUserId?: string
+  /** `enclave.securityLevel`, which picks the sidecar's limits (`STANDARD` when absent). */
+  securityLevel?: string
+  /** `enclave.sidecar` when it is enabled (the facade has checked its values). */
+  sidecar?: BindingSidecar
+}
+
+/**
+ * The reference sidecar's options (`enclave.sidecar: {enabled: true, ...}`): each given
+ * value replaces the security level's (see `enclave_broker_core::sidecar`).
+ */
+export interface BindingSidecar {
+  maxTotalSize?: number
+  maxReferenceSize?: number
+  extractionThreshold?: number
+  maxResolvedSize?: number
+  allowComposites?: boolean
+  maxReferenceCount?: number
 }
 
 /**
@@ -344,6 +377,34 @@ export interface BindingSessionConfig {
 export interface BindingStreamHeaders {
   fixed: Array<BindingHeader>
   sessionId: string
+}
+
+/**
+ * A tool call for the facade to run, as the JS tool function of its session or manager
+ * receives it.
+ */
+export interface BindingToolCall {
+  /** Process-unique key of the call: the facade answers with `answerToolCall(callKey, ...)`. */
+  callKey: number
+  /** Process-unique key of the session (session ids may repeat, see quirk Q7 in docs/compatibility.md). */
+  sessionKey: number
+  sessionId: string
+  /** `c_` + UUID, as in the `tool_call` event. */
+  callId: string
+  name: string
+  /** The arguments as JSON text (a copy made inside the sandbox), parsed once by the facade. */
+  argsJson: string
+  /**
+   * The call was abandoned or aborted before it reached the facade: its handler's signal
+   * starts aborted.
+   */
+  aborted: boolean
+}
+
+/** The facade's error answer to a tool call. */
+export interface BindingToolError {
+  code: string
+  message: string
 }
 
 export interface BindingWorkerConfig {
@@ -397,6 +458,9 @@ export interface EngineStats {
   /** The confinement layers of the engine processes (null until one has started). */
   sandbox?: Array<string>
 }
+
+/** The facade's error for a tool call (the handler threw, validation failed, ...). */
+export declare function failToolCall(callKey: number, error: BindingToolError): void
 
 /**
  * `POST /sessions`'s `filter` (as JSON, or absent): none, the filter, or the refusal. JSON
@@ -461,9 +525,6 @@ export declare function prewarmEngine(processes: number): void
 
 /** The facade's answer to a `call_js` request. */
 export declare function resolveCallback(requestKey: number, ok: boolean, value: string): void
-
-/** The facade's answer to a tool call. Unknown keys (calls already abandoned) are ignored. */
-export declare function resolveToolCall(callKey: number, ok: boolean, json?: string | undefined | null, code?: string | undefined | null, message?: string | undefined | null, name?: string | undefined | null): void
 
 /** Where the `enclave-engine` binary is; the facade finds it next to the addon. */
 export declare function setEngineExecutable(path: string): void

@@ -368,10 +368,26 @@ export interface SessionFailureResult {
 /** What a run resolves to (`SessionFinalResult` of @enclave-vm/core): narrow on `success`. Script and tool failures resolve, never reject. */
 export type SessionFinalResult = SessionSuccessResult | SessionFailureResult;
 
+/** `enclave.sidecar` (the original's `ReferenceSidecarOptions`). */
+export interface ReferenceSidecarOptions {
+  enabled: boolean;
+  /** Bytes all references of one execution may hold. */
+  maxTotalSize?: number;
+  /** Bytes one reference may hold. */
+  maxReferenceSize?: number;
+  /** Strings of at least this many UTF-8 bytes become references. */
+  extractionThreshold?: number;
+  /** Bytes the arguments of one tool call may reach once their references are resolved. */
+  maxResolvedSize?: number;
+  /** Whether `ref + 'x'` gives a composite handle (else it throws). */
+  allowComposites?: boolean;
+  maxReferenceCount?: number;
+}
+
 /**
  * Options of the sandbox (`CreateEnclaveOptions` of @enclave-vm/core), accepted for compatibility.
  * The sandbox is a V8 isolate, not the original's AST-checked double VM: ordinary JavaScript runs, so
- * `preset`, `validate`, `transform`, `doubleVm`, `secureProxyConfig`, `sidecar`, `scoringGate`, `adapter`,
+ * `preset`, `validate`, `transform`, `doubleVm`, `secureProxyConfig`, `scoringGate`, `adapter`,
  * `toolBridge` and the console limits have no effect. `timeout`, `maxToolCalls` and `toolHandler` are
  * overridden by the session limits and the registry, as in the original.
  */
@@ -404,7 +420,12 @@ export interface EnclaveConfig {
   maxConsoleCalls?: number;
   sanitizeStackTraces?: boolean;
   maxSanitizeProperties?: number;
-  sidecar?: Record<string, unknown>;
+  /**
+   * The reference sidecar: with `enabled: true`, strings of at least `extractionThreshold` bytes (script
+   * literals, whole-string tool results) stay on the host and the script holds `__REF_<uuid>__` strings,
+   * resolved in tool arguments. Each limit given replaces the security level's (see the README).
+   */
+  sidecar?: ReferenceSidecarOptions;
   scoringGate?: Record<string, unknown>;
   workerPoolConfig?: Record<string, unknown>;
   secureProxyConfig?: Record<string, unknown>;

@@ -24,6 +24,7 @@ const QUICK = process.argv.includes('--quick');
 const scale = (n) => (QUICK ? Math.max(2, Math.ceil(n / 10)) : n);
 
 const ITEM_COUNT = 10000;
+const LARGE_ITEM_COUNT = 100000;
 const CPU_EXPECTED = (() => {
   let s = 0;
   for (let i = 0; i < 1e6; i++) s += i * i;
@@ -84,6 +85,16 @@ const SCENARIOS = [
     iterations: 40,
   },
   {
+    id: 'j',
+    title: `j. tool returns ${LARGE_ITEM_COUNT} objects, script returns count`,
+    code: "const items = await callTool('manyItems', {}); return items.length",
+    check: (v) => v === LARGE_ITEM_COUNT,
+    // About 6 MB of JSON: over the default 5 MiB cap on a tool result.
+    limits: { maxToolResultBytes: 64 * 1024 * 1024 },
+    warmup: 2,
+    iterations: 15,
+  },
+  {
     id: 'i',
     title: 'i. while (true) {} under a 100 ms script timeout',
     code: 'while (true) {}',
@@ -111,10 +122,26 @@ const EXTRACTED_SCENARIOS = [
   },
 ];
 
+// A 50 MB document moved from one tool to another: by reference (the sidecar keeps it on the
+// host, the script holds a reference string) beside the copying path (into the engine and
+// out again), and the node:vm baseline's copies, in the same run.
+const DOCUMENT_BYTES = 50 * 1024 * 1024;
+const DOCUMENT_SCENARIOS = [
+  {
+    id: 'k',
+    title: 'k. 50 MB document from one tool to another',
+    code: "const doc = await callTool('document', {}); return await callTool('store', { body: doc })",
+    check: (v) => v === DOCUMENT_BYTES,
+    limits: { maxToolResultBytes: 64 * 1024 * 1024, memoryLimit: 512 * 1024 * 1024 },
+    warmup: 1,
+    iterations: 10,
+  },
+];
+
 const IMPORT_RUNS = QUICK ? 2 : 15;
 
-function makeItems() {
-  return Array.from({ length: ITEM_COUNT }, (_, i) => ({
+function makeItems(count = ITEM_COUNT) {
+  return Array.from({ length: count }, (_, i) => ({
     id: i,
     name: `item-${i}`,
     tags: ['alpha', 'beta', i % 2 === 0 ? 'even' : 'odd'],
@@ -131,10 +158,24 @@ function gc() {
 
 function createSide(side) {
   const items = makeItems();
+  const manyItems = makeItems(LARGE_ITEM_COUNT);
+  const document = 'd'.repeat(DOCUMENT_BYTES);
   const tools = {
     echo: { handler: async (args) => args },
     items: { handler: async () => items },
+    manyItems: { handler: async () => manyItems },
+    document: { handler: async () => document },
+    store: { handler: async ({ body }) => body.length },
   };
+  if (side === 'reference' || side === 'copying') {
+    const { createBroker } = require(ROOT);
+    const broker = createBroker(side === 'reference' ? { enclave: { sidecar: { enabled: true } } } : {});
+    for (const [name, def] of Object.entries(tools)) broker.tool(name, def);
+    return {
+      run: (code, limits) => broker.execute(code, { session: { limits } }),
+      dispose: () => broker.dispose(),
+    };
+  }
   if (side === 'ours' || side === 'embedded' || side === 'extracted') {
     const { createBroker } = require(ROOT);
     // Room for scenario x's 200 concurrent sessions (the default maxSessions is 100).
@@ -181,7 +222,7 @@ function worker(sideName) {
   const failures = [];
   process.on('message', async (msg) => {
     if (msg.cmd === 'run') {
-      const scenario = [...SCENARIOS, ...EXTRACTED_SCENARIOS].find((s) => s.id === msg.id);
+      const scenario = [...SCENARIOS, ...EXTRACTED_SCENARIOS, ...DOCUMENT_SCENARIOS].find((s) => s.id === msg.id);
       gc();
       const warm = [];
       for (let i = 0; i < msg.warmup; i++) await sample(side, scenario, warm);
@@ -326,6 +367,8 @@ async function main() {
   console.log(`running scenarios (ours and baseline workers, ${CHUNKS} alternating chunks each):`);
   const sides = await runSides();
   const extracted = await runExtracted();
+  console.log('running the document scenario (by reference, copying, and the baseline):');
+  const documents = await runSides(['reference', 'copying', 'baseline'], DOCUMENT_SCENARIOS);
   process.stdout.write(`running import children (${IMPORT_RUNS} each, alternating) ... `);
   const t = performance.now();
   const imports = { ours: [], baseline: [] };
@@ -367,6 +410,18 @@ async function main() {
   }
   console.log(table(['scenario', 'unit', 'embedded median', 'embedded p95', 'extracted median', 'extracted p95', 'extracted vs embedded'], extractedRows));
   console.log('extracted vs embedded: time rows = the difference of the medians; exec/s row = extracted / embedded.');
+  console.log('\nlarge data by reference (enclave.sidecar) beside the copying path and the baseline:');
+  json.documents = [];
+  const documentRows = DOCUMENT_SCENARIOS.map((scenario) => {
+    const [ref, copy, base] = ['reference', 'copying', 'baseline'].map((side) => documents[side].scenarios[scenario.id]);
+    json.documents.push({ id: scenario.id, title: scenario.title, reference: strip(ref), copying: strip(copy), baseline: strip(base) });
+    return [scenario.title, 'ms', fmt(ref.median), fmt(ref.p95), fmt(copy.median), fmt(copy.p95), fmt(base.median), `${fmt(base.median / ref.median)}x`];
+  });
+  console.log(
+    table(['scenario', 'unit', 'reference median', 'reference p95', 'copying median', 'copying p95', 'baseline median', 'ratio'], documentRows),
+  );
+  console.log('reference: the script holds a reference string, the data stays on the host; copying: the same broker');
+  console.log('without the sidecar (the document goes into the engine and out again); ratio = baseline / reference.');
   console.log(`
 ratio: time rows = baseline / ours; exec/s row = ours / baseline. In both, > 1 means ours is better.
 p95: time rows = 95th-percentile latency; exec/s row = throughput of the 95th-percentile (slow) round.
@@ -386,6 +441,7 @@ i. the time from execute() to the reported timeout: the overshoot past 100 ms is
     ...sides.baseline.failures.map((f) => ({ ...f, side: 'baseline' })),
     ...extracted.embedded.failures.map((f) => ({ ...f, side: 'embedded' })),
     ...extracted.extracted.failures.map((f) => ({ ...f, side: 'extracted' })),
+    ...['reference', 'copying', 'baseline'].flatMap((side) => documents[side].failures.map((f) => ({ ...f, side }))),
   ];
   const importFailures = [...imports.ours, ...imports.baseline].filter((r) => !r.firstOk).length;
   if (failures.length > 0 || importFailures > 0) {

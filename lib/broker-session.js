@@ -12,7 +12,7 @@ const host = require('./host');
 const { parseEventLines } = require('./events');
 const { resolveSessionConfig } = require('./config');
 const { unwrap, toException } = require('./binding-error');
-const { runToolCall } = require('./tool-runner');
+const { runToolCall, toolFunction, failToolCall } = require('./tool-runner');
 const { ToolCallListeners } = require('./tool-call-listeners');
 
 // Module-private token: only the facade can wrap an existing native session.
@@ -62,7 +62,15 @@ class BrokerSession {
       throw new TypeError('BrokerSession needs a ToolRegistry');
     }
     const resolved = resolveSessionConfig(config);
-    this.#init(unwrap(native.BindingSession.create(resolved.binding)), registry, resolved.maxDepth);
+    // The tool function reaches the session through a WeakRef: the native session holds the
+    // function, and must not keep its own wrapper alive.
+    const self = new WeakRef(this);
+    const tools = toolFunction((call) => {
+      const session = self.deref();
+      if (session !== undefined) session._runToolCall(call);
+      else failToolCall(call.callKey, 'EXECUTION_ERROR', 'The session is gone');
+    });
+    this.#init(unwrap(native.BindingSession.create(resolved.binding, tools)), registry, resolved.maxDepth);
   }
 
   // Wraps a session created by a native manager.
@@ -256,9 +264,11 @@ class BrokerSession {
     if (resolve !== undefined) resolve(JSON.parse(resultJson));
   }
 
-  _runToolCall(callKey, meta, argsJson) {
-    if (this.#toolCalls.active) this.#toolCalls.deliver(callKey, meta, argsJson);
-    else runToolCall(callKey, meta, argsJson, this.#registry, this.#maxDepth);
+  // A tool call of this session's script (a BindingToolCall): to the 'tool_call'
+  // listeners if there are any, else through the registry.
+  _runToolCall(call) {
+    if (this.#toolCalls.active) this.#toolCalls.deliver(call);
+    else runToolCall(call, this.#registry, this.#maxDepth);
   }
 
   // Seed API (S001 in docs/compatibility.md): the embedder-driven tool loop; see tool-call-listeners.js.

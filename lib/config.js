@@ -75,6 +75,33 @@ function checkSecurityLevel(level, key) {
   return level;
 }
 
+const SIDECAR_SIZES = ['maxTotalSize', 'maxReferenceSize', 'extractionThreshold', 'maxResolvedSize', 'maxReferenceCount'];
+
+// `enclave.sidecar` (the original's reference sidecar): off unless `enabled: true`; each
+// given limit replaces the security level's (the core's REFERENCE_CONFIGS), except
+// `maxResolutionDepth`, which stays the level's as in the original.
+function resolveSidecar(sidecar) {
+  if (sidecar === undefined || sidecar === null) return undefined;
+  if (!isObject(sidecar)) throw new TypeError('enclave.sidecar must be an object');
+  if (sidecar.enabled !== true) return undefined;
+  const out = {};
+  for (const key of SIDECAR_SIZES) {
+    const value = sidecar[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !(value >= 0)) {
+      throw new TypeError(`enclave.sidecar.${key} must be a non-negative number, got ${show(value)}`);
+    }
+    out[key] = value;
+  }
+  if (sidecar.allowComposites !== undefined) {
+    if (typeof sidecar.allowComposites !== 'boolean') {
+      throw new TypeError(`enclave.sidecar.allowComposites must be a boolean, got ${show(sidecar.allowComposites)}`);
+    }
+    out.allowComposites = sidecar.allowComposites;
+  }
+  return out;
+}
+
 function resolveEnclave(enclave) {
   if (enclave === undefined || enclave === null) enclave = {};
   if (!isObject(enclave)) throw new TypeError('enclaveConfig must be an object');
@@ -99,6 +126,8 @@ function resolveEnclave(enclave) {
   }
   const globalsJson = resolveGlobals(enclave.globals, out.maxDepth);
   if (globalsJson !== undefined) out.globalsJson = globalsJson;
+  const sidecar = resolveSidecar(enclave.sidecar);
+  if (sidecar !== undefined) Object.assign(out, { sidecar, securityLevel: level });
   return out;
 }
 

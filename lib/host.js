@@ -1,6 +1,7 @@
-// The facade's end of the channel from the Rust core. Messages arrive in the order the
-// core produced them: announcements of new events, tool calls to run, aborts of tool signals,
-// the completion of executions, callbacks a server asks for (`validate`, `keyGenerator`,
+// The facade's end of the channel from the Rust core (tool calls have their own channel
+// per manager or session: tool-runner.js). Messages arrive in the order the core produced
+// them: announcements of new events, aborts of tool signals (before the completion of the
+// run that abandoned the call), the completion of executions, callbacks a server asks for (`validate`, `keyGenerator`,
 // `authorize`),
 // server shutdowns, and the session lifecycle a broker with event listeners watches.
 // While any execution is in flight, or a server listens, the channel keeps Node's event
@@ -8,10 +9,9 @@
 'use strict';
 
 const native = require('./native');
-const { runToolCall, abortToolCall, toolSignals } = require('./tool-runner');
+const { abortToolCall, toolSignals } = require('./tool-runner');
 
 const KIND_EVENTS = 0;
-const KIND_TOOL_CALL = 1;
 const KIND_TOOL_ABORT = 2;
 const KIND_DONE = 3;
 const KIND_CALLBACK = 4;
@@ -26,9 +26,6 @@ const KIND_CLUSTER_EVENTS = 12;
 
 // Session key → the BrokerSession that receives its messages.
 const sessions = new Map();
-// Manager key → {registry, maxDepth}: serves tool calls of sessions that have no JS wrapper
-// (created by the listen() server).
-const owners = new Map();
 // Server key → {callbacks: {validate?, keyGenerator?, authorize?}, onClosed, onSessionCreated?}.
 const servers = new Map();
 // Runtime worker key → what to call once its graceful stop is done.
@@ -97,21 +94,6 @@ function dispatch(kind, a, b, s1, s2, s3) {
     case KIND_EVENTS: {
       const session = sessions.get(a);
       if (session !== undefined) session._receiveEvents();
-      break;
-    }
-    case KIND_TOOL_CALL: {
-      const meta = JSON.parse(s1);
-      const session = sessions.get(b);
-      if (session !== undefined) {
-        session._runToolCall(a, meta, s2);
-        break;
-      }
-      const owner = owners.get(meta[3]);
-      if (owner !== undefined) {
-        runToolCall(a, meta, s2, owner.registry, owner.maxDepth);
-      } else {
-        native.resolveToolCall(a, false, undefined, 'EXECUTION_ERROR', 'No JavaScript session handles this call', 'Error');
-      }
       break;
     }
     case KIND_TOOL_ABORT:
@@ -198,14 +180,6 @@ function unregister(key) {
   sessions.delete(key);
 }
 
-function registerOwner(key, registry, maxDepth) {
-  owners.set(key, { registry, maxDepth });
-}
-
-function unregisterOwner(key) {
-  owners.delete(key);
-}
-
 function registerServer(key, callbacks, onClosed, onSessionCreated) {
   servers.set(key, { callbacks, onClosed, onSessionCreated });
 }
@@ -259,8 +233,6 @@ function _counts() {
 module.exports = {
   register,
   unregister,
-  registerOwner,
-  unregisterOwner,
   registerServer,
   registerCluster,
   awaitClusterAnswer,

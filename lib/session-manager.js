@@ -3,7 +3,7 @@
 'use strict';
 
 const native = require('./native');
-const host = require('./host');
+const { toolFunction, runToolCall } = require('./tool-runner');
 const { BrokerSession } = require('./broker-session');
 const { resolveSessionConfig, show } = require('./config');
 const { unwrap } = require('./binding-error');
@@ -78,9 +78,16 @@ class SessionManager {
     this.#maxDepth = maxDepth;
     this.#registry = toolRegistry;
     this.#defaults = defaults;
-    this.#native = new native.BindingSessionManager(maxSessions);
-    // Tool calls of sessions created without a JS wrapper (by the listen() server) come here.
-    host.registerOwner(this.#native.key, toolRegistry, maxDepth);
+    // The tool calls of this manager's sessions: through the session's wrapper (its depth
+    // limit and 'tool_call' listeners), or, for sessions the listen() server created and
+    // nobody wrapped, through the registry with the defaults' depth limit.
+    const wrappers = this.#wrappers;
+    const tools = toolFunction((call) => {
+      const session = wrappers.get(call.sessionKey);
+      if (session !== undefined) session._runToolCall(call);
+      else runToolCall(call, toolRegistry, maxDepth);
+    });
+    this.#native = new native.BindingSessionManager(maxSessions, tools);
     // The original's interval kept Node alive until dispose(); this one never does.
     this.#timer = setInterval(() => this.cleanup(), Math.min(cleanupIntervalMs, 2 ** 31 - 1));
     this.#timer.unref();
@@ -239,7 +246,6 @@ class SessionManager {
   async dispose() {
     clearInterval(this.#timer);
     this.#native.dispose();
-    host.unregisterOwner(this.#native.key);
     for (const session of this.#wrappers.values()) session._catchUp();
     this.#wrappers.clear();
     this.#owners.clear();

@@ -64,21 +64,21 @@ class ToolCallListeners {
     return this.#waiting.get(callId)?.signal;
   }
 
-  // `meta` is the core's `[sessionId, callId, toolName, ownerKey]`.
-  deliver(callKey, meta, argsJson) {
-    const [, id, name] = meta;
-    const signal = openToolCall(callKey);
+  // `call` is the core's BindingToolCall.
+  deliver(call) {
+    const { callKey, callId: id, name } = call;
+    const signal = openToolCall(call);
     this.#waiting.set(id, { callKey, signal });
     // The core abandoned the call (its deadline, a cancel, the end of the run).
     signal.addEventListener('abort', () => this.#waiting.delete(id), { once: true });
-    const call = { id, name, args: parseToolArgs(argsJson) };
+    const delivered = { id, name, args: parseToolArgs(call.argsJson) };
     // As EventEmitter: the listeners present now all get this call, even one removed meanwhile.
     for (const entry of this.#listeners.slice()) {
       const index = this.#listeners.indexOf(entry);
       if (entry.once && index !== -1) this.#listeners.splice(index, 1);
       let returned;
       try {
-        returned = entry.listener(call);
+        returned = entry.listener(delivered);
       } catch (error) {
         this.#fail(id, error);
         continue;

@@ -1,13 +1,16 @@
 // Runs one tool call for the engine: the registry validates and runs the handler (with
 // the call's AbortSignal), the result is copied through the value codec, and the answer
-// goes back to the core. Used for sessions with a JS wrapper and for sessions created by
-// the listen() server, which only the owning broker's registry knows how to serve.
+// goes back to the core. Each session manager and standalone session gives the core its own
+// tool function (toolFunction below), which receives its calls as BindingToolCall objects
+// `{callKey, sessionKey, sessionId, callId, name, argsJson, aborted}`. Aborts of calls the
+// facade has come through host.js, ordered with the run's completion; a call abandoned on
+// its way arrives with `aborted`.
 'use strict';
 
 const native = require('./native');
-const { createValueCodec } = require('./value-codec');
+const { createToolResultEncoder } = require('./tool-result-json');
 
-const codec = createValueCodec();
+const encoder = createToolResultEncoder();
 
 // Call key → AbortController of a tool call whose handler is running.
 const toolSignals = new Map();
@@ -24,31 +27,38 @@ function describeRejection(error) {
 // The three steps of answering a tool call, shared by the automatic loop (runToolCall) and
 // the embedder's (BrokerSession's `tool_call` listeners and `send()`): open it (its handler's
 // AbortSignal, aborted if the core abandons the call), then answer with a value, copied
-// through the value codec, or with an error.
-function openToolCall(callKey) {
+// through the value codec (tool-result-json.js), or with an error.
+function openToolCall(call) {
   const controller = new AbortController();
-  toolSignals.set(callKey, controller);
+  toolSignals.set(call.callKey, controller);
+  // Abandoned on its way here: the signal aborts once the handler has started, as it would
+  // have had the abort come after the call, so a handler waiting for 'abort' gets it.
+  if (call.aborted) setImmediate(() => abortToolCall(call.callKey));
   return controller.signal;
 }
 
-function reply(callKey, ok, json, code, message) {
-  toolSignals.delete(callKey);
-  native.resolveToolCall(callKey, ok, json, code, message, 'Error');
-}
-
 function answerToolCall(callKey, value, maxDepth) {
-  let json;
-  try {
-    json = codec.toJson(value, maxDepth, 'tool');
-  } catch (error) {
-    reply(callKey, false, undefined, 'TOOL_ERROR', error.message);
+  // A string crosses as itself (the core makes its JSON, or keeps it in the sidecar); one
+  // with lone surrogates takes JSON's escapes, which keep them.
+  if (typeof value === 'string' && value.isWellFormed?.() === true) {
+    toolSignals.delete(callKey);
+    native.answerToolCallText(callKey, value);
     return;
   }
-  reply(callKey, true, json);
+  let json;
+  try {
+    json = encoder.toJson(value, maxDepth);
+  } catch (error) {
+    failToolCall(callKey, 'TOOL_ERROR', error.message);
+    return;
+  }
+  toolSignals.delete(callKey);
+  native.answerToolCall(callKey, json);
 }
 
 function failToolCall(callKey, code, message) {
-  reply(callKey, false, undefined, code, message);
+  toolSignals.delete(callKey);
+  native.failToolCall(callKey, { code, message });
 }
 
 // The JSON arguments of a call, as the core sent them.
@@ -60,13 +70,13 @@ function parseToolArgs(argsJson) {
   }
 }
 
-// `meta` is the core's `[sessionId, callId, toolName, ownerKey]`.
-function runToolCall(callKey, meta, argsJson, registry, maxDepth) {
-  const [sessionId, callId, name] = meta;
-  const signal = openToolCall(callKey);
+// Runs `call` (a BindingToolCall) through `registry`'s tools.
+function runToolCall(call, registry, maxDepth) {
+  const { callKey, sessionId, callId, name } = call;
+  const signal = openToolCall(call);
   let pending;
   try {
-    pending = Promise.resolve(registry.execute(name, parseToolArgs(argsJson), { sessionId, callId, signal }));
+    pending = Promise.resolve(registry.execute(name, parseToolArgs(call.argsJson), { sessionId, callId, signal }));
   } catch (error) {
     pending = Promise.reject(error);
   }
@@ -92,7 +102,20 @@ function abortToolCall(callKey) {
   }
 }
 
+// The function the core calls with each tool call of one manager or session: `run(call)`.
+function toolFunction(run) {
+  return (call) => {
+    try {
+      run(call);
+    } catch (error) {
+      // A bug in the facade must not take down the host process from a native callback.
+      process.emitWarning(`enclave-broker-rs: internal tool dispatch error: ${error && error.stack ? error.stack : error}`);
+    }
+  };
+}
+
 module.exports = {
+  toolFunction,
   runToolCall,
   abortToolCall,
   openToolCall,

@@ -5,6 +5,7 @@ use enclave_broker_core::engine::{
 };
 use enclave_broker_core::protocol::{LIMIT_KEYS, LimitInput, PartialLimits, SessionLimits};
 use enclave_broker_core::session::{AllowedTools, ExternalTools, Principal, SessionConfig};
+use enclave_broker_core::sidecar::{ReferenceConfig, SidecarOverrides};
 use napi::bindgen_prelude::{Either, Object, Unknown};
 use napi::{Env, JsValue, ValueType};
 use napi_derive::napi;
@@ -45,6 +46,40 @@ pub struct BindingSessionConfig {
     pub allowed_tools: Option<Vec<String>>,
     /// The principal (a user id) a `SessionHandler` created the session for; `anonymous` when absent.
     pub owner_user_id: Option<String>,
+    /// `enclave.securityLevel`, which picks the sidecar's limits (`STANDARD` when absent).
+    pub security_level: Option<String>,
+    /// `enclave.sidecar` when it is enabled (the facade has checked its values).
+    pub sidecar: Option<BindingSidecar>,
+}
+
+/// The reference sidecar's options (`enclave.sidecar: {enabled: true, ...}`): each given
+/// value replaces the security level's (see `enclave_broker_core::sidecar`).
+#[napi(object)]
+#[derive(Default)]
+pub struct BindingSidecar {
+    pub max_total_size: Option<f64>,
+    pub max_reference_size: Option<f64>,
+    pub extraction_threshold: Option<f64>,
+    pub max_resolved_size: Option<f64>,
+    pub allow_composites: Option<bool>,
+    pub max_reference_count: Option<f64>,
+}
+
+impl BindingSidecar {
+    fn config(self, level: Option<&str>) -> ReferenceConfig {
+        let size = |v: Option<f64>| {
+            v.filter(|v| *v >= 0.0).map(|v| if v.is_finite() { v as usize } else { usize::MAX })
+        };
+        SidecarOverrides {
+            max_total_size: size(self.max_total_size),
+            max_reference_size: size(self.max_reference_size),
+            extraction_threshold: size(self.extraction_threshold),
+            max_resolved_size: size(self.max_resolved_size),
+            allow_composites: self.allow_composites,
+            max_reference_count: size(self.max_reference_count),
+        }
+        .apply(ReferenceConfig::for_level(level.unwrap_or("STANDARD")))
+    }
 }
 
 pub(crate) fn external_tools(names: Option<Vec<String>>) -> ExternalTools {
@@ -174,6 +209,7 @@ impl BindingSessionConfig {
                 None => Principal::Anonymous,
             },
             journal: None,
+            sidecar: self.sidecar.map(|s| s.config(self.security_level.as_deref())),
         })
     }
 }

@@ -1,6 +1,7 @@
-//! The one channel from the core to Node's main thread. Engine threads post messages
-//! (event batches, tool calls, aborts, completions) through a threadsafe function; the JS
-//! facade's dispatcher receives them in order. The function is unref'd unless an
+//! The channels from the core to Node's main thread. Tool calls go to the JS tool function
+//! of the manager or session that owns them (`JsToolHost`, one threadsafe function each);
+//! everything else (event announcements, completions, server callbacks, cluster answers)
+//! goes through one dispatcher, which receives its messages in order. The function is unref'd unless an
 //! execution is in flight, so an idle broker never keeps Node's process alive.
 
 use std::collections::HashMap;
@@ -18,7 +19,6 @@ type DispatchArgs = FnArgs<(u32, f64, f64, String, String, String)>;
 type Dispatch = ThreadsafeFunction<HostMessage, (), DispatchArgs, Status, false, true>;
 
 const KIND_EVENTS: u32 = 0;
-const KIND_TOOL_CALL: u32 = 1;
 const KIND_TOOL_ABORT: u32 = 2;
 const KIND_DONE: u32 = 3;
 const KIND_CALLBACK: u32 = 4;
@@ -34,7 +34,9 @@ const KIND_CLUSTER_EVENTS: u32 = 12;
 pub(crate) enum HostMessage {
     /// A session has events its listeners have not had (the facade pulls them in batches).
     Events(u64),
-    ToolCall(ToolCall),
+    /// Abort the handler's signal of a tool call (its session's run ended, or its per-tool
+    /// deadline passed). On this channel, so that it reaches the facade before the run's
+    /// completion does.
     ToolAbort(u64),
     Done {
         session_key: u64,
@@ -99,18 +101,6 @@ fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
     match message {
         HostMessage::Events(session_key) => {
             (KIND_EVENTS, session_key as f64, 0.0, String::new(), String::new(), String::new())
-        }
-        HostMessage::ToolCall(call) => {
-            let meta =
-                serde_json::json!([call.session_id, call.call_id, call.name, call.owner_key]).to_string();
-            (
-                KIND_TOOL_CALL,
-                call.call_key as f64,
-                call.session_key as f64,
-                meta,
-                call.args_json,
-                String::new(),
-            )
         }
         HostMessage::ToolAbort(call_key) => {
             (KIND_TOOL_ABORT, call_key as f64, 0.0, String::new(), String::new(), String::new())
@@ -236,70 +226,175 @@ impl Forwarder {
     }
 }
 
-/// Tool calls go to the facade, which validates, runs the handler and answers through
-/// `resolveToolCall`.
-#[derive(Default)]
-pub(crate) struct JsToolHost {
-    waiting: Mutex<HashMap<u64, ToolReplySender>>,
+/// A tool call for the facade to run, as the JS tool function of its session or manager
+/// receives it.
+#[napi(object)]
+pub struct BindingToolCall {
+    /// Process-unique key of the call: the facade answers with `answerToolCall(callKey, ...)`.
+    pub call_key: f64,
+    /// Process-unique key of the session (session ids may repeat, see quirk Q7 in docs/compatibility.md).
+    pub session_key: f64,
+    pub session_id: String,
+    /// `c_` + UUID, as in the `tool_call` event.
+    pub call_id: String,
+    pub name: String,
+    /// The arguments as JSON text (a copy made inside the sandbox), parsed once by the facade.
+    pub args_json: String,
+    /// The call was abandoned or aborted before it reached the facade: its handler's signal
+    /// starts aborted.
+    pub aborted: bool,
 }
 
-pub(crate) fn tool_host() -> Arc<JsToolHost> {
-    static HOST: OnceLock<Arc<JsToolHost>> = OnceLock::new();
-    HOST.get_or_init(|| Arc::new(JsToolHost::default())).clone()
+/// The facade's error answer to a tool call.
+#[napi(object)]
+pub struct BindingToolError {
+    pub code: String,
+    pub message: String,
+}
+
+type ToolFunction = ThreadsafeFunction<BindingToolCall, (), BindingToolCall, Status, false, true>;
+
+/// A call handed to the facade and not yet answered.
+struct Waiting {
+    reply: ToolReplySender,
+    /// Its BindingToolCall has reached the facade: an abort must follow it there.
+    delivered: bool,
+    /// Aborted before it was delivered: it arrives with `aborted` set.
+    aborted: bool,
+}
+
+/// The calls handed to the facade and not yet answered, by call key (call keys are
+/// process-unique, so one table serves every tool host).
+fn waiting() -> &'static Mutex<HashMap<u64, Waiting>> {
+    static WAITING: OnceLock<Mutex<HashMap<u64, Waiting>>> = OnceLock::new();
+    WAITING.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn take_waiting(call_key: u64) -> Option<ToolReplySender> {
+    waiting().lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key).map(|w| w.reply)
+}
+
+/// The tool host of one session manager or standalone session: its calls go straight to
+/// that object's JS tool function (a threadsafe function of its own), which validates, runs
+/// the handler and answers through `answerToolCall`/`failToolCall`. Aborts of delivered
+/// calls go through the dispatcher (`HostMessage::ToolAbort`), ordered with the run's
+/// completion; a call aborted before delivery arrives with `aborted` set. The function is weak
+/// (Node's loop is kept alive by the runs in flight, see `keep_alive`) and released by
+/// `close` (the manager's `dispose`) or when the last session using it is gone.
+pub(crate) struct JsToolHost {
+    function: Mutex<Option<Arc<ToolFunction>>>,
+}
+
+impl JsToolHost {
+    pub fn new(function: Function<BindingToolCall, ()>) -> napi::Result<Arc<JsToolHost>> {
+        let function: ToolFunction = function
+            .build_threadsafe_function::<BindingToolCall>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(|ctx| {
+                // On Node's main thread, just before the facade sees the call: from now on an
+                // abort goes after it; one that came first travels with it.
+                let mut call = ctx.value;
+                let mut table = waiting().lock().unwrap_or_else(|p| p.into_inner());
+                match table.get_mut(&(call.call_key as u64)) {
+                    Some(entry) => {
+                        entry.delivered = true;
+                        call.aborted = entry.aborted;
+                    }
+                    // Abandoned on its way (its run ended, its deadline passed).
+                    None => call.aborted = true,
+                }
+                Ok(call)
+            })?;
+        Ok(Arc::new(JsToolHost { function: Mutex::new(Some(Arc::new(function))) }))
+    }
+
+    fn send(&self, call: BindingToolCall) -> bool {
+        let function = self.function.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match function {
+            Some(function) => function.call(call, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok,
+            None => false,
+        }
+    }
+
+    /// Releases the JS function: later calls fail with `No tool host is available`.
+    pub fn close(&self) {
+        self.function.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 impl ToolHost for JsToolHost {
     fn call(&self, call: ToolCall, reply: ToolReplySender) {
         let call_key = call.call_key;
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(call_key, reply);
-        if !send(HostMessage::ToolCall(call)) {
-            let reply = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key);
-            if let Some(reply) = reply {
-                let _ = reply.send(ToolReply::Err(ErrorInfo::new(
-                    ErrorCode::EXECUTION_ERROR,
-                    "No tool host is available",
-                )));
-            }
+        let entry = Waiting { reply, delivered: false, aborted: false };
+        waiting().lock().unwrap_or_else(|p| p.into_inner()).insert(call_key, entry);
+        let message = BindingToolCall {
+            call_key: call_key as f64,
+            session_key: call.session_key as f64,
+            session_id: call.session_id,
+            call_id: call.call_id,
+            name: call.name,
+            args_json: call.args_json,
+            aborted: false,
+        };
+        if !self.send(message)
+            && let Some(reply) = take_waiting(call_key)
+        {
+            let _ = reply.send(ToolReply::Err(ErrorInfo::new(
+                ErrorCode::EXECUTION_ERROR,
+                "No tool host is available",
+            )));
         }
     }
 
     fn abort(&self, call_key: u64) {
-        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&call_key);
-        if waiting {
+        let delivered = match waiting().lock().unwrap_or_else(|p| p.into_inner()).get_mut(&call_key) {
+            Some(entry) if entry.delivered => true,
+            Some(entry) => {
+                entry.aborted = true;
+                false
+            }
+            None => false,
+        };
+        if delivered {
             send(HostMessage::ToolAbort(call_key));
         }
     }
 
     fn abandon(&self, call_key: u64) {
-        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key);
-        if waiting.is_some() {
+        let entry = waiting().lock().unwrap_or_else(|p| p.into_inner()).remove(&call_key);
+        if entry.is_some_and(|e| e.delivered) {
             send(HostMessage::ToolAbort(call_key));
         }
     }
 }
 
-/// The facade's answer to a tool call. Unknown keys (calls already abandoned) are ignored.
+/// The facade's value for a tool call: its JSON text, or nothing for `undefined`. Unknown
+/// keys (calls already abandoned) are ignored.
 #[napi]
-pub fn resolve_tool_call(
-    call_key: f64,
-    ok: bool,
-    json: Option<String>,
-    code: Option<String>,
-    message: Option<String>,
-    name: Option<String>,
-) {
-    let sender = tool_host().waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&(call_key as u64));
-    let Some(sender) = sender else { return };
-    let reply = if ok {
-        ToolReply::Ok(json)
-    } else {
-        ToolReply::Err(ErrorInfo::named(
-            code.as_deref().unwrap_or(ErrorCode::EXECUTION_ERROR),
-            name.as_deref().unwrap_or("Error"),
-            message.unwrap_or_default(),
-        ))
-    };
-    let _ = sender.send(reply);
+pub fn answer_tool_call(call_key: f64, json: Option<String>) {
+    if let Some(sender) = take_waiting(call_key as u64) {
+        let _ = sender.send(ToolReply::Ok(json));
+    }
+}
+
+/// The facade's value for a tool call that returned a (well-formed) string, as the string
+/// itself: cheaper than `JSON.stringify` on the JavaScript side for large text, and the
+/// sidecar then lifts it without decoding JSON (sidecar/resolve.rs).
+#[napi]
+pub fn answer_tool_call_text(call_key: f64, text: String) {
+    if let Some(sender) = take_waiting(call_key as u64) {
+        let json = serde_json::to_string(&text).unwrap_or_default();
+        let _ = sender.send(ToolReply::Ok(Some(json)));
+    }
+}
+
+/// The facade's error for a tool call (the handler threw, validation failed, ...).
+#[napi]
+pub fn fail_tool_call(call_key: f64, error: BindingToolError) {
+    if let Some(sender) = take_waiting(call_key as u64) {
+        let _ = sender.send(ToolReply::Err(ErrorInfo::named(&error.code, "Error", error.message)));
+    }
 }
 
 type CallbackReply = Result<String, String>;

@@ -3,17 +3,18 @@
 use std::sync::Arc;
 
 use enclave_broker_core::session::SessionManager;
-use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::{Either, Function};
 use napi_derive::napi;
 
 use crate::config::BindingSessionConfig;
 use crate::error::BindingError;
-use crate::host;
+use crate::host::{BindingToolCall, JsToolHost};
 use crate::session::{BindingSession, info_json};
 
 #[napi]
 pub struct BindingSessionManager {
     manager: Arc<SessionManager>,
+    tools: Arc<JsToolHost>,
 }
 
 fn list_json(infos: &[enclave_broker_core::session::SessionInfo]) -> String {
@@ -28,11 +29,16 @@ impl BindingSessionManager {
 
 #[napi]
 impl BindingSessionManager {
+    /// `tool_function` runs the tool calls of this manager's sessions (see `JsToolHost`).
     #[napi(constructor)]
-    pub fn new(max_sessions: f64) -> BindingSessionManager {
+    pub fn new(
+        max_sessions: f64,
+        tool_function: Function<BindingToolCall, ()>,
+    ) -> napi::Result<BindingSessionManager> {
         let max =
             if max_sessions.is_finite() && max_sessions >= 0.0 { max_sessions as usize } else { usize::MAX };
-        BindingSessionManager { manager: Arc::new(SessionManager::new(max, host::tool_host())) }
+        let tools = JsToolHost::new(tool_function)?;
+        Ok(BindingSessionManager { manager: Arc::new(SessionManager::new(max, tools.clone())), tools })
     }
 
     /// Whether a session could be created now (see `SessionManager::make_room`): how many
@@ -95,15 +101,11 @@ impl BindingSessionManager {
         self.manager.cleanup() as u32
     }
 
+    /// Cancels every session and releases the tool function.
     #[napi]
     pub fn dispose(&self) {
         self.manager.dispose();
-    }
-
-    /// Key carried by this manager's sessions in tool-call messages.
-    #[napi(getter)]
-    pub fn key(&self) -> f64 {
-        self.manager.key() as f64
+        self.tools.close();
     }
 
     #[napi(getter)]

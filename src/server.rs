@@ -226,7 +226,12 @@ impl BindingHttpServer {
                 .unwrap_or(false)
                 .then(|| Arc::new(JsAuthorizer(key)) as Arc<dyn Authorizer>),
             rate_limit,
-            template: SessionTemplate { limits: operator.limits, sandbox: operator.sandbox, external_tools },
+            template: SessionTemplate {
+                limits: operator.limits,
+                sandbox: operator.sandbox,
+                external_tools,
+                sidecar: operator.sidecar,
+            },
             on_session_created: Some({
                 let wanted = session_events.clone();
                 Arc::new(move |session: &Arc<Session>| {

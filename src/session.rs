@@ -8,12 +8,12 @@ use enclave_broker_core::protocol::ErrorInfo;
 use enclave_broker_core::protocol::json::JsonObject;
 use enclave_broker_core::session::{Session, SessionInfo};
 use enclave_broker_core::tools::ToolReply;
-use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::{Either, Function};
 use napi_derive::napi;
 
 use crate::config::BindingSessionConfig;
 use crate::error::BindingError;
-use crate::host::{self, Forwarder, HostMessage};
+use crate::host::{self, BindingToolCall, Forwarder, HostMessage, JsToolHost};
 
 fn forwarders() -> &'static Mutex<HashMap<u64, Weak<Forwarder>>> {
     static FORWARDERS: OnceLock<Mutex<HashMap<u64, Weak<Forwarder>>>> = OnceLock::new();
@@ -64,13 +64,19 @@ impl BindingSession {
 
 #[napi]
 impl BindingSession {
-    /// A session outside any manager (`new BrokerSession(registry, config)`).
+    /// A session outside any manager (`new BrokerSession(registry, config)`), whose tool
+    /// calls go to `tool_function` (released with the session).
     #[napi]
-    pub fn create(config: BindingSessionConfig) -> Either<BindingSession, BindingError> {
-        match config.into_core() {
-            Ok(config) => Either::A(BindingSession::wrap(Session::new(config, host::tool_host()))),
+    pub fn create(
+        config: BindingSessionConfig,
+        tool_function: Function<BindingToolCall, ()>,
+    ) -> napi::Result<Either<BindingSession, BindingError>> {
+        Ok(match config.into_core() {
+            Ok(config) => {
+                Either::A(BindingSession::wrap(Session::new(config, JsToolHost::new(tool_function)?)))
+            }
             Err(e) => Either::B(e),
-        }
+        })
     }
 
     #[napi(getter)]

@@ -12,4 +12,5 @@ pub mod protocol;
 pub mod remote;
 pub mod runtime;
 pub mod session;
+pub mod sidecar;
 pub mod tools;

@@ -36,6 +36,12 @@ pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
 pub use pool::{PoolStats, check_capacity, configure, pool_stats, prewarm, sandbox_report, set_executable};
 
+/// What a script is compiled inside: the body of an async function, so top-level `await`
+/// and `return` work (the engine's `child/wrap.rs` wraps; the sidecar's rewrite parses the
+/// script the same way, `sidecar/transform.rs`).
+pub const WRAPPER_HEAD: &str = "(async function () {\n";
+pub const WRAPPER_TAIL: &str = "\n})";
+
 /// Default V8 heap limit for a script (issue: `memoryLimit`, default 128 MiB).
 pub const DEFAULT_MEMORY_LIMIT: usize = 128 * 1024 * 1024;
 /// Smallest heap an isolate can run with; smaller `memoryLimit`s are raised to this.

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::engine::{MIN_MEMORY_LIMIT, SandboxOptions};
 use crate::protocol::SessionLimits;
 use crate::session::{ExternalTools, SessionConfig};
+use crate::sidecar::ReferenceConfig;
 
 pub const TTL_FLOOR: Duration = Duration::from_secs(1);
 pub const HEARTBEAT_FLOOR: Duration = Duration::from_secs(1);
@@ -34,6 +35,8 @@ pub struct SessionTemplate {
     /// The operator's sandbox (its memory limit bounds a request's).
     pub sandbox: SandboxOptions,
     pub external_tools: ExternalTools,
+    /// The operator's reference sidecar (`enclave.sidecar`), when enabled.
+    pub sidecar: Option<ReferenceConfig>,
 }
 
 #[derive(Clone, Copy)]
@@ -158,6 +161,7 @@ impl SessionTemplate {
             limits,
             sandbox,
             external_tools: self.external_tools.clone(),
+            sidecar: self.sidecar.clone(),
             ..SessionConfig::default()
         }
     }

@@ -13,6 +13,7 @@ use crate::protocol::event::payload;
 use crate::protocol::json::{iso_timestamp, now_epoch_ms};
 use crate::protocol::{ErrorCode, ErrorInfo, EventType};
 use crate::runtime;
+use crate::sidecar;
 
 impl Session {
     /// Ends the session with `error` for a reason outside its script (its shared state is
@@ -71,6 +72,17 @@ impl Session {
         let encryption = self.encryption.as_ref().map(|e| (e.key_id.as_str(), e.server_hello_json.as_str()));
         let init = payload::session_init(&self.id, &iso_timestamp(self.expires_at()), encryption);
         self.emit_locked(&mut inner, EventType::SessionInit, &init);
+        // With the sidecar, large literals stay on the host and `+`/templates learn about
+        // references (sidecar/transform.rs); a literal over its limits fails the run.
+        let code = match self.sidecar.as_ref().map(|s| sidecar::rewrite(&code, s)) {
+            None => code,
+            Some(Ok(rewritten)) => rewritten,
+            Some(Err(e)) => {
+                let error = ErrorInfo::new(ErrorCode::EXECUTION_ERROR, e.to_string());
+                self.finish_locked(inner, Err(error), SessionState::Failed, SessionState::Failed);
+                return Ok(self.seq());
+            }
+        };
         self.start_heartbeat(&mut inner);
         self.arm_deadline(&mut inner);
         inner.state = SessionState::Running;
@@ -290,6 +302,11 @@ impl Session {
         inner.state = state;
         inner.phase = Phase::Finished;
         inner.control = None;
+        // The run's references end with it, as the original disposes its sidecar: a
+        // reference in the result stays a string, its data is freed.
+        if let Some(sidecar) = &self.sidecar {
+            sidecar.release();
+        }
         let (value_json, error) = match outcome {
             Ok(v) => (v, None),
             Err(e) => (None, Some(e)),

@@ -21,6 +21,7 @@ use crate::engine::{self, ExecutionControl, Executor, SandboxOptions};
 use crate::protocol::ids::generate_session_id;
 use crate::protocol::json::now_epoch_ms;
 use crate::protocol::{ErrorInfo, SessionLimits, StreamEvent};
+use crate::sidecar::{ReferenceConfig, Sidecar};
 use crate::tools::{ReplySender, ToolHost};
 use tokio::sync::Notify;
 
@@ -94,6 +95,8 @@ pub struct SessionConfig {
     pub owner: Principal,
     /// Where its events are stored for other brokers (see `journal`); none by default.
     pub journal: Option<Arc<dyn EventJournal>>,
+    /// The reference sidecar's limits when it is enabled (`enclave.sidecar`, see `sidecar/`).
+    pub sidecar: Option<ReferenceConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,6 +209,8 @@ pub struct Session {
     pub(super) owner_key: u64,
     pub(super) owner: Principal,
     pub(super) journal: Option<Arc<dyn EventJournal>>,
+    /// The references of this session's execution, when the sidecar is enabled.
+    pub(super) sidecar: Option<Sidecar>,
     pub(super) host: Arc<dyn ToolHost>,
     pub(super) runtime: SessionRuntime,
     pub(super) weak_self: Weak<Session>,
@@ -237,6 +242,7 @@ impl Session {
             owner_key: config.owner_key,
             owner: config.owner,
             journal: config.journal,
+            sidecar: config.sidecar.map(Sidecar::new),
             host,
             runtime,
             weak_self: weak_self.clone(),

@@ -13,6 +13,7 @@ use crate::engine::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 use crate::protocol::event::payload;
 use crate::protocol::ids::generate_call_id;
 use crate::protocol::{ErrorCode, ErrorInfo, EventType};
+use crate::sidecar;
 use crate::tools::{ToolCall, ToolReply, reply_channel};
 
 impl Session {
@@ -82,6 +83,13 @@ impl SandboxBridge for Session {
                 "Deadline exceeded before tool execution",
             ));
         }
+        // References in the arguments reach the tool as their data (the `tool_call` event
+        // shows them resolved too, as the original's tool handler receives them).
+        let args_json = match self.sidecar.as_ref().map(|s| sidecar::resolve_arguments(s, &args_json)) {
+            Some(Ok(Some(resolved))) => resolved,
+            Some(Err(error)) => return Err(error),
+            Some(Ok(None)) | None => args_json,
+        };
 
         let started = Instant::now();
         let call_id = generate_call_id();
@@ -111,7 +119,6 @@ impl SandboxBridge for Session {
                 ToolCall {
                     call_key,
                     session_key: self.key,
-                    owner_key: self.owner_key,
                     session_id: self.id.clone(),
                     call_id: call_id.clone(),
                     name: name.to_string(),
@@ -155,6 +162,14 @@ impl SandboxBridge for Session {
         if inner.external_waiting.is_empty() && inner.state == SessionState::WaitingForTool {
             inner.state = SessionState::Running;
         }
+        // A whole-string result over the extraction threshold stays on the host: the script
+        // gets its reference string.
+        let reply = match (reply, &self.sidecar) {
+            (Some(ToolReply::Ok(Some(json))), Some(sidecar)) => {
+                Some(ToolReply::Ok(Some(sidecar::lift_result(sidecar, &json).unwrap_or(json))))
+            }
+            (reply, _) => reply,
+        };
         let reply = match reply {
             Some(ToolReply::Ok(Some(json))) if json.len() as u64 > self.limits.max_tool_result_bytes => {
                 ToolReply::Err(too_large(

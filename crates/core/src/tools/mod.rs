@@ -17,9 +17,6 @@ pub struct ToolCall {
     pub call_key: u64,
     /// Process-unique key of the session (session ids may repeat, see quirk Q7 in docs/compatibility.md).
     pub session_key: u64,
-    /// Key of the manager that owns the session (0 for a standalone session): lets a host
-    /// find the right tool registry for sessions it did not create itself.
-    pub owner_key: u64,
     pub session_id: String,
     /// `c_` + UUID, as in the `tool_call` event.
     pub call_id: String,

@@ -10,8 +10,7 @@ use oxc_ast::ast::{Expression, Statement};
 use oxc_parser::Parser;
 use oxc_span::{GetSpan, SourceType};
 
-pub const WRAPPER_HEAD: &str = "(async function () {\n";
-pub const WRAPPER_TAIL: &str = "\n})";
+pub use crate::engine::{WRAPPER_HEAD, WRAPPER_TAIL};
 
 /// Lines the wrapper adds before the user's first line (for error positions).
 pub const LINE_OFFSET: i32 = 1;
