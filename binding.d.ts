@@ -332,3 +332,9 @@ export declare function setEngineExecutable(path: string): void
 
 /** Registers the facade's dispatcher `(kind, a, b, s1, s2, s3) => void`. */
 export declare function setHost(dispatcher: (arg: DispatchArgs) => void): void
+
+/**
+ * The source of the value codec the sandbox uses (it defines `createValueCodec`): the
+ * facade evaluates the same text, so tool results and return values are copied by one rule.
+ */
+export declare function valueCodecSource(): string

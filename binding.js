@@ -853,3 +853,4 @@ module.exports.resolveCallback = nativeBinding.resolveCallback
 module.exports.resolveToolCall = nativeBinding.resolveToolCall
 module.exports.setEngineExecutable = nativeBinding.setEngineExecutable
 module.exports.setHost = nativeBinding.setHost
+module.exports.valueCodecSource = nativeBinding.valueCodecSource

@@ -126,6 +126,13 @@ impl BindingSessionManager {
 #[napi]
 pub const MAX_TOOL_NAME_BYTES: u32 = enclave_broker_core::engine::MAX_TOOL_NAME_BYTES as u32;
 
+/// The source of the value codec the sandbox uses (it defines `createValueCodec`): the
+/// facade evaluates the same text, so tool results and return values are copied by one rule.
+#[napi]
+pub fn value_codec_source() -> &'static str {
+    enclave_broker_core::engine::VALUE_CODEC_SOURCE
+}
+
 /// Where the `enclave-engine` binary is; the facade finds it next to the addon.
 #[napi]
 pub fn set_engine_executable(path: String) {

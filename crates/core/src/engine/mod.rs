@@ -9,11 +9,13 @@ mod bridge;
 pub mod budget;
 pub mod confine;
 mod control;
+mod job;
 mod outcome;
 // Elsewhere than on Unix the pipe cannot be made non-blocking: a writer thread takes the frames.
 #[cfg_attr(not(unix), path = "pipe_writer_portable.rs")]
 mod pipe_writer;
 mod pool;
+mod pool_events;
 mod process;
 // Linux only: elsewhere the engine process reads its pipe on a thread of its own, which takes
 // the Interrupt frame at once (see `child::input`), so a stop needs no signal.
@@ -53,6 +55,12 @@ pub const MAX_TOOL_NAME_BYTES: usize = 1024;
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
 /// Most of an uncaught error's name that leaves the sandbox, in UTF-8 bytes.
 pub const MAX_ERROR_NAME_BYTES: usize = 256;
+
+/// The value codec (`child/value-codec.js`): how a JavaScript value becomes plain JSON data
+/// crossing the sandbox boundary. Every sandbox context runs it (the prelude includes it) and
+/// so does the host facade (`lib/value-codec.js` evaluates this text), so both sides copy
+/// values by one rule.
+pub const VALUE_CODEC_SOURCE: &str = include_str!("child/value-codec.js");
 
 /// How long an engine process may take to honour a stop before it is killed.
 pub(crate) const STOP_GRACE: Duration = Duration::from_millis(250);

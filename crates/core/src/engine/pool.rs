@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use super::budget::{AtCapacity, BudgetConfig};
 use super::control::ExecutionControl;
+use super::job::Job;
 use super::outcome::{ExecutionOutcome, InterruptReason};
+use super::pool_events::PoolEvents;
 use super::process::EngineProcess;
 use super::timer::{self, Ticket};
 use super::{ExecutionRequest, memory_ceiling};
@@ -31,23 +33,6 @@ use crate::protocol::{ErrorCode, ErrorInfo};
 /// How long queued work waits for a busy process before the pool grows past one
 /// process per core for it. Starting a process takes longer than this.
 const GROW_DELAY: Duration = Duration::from_millis(5);
-
-pub(crate) struct Job {
-    pub exec: u64,
-    pub request: ExecutionRequest,
-    pub control: Arc<ExecutionControl>,
-    queued_at: Instant,
-    /// The script's timeout, armed at submission: waiting for an engine counts in it.
-    pub timeout: Option<Ticket>,
-    /// What the job takes from the memory budget while it runs: its engine's ceiling.
-    pub ceiling: usize,
-}
-
-impl Job {
-    fn memory_limit(&self) -> usize {
-        self.request.sandbox.effective_memory_limit()
-    }
-}
 
 struct State {
     idle: VecDeque<Arc<EngineProcess>>,
@@ -135,10 +120,6 @@ pub struct PoolStats {
 
 static KILLED: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn count_kill() {
-    KILLED.fetch_add(1, Ordering::Relaxed);
-}
-
 fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
@@ -214,19 +195,6 @@ pub fn prewarm(count: usize) {
 }
 
 static SANDBOX: OnceLock<Vec<String>> = OnceLock::new();
-
-/// The first engine's report of its confinement: logged once (to stderr), kept for
-/// `sandbox_report`.
-pub(crate) fn record_sandbox(layers: Vec<String>) {
-    let mut first = false;
-    SANDBOX.get_or_init(|| {
-        first = true;
-        layers
-    });
-    if first && let Some(layers) = SANDBOX.get() {
-        eprintln!("enclave-broker-rs: engine sandbox: {}", layers.join("; "));
-    }
-}
 
 /// The confinement layers of this process's engines, once one has started.
 pub fn sandbox_report() -> Option<Vec<String>> {
@@ -393,13 +361,16 @@ impl Pool {
         self.start_guard();
         let executable = self.executable.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for (id, memory_limit) in spawn {
+            let register = |process: &Arc<EngineProcess>| self.lock().processes.push(process.clone());
             let started = match &executable {
-                Some(path) => EngineProcess::spawn(self, id, memory_limit, path).map_err(|e| e.to_string()),
+                Some(path) => {
+                    EngineProcess::spawn(self, id, memory_limit, path, register).map_err(|e| e.to_string())
+                }
                 None => Err("no engine executable is configured (ENCLAVE_BROKER_ENGINE)".to_string()),
             };
-            match started {
-                Ok(process) => self.lock().processes.push(process),
-                Err(reason) => self.start_failed(memory_limit, &reason),
+            if let Err(reason) = started {
+                self.lock().processes.retain(|p| p.id != id);
+                self.start_failed(memory_limit, &reason);
             }
         }
     }
@@ -436,14 +407,15 @@ impl Pool {
     }
 
     /// A process has a prepared context: it takes a queued job or waits.
-    pub(crate) fn process_ready(&'static self, process: &Arc<EngineProcess>) {
+    fn ready(&'static self, id: u64) {
         let (dispatch, spawn) = {
             let mut state = self.lock();
+            let Some(process) = state.processes.iter().find(|p| p.id == id).cloned() else { return };
             if process.mark_started() {
                 state.done_starting(process.memory_limit);
             }
             *process.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-            state.idle.push_back(process.clone());
+            state.idle.push_back(process);
             self.schedule(&mut state)
         };
         run_all(dispatch);
@@ -451,7 +423,7 @@ impl Pool {
     }
 
     /// An execution admitted with `ceiling` ended: its share of the budget is free again.
-    pub(crate) fn released(&'static self, ceiling: usize) {
+    fn released(&'static self, ceiling: usize) {
         let (dispatch, spawn) = {
             let mut state = self.lock();
             state.admitted = state.admitted.saturating_sub(ceiling);
@@ -461,15 +433,16 @@ impl Pool {
         self.start(spawn);
     }
 
-    pub(crate) fn process_exited(&'static self, process: &Arc<EngineProcess>) {
+    fn exited(&'static self, id: u64) {
         let (dispatch, spawn) = {
             let mut state = self.lock();
-            state.processes.retain(|p| !Arc::ptr_eq(p, process));
+            let Some(process) = state.processes.iter().find(|p| p.id == id).cloned() else { return };
+            state.processes.retain(|p| p.id != id);
             if process.mark_started() {
                 // It died before its first Ready.
                 state.done_starting(process.memory_limit);
             }
-            state.idle.retain(|p| !Arc::ptr_eq(p, process));
+            state.idle.retain(|p| p.id != id);
             self.schedule(&mut state)
         };
         run_all(dispatch);
@@ -520,6 +493,37 @@ impl Pool {
         });
         if spawned.is_err() {
             self.lock().guard_started = false;
+        }
+    }
+}
+
+impl PoolEvents for Pool {
+    fn process_ready(&'static self, id: u64) {
+        self.ready(id);
+    }
+
+    fn execution_released(&'static self, ceiling: usize) {
+        self.released(ceiling);
+    }
+
+    fn process_exited(&'static self, id: u64) {
+        self.exited(id);
+    }
+
+    fn process_killed(&'static self) {
+        KILLED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The first engine's report of its confinement: logged once (to stderr), kept for
+    /// `sandbox_report`.
+    fn process_confined(&'static self, layers: Vec<String>) {
+        let mut first = false;
+        SANDBOX.get_or_init(|| {
+            first = true;
+            layers
+        });
+        if first && let Some(layers) = SANDBOX.get() {
+            eprintln!("enclave-broker-rs: engine sandbox: {}", layers.join("; "));
         }
     }
 }

@@ -17,9 +17,10 @@ use std::time::Instant;
 use super::bridge::{SandboxBridge, ToolCallInfo};
 use super::confine::{self, ABORT_EXIT_CODE, EngineChild, EngineStderr, SECCOMP_KILL_SIGNAL};
 use super::control::ExecutionControl;
+use super::job::Job;
 use super::outcome::{ExecutionOutcome, InterruptReason};
 use super::pipe_writer::PipeWriter;
-use super::pool::{Job, Pool};
+use super::pool_events::PoolEvents;
 #[cfg(target_os = "linux")]
 use super::signal;
 use super::timer::{self, Ticket};
@@ -43,9 +44,11 @@ struct Running {
 }
 
 pub(crate) struct EngineProcess {
+    /// The pool's name for it.
+    pub id: u64,
     /// The memory limit it was started with: it runs only scripts of this limit.
     pub memory_limit: usize,
-    pool: &'static Pool,
+    pool: &'static dyn PoolEvents,
     pid: u32,
     stdin: Arc<PipeWriter>,
     child: Mutex<EngineChild>,
@@ -110,11 +113,12 @@ fn died_on_its_own(status: Option<std::process::ExitStatus>) -> ExecutionOutcome
 
 impl EngineProcess {
     pub fn spawn(
-        pool: &'static Pool,
+        pool: &'static dyn PoolEvents,
         id: u64,
         memory_limit: usize,
         executable: &Path,
-    ) -> io::Result<Arc<Self>> {
+        register: impl FnOnce(&Arc<Self>),
+    ) -> io::Result<()> {
         let stderr = if std::env::var_os("ENCLAVE_BROKER_ENGINE_STDERR").is_some() {
             EngineStderr::Inherited
         } else {
@@ -133,6 +137,7 @@ impl EngineProcess {
             }
         };
         let process = Arc::new(EngineProcess {
+            id,
             memory_limit,
             pool,
             pid,
@@ -145,11 +150,17 @@ impl EngineProcess {
             idle_since: Mutex::new(None),
             started: AtomicBool::new(false),
         });
+        // Known to the pool before its first frame can arrive.
+        register(&process);
         let reader = process.clone();
-        std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name(format!("enclave-engine-{id}"))
-            .spawn(move || reader.read_loop(pool, BufReader::new(stdout)))?;
-        Ok(process)
+            .spawn(move || reader.read_loop(BufReader::new(stdout)));
+        if let Err(error) = started {
+            process.retire();
+            return Err(error);
+        }
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {
@@ -228,7 +239,7 @@ impl EngineProcess {
     pub fn kill_if_running(&self, exec: u64, reason: InterruptReason) {
         if lock(&self.running).as_ref().is_some_and(|r| r.exec == exec) {
             *lock(&self.killed) = Some(reason);
-            super::pool::count_kill();
+            self.pool.process_killed();
             let _ = lock(&self.child).kill();
         }
     }
@@ -238,14 +249,14 @@ impl EngineProcess {
         lock(&self.running).as_ref().map(|r| r.exec)
     }
 
-    fn read_loop(self: Arc<Self>, pool: &'static Pool, mut input: BufReader<File>) {
+    fn read_loop(self: Arc<Self>, mut input: BufReader<File>) {
         while let Ok(message) = read_frame(&mut input).and_then(|frame| FromEngine::decode(&frame)) {
             match message {
-                FromEngine::Ready => pool.process_ready(&self),
+                FromEngine::Ready => self.pool.process_ready(self.id),
                 FromEngine::Confined { layers } => {
                     let mut layers: Vec<String> = layers.lines().map(str::to_string).collect();
                     layers.push(format!("namespaces: {}", self.namespaces));
-                    super::pool::record_sandbox(layers);
+                    self.pool.process_confined(layers);
                 }
                 FromEngine::CallTool { exec, index, name, args_json } => {
                     self.call_tool(exec, index, &name, args_json)
@@ -265,7 +276,7 @@ impl EngineProcess {
         if let Some(exec) = self.running_exec() {
             self.finish(exec, self.death_outcome(status));
         }
-        pool.process_exited(&self);
+        self.pool.process_exited(self.id);
     }
 
     /// The engine recorded a memory limit hit (it tells at once, while V8 may still be inside
@@ -359,7 +370,7 @@ impl EngineProcess {
         if let Some(done) = run.done.take() {
             done(outcome);
         }
-        self.pool.released(run.admitted);
+        self.pool.execution_released(run.admitted);
     }
 }
 

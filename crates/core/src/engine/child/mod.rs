@@ -12,6 +12,7 @@ mod isolate;
 mod limit_hit;
 mod link;
 mod lockdown;
+mod natives;
 mod platform;
 #[cfg(not(target_os = "linux"))]
 mod reader_thread;
