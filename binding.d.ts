@@ -290,6 +290,12 @@ export interface BindingWorkerStats {
 export declare function checkLimits(limits: object): BindingLimits | BindingError
 
 /**
+ * Sets how many isolates each engine process started from now on hosts
+ * (`runtimePool.isolatesPerEngine`); returns the value in force.
+ */
+export declare function configureEngineIsolates(isolates: number): number
+
+/**
  * Sets the engine pool's memory budget (bytes) and how many executions may wait for it
  * (`runtimePool.memoryBudget` / `maxQueued`); absent values are kept.
  */
@@ -299,7 +305,16 @@ export declare function engineStats(): EngineStats
 
 export interface EngineStats {
   processes: number
+  /** Processes running no execution. */
   idle: number
+  /** Executions running now, one per isolate. */
+  running: number
+  /** Isolates each engine process started from now on hosts. */
+  isolatesPerEngine: number
+  /** Processes that ended (a V8 fatal error, a kill) while they ran executions. */
+  crashed: number
+  /** Executions that ended because their process did. */
+  lostExecutions: number
   queued: number
   executions: number
   killed: number

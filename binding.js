@@ -844,6 +844,7 @@ module.exports.BindingSessionManager = nativeBinding.BindingSessionManager
 module.exports.BindingToolPattern = nativeBinding.BindingToolPattern
 module.exports.LinearRegex = nativeBinding.LinearRegex
 module.exports.checkLimits = nativeBinding.checkLimits
+module.exports.configureEngineIsolates = nativeBinding.configureEngineIsolates
 module.exports.configureEnginePool = nativeBinding.configureEnginePool
 module.exports.engineStats = nativeBinding.engineStats
 module.exports.keepAlive = nativeBinding.keepAlive

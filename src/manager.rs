@@ -153,10 +153,26 @@ pub fn configure_engine_pool(memory_budget: Option<f64>, max_queued: Option<f64>
     enclave_broker_core::engine::configure(whole(memory_budget), whole(max_queued));
 }
 
+/// Sets how many isolates each engine process started from now on hosts
+/// (`runtimePool.isolatesPerEngine`); returns the value in force.
+#[napi]
+pub fn configure_engine_isolates(isolates: u32) -> u32 {
+    enclave_broker_core::engine::configure_isolates(isolates as usize) as u32
+}
+
 #[napi(object)]
 pub struct EngineStats {
     pub processes: u32,
+    /// Processes running no execution.
     pub idle: u32,
+    /// Executions running now, one per isolate.
+    pub running: u32,
+    /// Isolates each engine process started from now on hosts.
+    pub isolates_per_engine: u32,
+    /// Processes that ended (a V8 fatal error, a kill) while they ran executions.
+    pub crashed: f64,
+    /// Executions that ended because their process did.
+    pub lost_executions: f64,
     pub queued: u32,
     pub executions: f64,
     pub killed: f64,
@@ -175,6 +191,10 @@ pub fn engine_stats() -> EngineStats {
     EngineStats {
         processes: s.processes as u32,
         idle: s.idle as u32,
+        running: s.running as u32,
+        isolates_per_engine: s.isolates_per_engine as u32,
+        crashed: s.crashed as f64,
+        lost_executions: s.lost_executions as f64,
         queued: s.queued as u32,
         executions: s.executions as f64,
         killed: s.killed as f64,

@@ -14,8 +14,9 @@ use enclave_broker_core::session::SessionState;
 /// The kill count is process-wide: these tests take turns.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// A script spinning in JavaScript reads nothing from its pipe, so the stop must reach V8
-/// another way (the interrupt signal); the kill after the grace period is only a fallback.
+/// A script spinning in JavaScript never yields, so the stop must reach V8 from another
+/// thread (the engine's reader thread, which takes the frame at once); the kill after the
+/// grace period is only a fallback.
 #[test]
 fn spinning_scripts_stop_without_killing_their_process() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());

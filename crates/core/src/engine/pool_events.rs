@@ -7,10 +7,11 @@
 pub(crate) trait PoolEvents: Send + Sync {
     /// The process `id` has a prepared context and takes work.
     fn process_ready(&'static self, id: u64);
-    /// An execution admitted with `ceiling` bytes of the memory budget ended.
-    fn execution_released(&'static self, ceiling: usize);
-    /// The process `id` ended; whatever it ran has been settled.
-    fn process_exited(&'static self, id: u64);
+    /// An execution that process `id` ran, admitted with `ceiling` bytes of the memory
+    /// budget, ended.
+    fn execution_released(&'static self, id: u64, ceiling: usize);
+    /// The process `id` ended while it ran `lost` executions (they are settled next).
+    fn process_exited(&'static self, id: u64, lost: usize);
     /// The broker killed a process while it ran (a stop not honoured, memory past the ceiling).
     fn process_killed(&'static self);
     /// The layers of confinement a process reports it applied (the first report is logged).

@@ -179,6 +179,8 @@ impl IsolateHost {
         platform::ensure_initialized();
         let hits = Arc::new(LimitHit::new(on_limit_reached));
         let buffers = BufferBudget::new(memory_limit, hits.clone());
+        // An initial size of 0: the isolate starts at V8's smallest heap (about 3 MiB with
+        // its context) and grows on demand up to the limit.
         let create_params = v8::CreateParams::default()
             .heap_limits(0, memory_limit)
             .array_buffer_allocator(buffers.allocator());
@@ -190,7 +192,7 @@ impl IsolateHost {
             handle: isolate.thread_safe_handle(),
             // SAFETY: only dereferenced in the heap callbacks, while the isolate lives.
             isolate: unsafe { isolate.as_raw_isolate_ptr() },
-            ceiling: crate::engine::memory_ceiling(memory_limit),
+            ceiling: crate::engine::heap_ceiling(memory_limit),
             limit: memory_limit,
             hits,
         });

@@ -45,6 +45,9 @@ enum Step {
 /// One script to run, with what it may use.
 pub(crate) struct RunRequest {
     pub code: String,
+    /// `code` made into the body of an async function (done before it reaches the isolate's
+    /// thread: see `wrap::MAX_TRANSFORM_BYTES`).
+    pub wrapped: wrap::Wrapped,
     pub sandbox: SandboxOptions,
     pub bridge: Arc<dyn SandboxBridge>,
 }
@@ -118,7 +121,7 @@ impl Run<'_> {
             )));
         }
 
-        let source = match wrap::wrap(&request.code) {
+        let source = match &request.wrapped {
             wrap::Wrapped::Source(source) => source,
             wrap::Wrapped::EscapesWrapper => {
                 return Step::Done(syntax_error(
@@ -126,7 +129,7 @@ impl Run<'_> {
                 ));
             }
         };
-        let Some(source) = v8::String::new(tc, &source) else {
+        let Some(source) = v8::String::new(tc, source) else {
             return Step::Done(syntax_error("Script is too large".into()));
         };
         let name = v8::String::new(tc, "agentscript.js").expect("short string");
