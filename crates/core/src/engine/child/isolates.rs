@@ -223,8 +223,6 @@ impl Isolates {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
             std::process::exit(1)
         };
-        // deno_core requires isolates to be created inside a runtime context.
-        let _entered = rt.enter();
         // The execution running here, for the heap callbacks' report (0: none).
         let current = Arc::new(AtomicU64::new(0));
         let mut engine = {
