@@ -268,7 +268,14 @@ impl EngineProcess {
     fn stop(self: &Arc<Self>, exec: u64, reason: InterruptReason) {
         // The engine's reader thread takes the frame at once, even while the script spins.
         self.send(&ToEngine::Interrupt { exec, reason });
-        self.arm_escalation(exec, reason, STOP_GRACE, KILL_POSTPONEMENTS);
+        // A run stopped for memory is not killed after the grace period: V8 may collect for
+        // a while before it acts on the termination (longer with several isolates collecting
+        // at once), and a kill would end every execution of the process. What it can still
+        // take is bounded by its raised heap limit (V8 aborts the process past it) and the
+        // process's memory ceiling (the guard kills it past that).
+        if reason != InterruptReason::MemoryLimit {
+            self.arm_escalation(exec, reason, STOP_GRACE, KILL_POSTPONEMENTS);
+        }
     }
 
     /// Kills the process after `after` if it still runs `exec` then.

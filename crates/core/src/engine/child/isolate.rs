@@ -14,6 +14,10 @@ use super::buffer_budget::BufferBudget;
 use super::limit_hit::{LimitHit, LimitReached, mb};
 use super::platform;
 
+/// Heap in use past which an idle isolate collects (`collect_garbage_if_grown`): a few
+/// finished executions' contexts (an isolate with one context uses about 1.2 MiB).
+const GARBAGE_ALLOWANCE: usize = 4 * 1024 * 1024;
+
 /// State shared with V8's heap callbacks (which only get a raw pointer).
 struct HeapGuard {
     handle: v8::IsolateHandle,
@@ -231,6 +235,16 @@ impl IsolateHost {
     /// script's ArrayBuffer budget (dead contexts' buffers stay charged until collected).
     pub fn reclaim_buffers(&mut self) {
         if self.buffers.used() > self.buffers.limit() / 4 {
+            self.isolate.low_memory_notification();
+        }
+    }
+
+    /// Collects garbage once the heap holds more than `GARBAGE_ALLOWANCE`: each execution
+    /// leaves its context behind as garbage, and an isolate that only runs small scripts
+    /// would otherwise keep many of them (V8 sizes its next collection from the heap limit),
+    /// which, times every isolate waiting on a tool, is most of a process's memory.
+    pub fn collect_garbage_if_grown(&mut self) {
+        if self.isolate.get_heap_statistics().used_heap_size() > GARBAGE_ALLOWANCE {
             self.isolate.low_memory_notification();
         }
     }

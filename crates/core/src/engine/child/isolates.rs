@@ -290,6 +290,7 @@ impl Isolates {
                 drop(engine);
                 return self.ended();
             }
+            engine.host.collect_garbage_if_grown();
         }
     }
 
