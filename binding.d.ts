@@ -318,6 +318,11 @@ export interface EngineStats {
   queued: number
   executions: number
   killed: number
+  /**
+   * Stopped executions that did not stop in time and were ended without waiting for their
+   * isolate (a builtin that ignores V8's termination).
+   */
+  detached: number
   /** Bytes the memory ceilings of running executions may add up to. */
   memoryBudget: number
   /** Sum of the memory ceilings of the executions running now. */

@@ -176,6 +176,9 @@ pub struct EngineStats {
     pub queued: u32,
     pub executions: f64,
     pub killed: f64,
+    /// Stopped executions that did not stop in time and were ended without waiting for their
+    /// isolate (a builtin that ignores V8's termination).
+    pub detached: f64,
     /// Bytes the memory ceilings of running executions may add up to.
     pub memory_budget: f64,
     /// Sum of the memory ceilings of the executions running now.
@@ -198,6 +201,7 @@ pub fn engine_stats() -> EngineStats {
         queued: s.queued as u32,
         executions: s.executions as f64,
         killed: s.killed as f64,
+        detached: s.detached as f64,
         memory_budget: s.budget.memory_bytes as f64,
         admitted_bytes: s.admitted_bytes as f64,
         max_queued: s.budget.max_queued as f64,

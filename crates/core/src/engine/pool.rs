@@ -143,15 +143,19 @@ pub struct PoolStats {
     pub lost_executions: u64,
     pub queued: usize,
     pub executions: u64,
-    /// Processes the broker had to kill while they ran: a stop not honoured within the
-    /// grace period, or memory past the ceiling. Stops normally end without a kill.
+    /// Processes the broker had to kill while they ran: a stopped execution still running
+    /// long after it was detached, or memory past the ceiling. Stops normally end without a kill.
     pub killed: u64,
+    /// Stopped executions that did not stop within the grace period and were ended without
+    /// waiting for their isolate (a builtin that ignores V8's termination).
+    pub detached: u64,
     pub budget: BudgetConfig,
     /// Sum of the memory ceilings of the executions running now.
     pub admitted_bytes: usize,
 }
 
 static KILLED: AtomicU64 = AtomicU64::new(0);
+static DETACHED: AtomicU64 = AtomicU64::new(0);
 
 fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -259,6 +263,7 @@ pub fn pool_stats() -> PoolStats {
         queued: state.queued.len(),
         executions: state.executions,
         killed: KILLED.load(Ordering::Relaxed),
+        detached: DETACHED.load(Ordering::Relaxed),
         budget: state.budget,
         admitted_bytes: state.admitted,
     }
@@ -571,6 +576,10 @@ impl PoolEvents for Pool {
 
     fn process_exited(&'static self, id: u64, lost: usize) {
         self.exited(id, lost);
+    }
+
+    fn execution_detached(&'static self) {
+        DETACHED.fetch_add(1, Ordering::Relaxed);
     }
 
     fn process_killed(&'static self) {

@@ -12,6 +12,8 @@ pub(crate) trait PoolEvents: Send + Sync {
     fn execution_released(&'static self, id: u64, ceiling: usize);
     /// The process `id` ended while it ran `lost` executions (they are settled next).
     fn process_exited(&'static self, id: u64, lost: usize);
+    /// A stopped execution did not stop in time and was ended without waiting for its isolate.
+    fn execution_detached(&'static self);
     /// The broker killed a process while it ran (a stop not honoured, memory past the ceiling).
     fn process_killed(&'static self);
     /// The layers of confinement a process reports it applied (the first report is logged).

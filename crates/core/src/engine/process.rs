@@ -91,6 +91,10 @@ pub(crate) struct EngineProcess {
 const KILL_POSTPONEMENTS: u32 = 20;
 const KILL_POSTPONEMENT: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How long an execution that ignored its stop (`detach`) may keep its isolate busy before
+/// its process is killed, ending the process's other executions with it.
+const DETACHED_KILL_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -297,9 +301,9 @@ impl EngineProcess {
         }
     }
 
-    /// The grace period of a stop is over: the process is killed if it still runs `exec`,
-    /// unless answers from it wait unread (the broker is behind, perhaps with the run's
-    /// outcome): then the kill is put off a little, a bounded number of times.
+    /// The grace period of a stop is over and `exec` still runs (unless answers from the
+    /// process wait unread: the broker is behind, perhaps with the run's outcome, so this is
+    /// put off a little, a bounded number of times). The run is detached.
     fn escalate(self: &Arc<Self>, exec: u64, reason: InterruptReason, left: u32) {
         if !lock(&self.running).contains_key(&exec) {
             return;
@@ -307,7 +311,46 @@ impl EngineProcess {
         if left > 0 && self.answers_pending() {
             return self.arm_escalation(exec, reason, KILL_POSTPONEMENT, left - 1);
         }
-        self.kill(Kill::Stop { exec, reason });
+        self.detach(exec, reason);
+    }
+
+    /// A run that did not honour its stop (a builtin that looks at V8's termination only
+    /// when it is done) ends now for its owner, with its stop's reason, instead of costing
+    /// every execution of the process a kill. Its isolate stays busy until the builtin
+    /// returns (its memory bounded by the heap limit and the process ceiling, and it keeps
+    /// its share of the budget until then); if that takes longer than `DETACHED_KILL_AFTER`,
+    /// the process is killed.
+    fn detach(self: &Arc<Self>, exec: u64, reason: InterruptReason) {
+        let detached = {
+            let mut running = lock(&self.running);
+            let Some(run) = running.get_mut(&exec) else { return };
+            let Some(done) = run.done.take() else { return };
+            let calls: Vec<ToolCallInfo> = run.calls.drain().map(|(_, info)| info).collect();
+            (done, calls, run.bridge.clone(), run.control.clone(), run.limit_report.clone())
+        };
+        let (done, calls, bridge, control, limit_report) = detached;
+        self.pool.execution_detached();
+        for info in &calls {
+            bridge.finish_tool_call(info, None);
+        }
+        control.finish();
+        done(match limit_report {
+            Some(report) => {
+                ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) }
+            }
+            None => ExecutionOutcome::Interrupted { reason, detail: None },
+        });
+        let process = Arc::downgrade(self);
+        let last_resort = timer::arm(Instant::now() + DETACHED_KILL_AFTER, move || {
+            if let Some(process) = process.upgrade()
+                && lock(&process.running).contains_key(&exec)
+            {
+                process.kill(Kill::Stop { exec, reason });
+            }
+        });
+        if let Some(running) = lock(&self.running).get_mut(&exec) {
+            running.escalation = Some(last_resort);
+        }
     }
 
     /// Whether frames from the engine wait to be handled: read and not yet handled, or still
