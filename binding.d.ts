@@ -437,6 +437,12 @@ export declare function braceExpand(pattern: string): Array<string> | BindingErr
 export declare function checkLimits(limits: object): BindingLimits | BindingError
 
 /**
+ * Sets how many isolates each engine process started from now on hosts
+ * (`runtimePool.isolatesPerEngine`); returns the value in force.
+ */
+export declare function configureEngineIsolates(isolates: number): number
+
+/**
  * Sets the engine pool's memory budget (bytes) and how many executions may wait for it
  * (`runtimePool.memoryBudget` / `maxQueued`); absent values are kept.
  */
@@ -446,10 +452,24 @@ export declare function engineStats(): EngineStats
 
 export interface EngineStats {
   processes: number
+  /** Processes running no execution. */
   idle: number
+  /** Executions running now, one per isolate. */
+  running: number
+  /** Isolates each engine process started from now on hosts. */
+  isolatesPerEngine: number
+  /** Processes that ended (a V8 fatal error, a kill) while they ran executions. */
+  crashed: number
+  /** Executions that ended because their process did. */
+  lostExecutions: number
   queued: number
   executions: number
   killed: number
+  /**
+   * Stopped executions that did not stop in time and were ended without waiting for their
+   * isolate (a builtin that ignores V8's termination).
+   */
+  detached: number
   /** Bytes the memory ceilings of running executions may add up to. */
   memoryBudget: number
   /** Sum of the memory ceilings of the executions running now. */
@@ -531,3 +551,9 @@ export declare function setEngineExecutable(path: string): void
 
 /** Registers the facade's dispatcher `(kind, a, b, s1, s2, s3) => void`. */
 export declare function setHost(dispatcher: (arg: DispatchArgs) => void): void
+
+/**
+ * The source of the value codec the sandbox uses (it defines `createValueCodec`): the
+ * facade evaluates the same text, so tool results and return values are copied by one rule.
+ */
+export declare function valueCodecSource(): string

@@ -1108,7 +1108,14 @@ export interface RuntimePoolOptions {
   /** Engine processes started ahead of demand. */
   minSize?: number;
   /**
-   * Bytes the memory ceilings (2 × memoryLimit + 256 MiB each) of running executions may add up to;
+   * Executions one engine process runs at once, each in a V8 isolate on a thread of its own (1 to 256;
+   * default 16, or `ENCLAVE_BROKER_ISOLATES_PER_ENGINE`). Applies to processes started afterwards. A V8
+   * fatal error or a kill ends the executions of one process only.
+   */
+  isolatesPerEngine?: number;
+  /**
+   * Bytes the memory ceilings of running executions may add up to (each: 2 × memoryLimit + 16 MiB, plus its
+   * share of its process's 256 MiB, 256 MiB / isolatesPerEngine);
    * others wait, the wait counting in their timeout. Default: three quarters of the machine's (or
    * cgroup's) memory, or `ENCLAVE_BROKER_MEMORY_BUDGET`.
    */

@@ -145,9 +145,13 @@ function normalize(events) {
     );
 }
 
+// The heap in use when a memory limit is hit is a measurement (it depends on when V8's
+// concurrent marking got to it, and on what the isolate ran before), like a duration.
 function outcome(result) {
   const { stats, ...rest } = result;
-  return { ...rest, toolCallCount: stats.toolCallCount };
+  const error =
+    rest.error == null ? undefined : { ...rest.error, message: rest.error.message.replace(/\(\d+\.\d+MB in use\)/, '(<varies>MB in use)') };
+  return { ...rest, ...(error === undefined ? {} : { error }), toolCallCount: stats.toolCallCount };
 }
 
 let embedded;

@@ -126,7 +126,8 @@ describe('sessions waiting for an engine thread', () => {
       const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
       const within = (p, ms) => Promise.race([p, sleep(ms).then(() => 'PENDING')]);
       const broker = createBroker();
-      // Two engine processes (ENCLAVE_BROKER_MAX_ENGINES=2), both held by spinning scripts.
+      // Two engine processes of one isolate each (ENCLAVE_BROKER_MAX_ENGINES=2,
+      // ENCLAVE_BROKER_ISOLATES_PER_ENGINE=1), both held by spinning scripts.
       const spinners = [broker.createSession(), broker.createSession()];
       const spinning = spinners.map((s) => s.execute('while (true) {}'));
       await sleep(100);
@@ -144,7 +145,7 @@ describe('sessions waiting for an engine thread', () => {
         deadline === 'PENDING' ? 'PENDING' : deadline.error.code,
       ]));
       `,
-      { timeoutMs: EXIT_BUDGET_MS, env: { ENCLAVE_BROKER_MAX_ENGINES: '2' } },
+      { timeoutMs: EXIT_BUDGET_MS, env: { ENCLAVE_BROKER_MAX_ENGINES: '2', ENCLAVE_BROKER_ISOLATES_PER_ENGINE: '1' } },
     );
     expectCleanExit(run, '["SESSION_CANCELLED","DEADLINE_EXCEEDED"]\n');
   });

@@ -69,8 +69,17 @@ const SCENARIOS = [
     iterations: 30,
   },
   {
+    id: 'n',
+    title: 'n. 200 concurrent executes, 1 tool call each',
+    code: "return await callTool('echo', { x: 1 })",
+    check: (v) => v !== null && typeof v === 'object' && v.x === 1,
+    concurrency: 200,
+    warmup: 2,
+    iterations: 20,
+  },
+  {
     id: 'e',
-    title: 'e. CPU loop 1e6 (s += i * i)',
+    title: 'e. CPU loop 1e6 (s += i * i), warm (after 10 runs)',
     code: 'let s = 0; for (let i = 0; i < 1e6; i++) s += i * i; return s',
     check: (v) => v === CPU_EXPECTED,
     warmup: 10,
@@ -140,6 +149,34 @@ const DOCUMENT_SCENARIOS = [
 
 const IMPORT_RUNS = QUICK ? 2 : 15;
 
+const MiB = 1024 * 1024;
+const INFLIGHT_COUNT = QUICK ? 200 : 1000;
+const INFLIGHT_TOOL_MS = 2000;
+const PER_EXECUTION_COUNT = 50;
+const BURST_COUNT = 200;
+
+// One measurement as a row's statistics.
+const one = (v) => summarize([v]);
+const allStarted = (r) => r.allStartedMs ?? Infinity;
+// Tree PSS above its idle level `second` seconds after a burst, in MiB.
+const afterBurst = (r, second) => (r.samples.find((x) => x.s === second).pss - r.basePss) / MiB;
+
+// Density scenarios (bench/density.js), each side in a fresh process.
+function runDensity() {
+  const density = path.join(__dirname, 'density.js');
+  const run = (args) => runChild(['--expose-gc', density, ...args], 120000);
+  const pair = (args) => ({ ours: run(['ours', ...args]), baseline: run(['baseline', ...args]) });
+  process.stdout.write('running density children (in flight, per execution, burst) ... ');
+  const t = performance.now();
+  const out = {
+    inflight: pair(['inflight', String(INFLIGHT_COUNT), String(INFLIGHT_TOOL_MS)]),
+    perExecution: pair(['inflight', String(PER_EXECUTION_COUNT), String(INFLIGHT_TOOL_MS)]),
+    burst: pair(['burst', String(BURST_COUNT)]),
+  };
+  console.log(`${((performance.now() - t) / 1000).toFixed(1)} s`);
+  return out;
+}
+
 function makeItems(count = ITEM_COUNT) {
   return Array.from({ length: count }, (_, i) => ({
     id: i,
@@ -178,8 +215,8 @@ function createSide(side) {
   }
   if (side === 'ours' || side === 'embedded' || side === 'extracted') {
     const { createBroker } = require(ROOT);
-    // Room for scenario x's 200 concurrent sessions (the default maxSessions is 100).
-    const sessions = side === 'ours' ? undefined : { maxSessions: 1000 };
+    // Room for scenarios j's, n's and x's 200 concurrent sessions (the default maxSessions is 100).
+    const sessions = { maxSessions: 1000 };
     const broker =
       side === 'extracted'
         ? createBroker({ mode: 'extracted', runtimeUrl: process.env.BENCH_RUNTIME_URL, sessions })
@@ -322,25 +359,18 @@ async function importChild(sideName) {
   const rss = process.memoryUsage().rss;
   const enginesAfterImport = engineMemory();
   // The first execution in a fresh process (cold start: engine processes, first contexts).
-  let firstExecMs;
-  let firstOk;
-  if (sideName === 'ours') {
-    const broker = mod.createBroker();
-    const s = performance.now();
-    const r = await broker.execute('return 1 + 2');
-    firstExecMs = performance.now() - s;
-    firstOk = r.value === 3;
-    await broker.dispose();
-  } else {
-    const { VmBaselineBroker } = require('./baseline');
-    const broker = new VmBaselineBroker();
-    const s = performance.now();
-    const r = await broker.execute('return 1 + 2');
-    firstExecMs = performance.now() - s;
-    firstOk = r.value === 3;
-  }
+  // Then the CPU loop once: cold, in a fresh process (ours: a fresh isolate too).
+  const broker = sideName === 'ours' ? mod.createBroker() : new (require('./baseline').VmBaselineBroker)();
+  let s = performance.now();
+  const r = await broker.execute('return 1 + 2');
+  const firstExecMs = performance.now() - s;
+  s = performance.now();
+  const cpu = await broker.execute(SCENARIOS.find((x) => x.id === 'e').code);
+  const cpuColdMs = performance.now() - s;
+  const firstOk = r.value === 3 && cpu.value === CPU_EXPECTED;
+  await broker.dispose();
   process.stdout.write(
-    `${JSON.stringify({ importMs: Number(t1 - t0) / 1e6, rss, enginesAfterImport: enginesAfterImport.count, firstExecMs, firstOk })}\n`,
+    `${JSON.stringify({ importMs: Number(t1 - t0) / 1e6, rss, enginesAfterImport: enginesAfterImport.count, firstExecMs, cpuColdMs, firstOk })}\n`,
   );
   process.exit(0);
 }
@@ -375,7 +405,9 @@ async function main() {
   for (let i = 0; i < IMPORT_RUNS; i++) {
     for (const side of ['ours', 'baseline']) imports[side].push(runChild([__filename, '--import', side], 60000));
   }
-  console.log(`${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+  console.log(`${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const density = runDensity();
+  console.log('');
 
   const rows = [];
   const json = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, quick: QUICK, scenarios: [] };
@@ -394,6 +426,14 @@ async function main() {
   const rssMib = (side) => summarize(imports[side].map((r) => r.rss / (1024 * 1024)));
   addRow('g-rss', 'g. RSS after import (child process)', 'MiB', rssMib('ours'), rssMib('baseline'), false);
   addRow('h', 'h. cold start: first execute in a fresh process', 'ms', importStat('ours', 'firstExecMs'), importStat('baseline', 'firstExecMs'), false);
+  addRow('e-cold', 'e. CPU loop 1e6, cold (second execute of a fresh process)', 'ms', importStat('ours', 'cpuColdMs'), importStat('baseline', 'cpuColdMs'), false);
+  const { inflight, perExecution, burst } = density;
+  addRow('o-start', `o. ${INFLIGHT_COUNT} in flight awaiting a ${INFLIGHT_TOOL_MS / 1000} s tool: all started (ms after submit)`, 'ms', one(allStarted(inflight.ours)), one(allStarted(inflight.baseline)), false);
+  addRow('o-done', `o. ${INFLIGHT_COUNT} in flight: all finished`, 'ms', one(inflight.ours.completedMs), one(inflight.baseline.completedMs), false);
+  addRow('o-pss', `o. ${INFLIGHT_COUNT} in flight: peak PSS of the process tree (Node + engines)`, 'MiB', one(inflight.ours.peakPss / MiB), one(inflight.baseline.peakPss / MiB), false);
+  addRow('p', `p. memory per in-flight execution (PSS, ${PER_EXECUTION_COUNT} awaiting a tool)`, 'MiB', one(perExecution.ours.perExecutionPss / MiB), one(perExecution.baseline.perExecutionPss / MiB), false);
+  addRow('q-0', `q. tree PSS above idle right after a burst of ${BURST_COUNT}`, 'MiB', one(afterBurst(burst.ours, 0)), one(afterBurst(burst.baseline, 0)), false);
+  addRow('q-5', `q. tree PSS above idle 5 s after a burst of ${BURST_COUNT}`, 'MiB', one(afterBurst(burst.ours, 5)), one(afterBurst(burst.baseline, 5)), false);
 
   console.log(table(['scenario', 'unit', 'ours median', 'ours p95', 'baseline median', 'baseline p95', 'ratio'], rows));
   console.log('\nextracted mode (runtime worker process on this machine, WebSocket on 127.0.0.1) beside embedded mode:');
@@ -432,9 +472,14 @@ g. baseline import = require('node:vm') only: the original @enclave-vm/broker is
   so its real import cost is not measurable. Ours = require of this package (no engine processes
   started at import: ${Math.max(...imports.ours.map((r) => r.enginesAfterImport))} found after import).
 h. is extra: the first execute after import in a fresh process (includes starting engine processes).
+k. each side in a fresh process; ours with runtimePool.memoryBudget large enough for all at once (the default
+  budget admits each execution at its worst case). "all started": when the last tool handler ran.
+l. (peak PSS while ${PER_EXECUTION_COUNT} executions wait on a tool - PSS when idle) / ${PER_EXECUTION_COUNT}, whole process tree.
+m. PSS of the process tree (gc() first) minus its idle PSS before the burst.
 e. runs in different V8 builds (Node ${process.versions.v8} vs the engine's deno_core V8).
 i. the time from execute() to the reported timeout: the overshoot past 100 ms is how promptly a
-  spinning script is stopped (ours: watchdog -> signal -> V8 terminate_execution; baseline: vm's timeout).`);
+  spinning script is stopped (ours: timer -> stop frame -> the engine's reader thread -> V8 terminate_execution;
+  baseline: vm's timeout).`);
 
   const failures = [
     ...sides.ours.failures,
@@ -444,6 +489,11 @@ i. the time from execute() to the reported timeout: the overshoot past 100 ms is
     ...['reference', 'copying', 'baseline'].flatMap((side) => documents[side].failures.map((f) => ({ ...f, side }))),
   ];
   const importFailures = [...imports.ours, ...imports.baseline].filter((r) => !r.firstOk).length;
+  for (const [name, pair] of Object.entries(density)) {
+    for (const [side, r] of Object.entries(pair)) {
+      if (r.mismatches > 0) failures.push({ scenario: name, side, mismatches: r.mismatches, error: r.firstError });
+    }
+  }
   if (failures.length > 0 || importFailures > 0) {
     console.log(`\nWRONG RESULTS: ${failures.length} executions, ${importFailures} cold starts`);
     for (const f of failures.slice(0, 10)) console.log('  ', JSON.stringify(f));
@@ -461,6 +511,7 @@ i. the time from execute() to the reported timeout: the overshoot past 100 ms is
   console.log(`orchestrator RSS ${mib(readRssBytes(process.pid))}; total bench time ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   json.imports = imports;
+  json.density = density;
   json.failures = failures;
   json.ours = { engineStats: o.engineStats, nodeRss: o.memory.nodeRss, heapUsed: o.memory.heapUsed, engines: o.engines };
   json.baseline = { nodeRss: sides.baseline.memory.nodeRss, heapUsed: sides.baseline.memory.heapUsed };

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Soak test: 10,000 executions, 10 in flight at a time, mixing ordinary scripts (tool
-// calls, console output, return values) with scripts that hit every limit. Each outcome
+// calls, console output, return values) with scripts that hit every limit; then 10,000
+// executions that each await a tool answering after 2 s, 1,000 in flight at a time (the
+// density an engine process of several isolates is for; `--awaiting 0` skips it). Each outcome
 // is checked (error code, and value or output where there is one); mismatches are
 // printed and make the exit status non-zero. Every 1,000 executions it prints memory
 // (Node RSS and heapUsed after gc, engine processes' RSS) and engineStats(). After the
 // first 1,000 (warm-up), Node's RSS must stay within +10% of its value at 1,000.
 //
-//   node --expose-gc --min-semi-space-size=16 --max-semi-space-size=16 bench/soak.js [--count N] [--concurrency N]
+//   node --expose-gc --min-semi-space-size=16 --max-semi-space-size=16 bench/soak.js [--count N] [--concurrency N] [--awaiting N]
 //
 // The young generation is pinned at its largest size (npm run soak does this): left to
 // itself, V8 grows it from 8 to 32 MiB under this allocation rate over the first few
@@ -25,6 +27,9 @@ function arg(name, fallback) {
 }
 
 const TOTAL = arg('--count', 10000);
+const AWAITING = arg('--awaiting', 10000);
+const AWAITING_IN_FLIGHT = 1000;
+const AWAITING_TOOL_MS = 2000;
 const CONCURRENCY = arg('--concurrency', 10);
 const CHECKPOINT = 1000;
 const RSS_TOLERANCE = 0.1;
@@ -405,7 +410,49 @@ async function main() {
   console.log(`sessions left: ${last.broker.totalSessions}; hang calls never aborted: ${hangCalls.started - hangCalls.aborted}`);
   await broker.dispose();
   console.log(`engineStats after dispose: ${JSON.stringify(native.engineStats())}`);
-  if (mismatches.length > 0 || !memoryPass) process.exitCode = 1;
+  const awaitingMismatches = AWAITING > 0 ? await awaitingPhase() : 0;
+  if (mismatches.length > 0 || awaitingMismatches > 0 || !memoryPass) process.exitCode = 1;
+}
+
+// Executions that each await a slow tool, AWAITING_IN_FLIGHT at a time: every value checked.
+// The memory budget is lifted for it (the default admits each execution at its worst case).
+async function awaitingPhase() {
+  const waiting = createBroker({
+    sessions: { maxSessions: AWAITING_IN_FLIGHT + 100 },
+    runtimePool: { memoryBudget: 2 ** 50, maxQueued: AWAITING_IN_FLIGHT + 100 },
+  });
+  waiting.tool('wait', {
+    handler: ({ i }) => new Promise((resolve) => setTimeout(() => resolve({ i }), AWAITING_TOOL_MS)),
+  });
+  console.log(`\nawaiting tools: ${AWAITING} executions, ${AWAITING_IN_FLIGHT} in flight, each awaiting a ${AWAITING_TOOL_MS / 1000} s tool`);
+  const start = performance.now();
+  let next = 0;
+  let wrong = 0;
+  let first;
+  let peakEngines = 0;
+  const sampler = setInterval(() => {
+    peakEngines = Math.max(peakEngines, engineMemory().pss ?? 0);
+  }, 250);
+  const workers = Array.from({ length: AWAITING_IN_FLIGHT }, async () => {
+    while (next < AWAITING) {
+      const i = next++;
+      const r = await waiting.execute(`return (await callTool('wait', { i: ${i} })).i * 2`);
+      if (!r.success || r.value !== i * 2) {
+        wrong++;
+        first ??= JSON.stringify(r.error ?? r.value).slice(0, 200);
+      }
+    }
+  });
+  await Promise.all(workers);
+  clearInterval(sampler);
+  const elapsed = (performance.now() - start) / 1000;
+  global.gc();
+  console.log(
+    `awaiting tools: ${AWAITING} executions in ${elapsed.toFixed(1)} s, ${wrong} mismatches${first ? ` (first: ${first})` : ''}; ` +
+      `peak engine PSS ${mib(peakEngines)}; node RSS ${mib(process.memoryUsage().rss)}; engineStats ${JSON.stringify(native.engineStats())}`,
+  );
+  await waiting.dispose();
+  return wrong;
 }
 
 main().catch((error) => {

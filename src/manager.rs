@@ -128,6 +128,13 @@ impl BindingSessionManager {
 #[napi]
 pub const MAX_TOOL_NAME_BYTES: u32 = enclave_broker_core::engine::MAX_TOOL_NAME_BYTES as u32;
 
+/// The source of the value codec the sandbox uses (it defines `createValueCodec`): the
+/// facade evaluates the same text, so tool results and return values are copied by one rule.
+#[napi]
+pub fn value_codec_source() -> &'static str {
+    enclave_broker_core::engine::VALUE_CODEC_SOURCE
+}
+
 /// Where the `enclave-engine` binary is; the facade finds it next to the addon.
 #[napi]
 pub fn set_engine_executable(path: String) {
@@ -148,13 +155,32 @@ pub fn configure_engine_pool(memory_budget: Option<f64>, max_queued: Option<f64>
     enclave_broker_core::engine::configure(whole(memory_budget), whole(max_queued));
 }
 
+/// Sets how many isolates each engine process started from now on hosts
+/// (`runtimePool.isolatesPerEngine`); returns the value in force.
+#[napi]
+pub fn configure_engine_isolates(isolates: u32) -> u32 {
+    enclave_broker_core::engine::configure_isolates(isolates as usize) as u32
+}
+
 #[napi(object)]
 pub struct EngineStats {
     pub processes: u32,
+    /// Processes running no execution.
     pub idle: u32,
+    /// Executions running now, one per isolate.
+    pub running: u32,
+    /// Isolates each engine process started from now on hosts.
+    pub isolates_per_engine: u32,
+    /// Processes that ended (a V8 fatal error, a kill) while they ran executions.
+    pub crashed: f64,
+    /// Executions that ended because their process did.
+    pub lost_executions: f64,
     pub queued: u32,
     pub executions: f64,
     pub killed: f64,
+    /// Stopped executions that did not stop in time and were ended without waiting for their
+    /// isolate (a builtin that ignores V8's termination).
+    pub detached: f64,
     /// Bytes the memory ceilings of running executions may add up to.
     pub memory_budget: f64,
     /// Sum of the memory ceilings of the executions running now.
@@ -170,9 +196,14 @@ pub fn engine_stats() -> EngineStats {
     EngineStats {
         processes: s.processes as u32,
         idle: s.idle as u32,
+        running: s.running as u32,
+        isolates_per_engine: s.isolates_per_engine as u32,
+        crashed: s.crashed as f64,
+        lost_executions: s.lost_executions as f64,
         queued: s.queued as u32,
         executions: s.executions as f64,
         killed: s.killed as f64,
+        detached: s.detached as f64,
         memory_budget: s.budget.memory_bytes as f64,
         admitted_bytes: s.admitted_bytes as f64,
         max_queued: s.budget.max_queued as f64,

@@ -346,18 +346,42 @@ fn external_tools_wait_for_a_submitted_result() {
 }
 
 #[test]
-fn a_v8_fatal_error_ends_only_its_own_execution() {
+fn a_v8_fatal_error_ends_only_the_executions_of_its_own_process() {
     let mut spinning = Vec::new();
-    let host = TestHost::new();
+    let host = TestHost::new().tool("hang", |_| None);
     for _ in 0..2 {
         let s = session(&host, SessionLimits::default());
         s.execute("let n = 0; for (let i = 0; i < 3e7; i++) n += i; return n".into()).unwrap();
         spinning.push(s);
     }
+    // Two executions waiting on a tool, then the crash, all in one process (a memory limit
+    // of their own: no other test's executions share it).
+    let before = enclave_broker_core::engine::pool_stats();
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let s = session_with_memory(&host, SessionLimits::default(), 144);
+            s.execute("await callTool('hang', {}); return 1".into()).unwrap();
+            s
+        })
+        .collect();
     // V8 aborts its process: the array split would need more elements than V8 allows.
-    let f = run("return 'x,'.repeat(2 ** 27).split(',').length");
-    assert_eq!(f.error_code(), "MEMORY_LIMIT_EXCEEDED");
+    let crash = session_with_memory(&host, SessionLimits::default(), 144);
+    crash.execute("return 'x,'.repeat(2 ** 27).split(',').length".into()).unwrap();
+    let f = wait(&crash);
+    assert_eq!(f.error_code(), "MEMORY_LIMIT_EXCEEDED", "{}", f.error_message());
     assert!(f.error_message().starts_with("Memory limit exceeded: "), "{}", f.error_message());
+    for s in &waiting {
+        let f = wait(s);
+        assert!(
+            ["MEMORY_LIMIT_EXCEEDED", "ENGINE_CRASHED"].contains(&f.error_code().as_str()),
+            "{}",
+            f.error_code()
+        );
+    }
+    let after = enclave_broker_core::engine::pool_stats();
+    assert!(after.crashed > before.crashed, "{after:?}");
+    assert!(after.lost_executions >= before.lost_executions + 3, "{after:?}");
+    // The executions of other processes went on.
     for s in spinning {
         assert_eq!(wait(&s).result.value_json.as_deref(), Some("449999985000000"));
     }
@@ -365,13 +389,17 @@ fn a_v8_fatal_error_ends_only_its_own_execution() {
 }
 
 #[test]
-fn a_builtin_that_ignores_termination_is_killed_after_the_grace_period() {
+fn a_builtin_that_ignores_termination_ends_after_the_grace_period() {
     let start = Instant::now();
     let limits = SessionLimits { tool_timeout_ms: 500, ..Default::default() };
-    let f = run_with(&TestHost::new(), limits, "new Array(1e8).fill(0); return 1");
+    // Its process may be killed later (all its executions with it): a memory limit of its own
+    // keeps it apart.
+    let s = session_with_memory(&TestHost::new(), limits, 136);
+    s.execute("new Array(1e8).fill(0); return 1".into()).unwrap();
+    let f = wait(&s);
     assert_eq!(f.error_code(), "TIMEOUT");
     assert_eq!(f.error_message(), "Script execution timed out after 500ms");
-    // 500 ms limit + 250 ms grace before the kill, with room for a loaded machine.
+    // 500 ms limit + 250 ms grace before it is detached, with room for a loaded machine.
     assert!(start.elapsed() < Duration::from_millis(3000), "took {:?}", start.elapsed());
 }
 
@@ -381,8 +409,9 @@ fn memory_outside_the_heap_is_bounded_by_the_process_ceiling() {
     let s = enclave_broker_core::session::Session::new(
         enclave_broker_core::session::SessionConfig {
             limits: SessionLimits { tool_timeout_ms: 20_000, ..Default::default() },
+            // A limit of its own (its process may be killed; see above).
             sandbox: enclave_broker_core::engine::SandboxOptions {
-                memory_limit_bytes: 32 * 1024 * 1024,
+                memory_limit_bytes: 24 * 1024 * 1024,
                 ..Default::default()
             },
             ..Default::default()

@@ -48,7 +48,7 @@ fn probe(case: &str) {
     let _entered = tokio.enter();
     let mut runtime = deno_core::JsRuntime::new(Default::default());
     runtime.execute_script("before", "1 + 1").expect("V8 runs before the lock-down");
-    layers.extend(confine::lock_down(MEMORY_LIMIT));
+    layers.extend(confine::lock_down(MEMORY_LIMIT, 1));
     for layer in &layers {
         say(&format!("layer {layer}"));
     }

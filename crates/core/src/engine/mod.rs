@@ -1,24 +1,23 @@
 //! The engine. Scripts run in engine processes (`enclave-engine`, built from this crate),
-//! each owning one V8 isolate and running one execution at a time in a fresh context
-//! prepared ahead of demand. A context is never reused; a process whose isolate hit a
-//! limit is replaced. Running outside the host process means that nothing V8 does for a
-//! hostile script (a fatal error, a builtin that ignores termination) can stop the host:
-//! the worst case is that one process, and the one execution it ran, end.
+//! each hosting several V8 isolates (`isolates_per_engine`, one thread each), and each
+//! isolate runs one execution at a time in a fresh context prepared ahead of demand. A
+//! context is never reused; an isolate that hit a limit is replaced. Running outside the
+//! host process means that nothing V8 does for a hostile script (a fatal error, a builtin
+//! that ignores termination) can stop the host: the worst case is that one process, and the
+//! executions it ran, end.
 
 mod bridge;
 pub mod budget;
 pub mod confine;
 mod control;
+mod job;
 mod outcome;
 // Elsewhere than on Unix the pipe cannot be made non-blocking: a writer thread takes the frames.
 #[cfg_attr(not(unix), path = "pipe_writer_portable.rs")]
 mod pipe_writer;
 mod pool;
+mod pool_events;
 mod process;
-// Linux only: elsewhere the engine process reads its pipe on a thread of its own, which takes
-// the Interrupt frame at once (see `child::input`), so a stop needs no signal.
-#[cfg(target_os = "linux")]
-mod signal;
 pub(crate) mod timer;
 pub mod wire;
 
@@ -34,7 +33,10 @@ pub use bridge::{ConsoleLevel, PendingToolCall, SandboxBridge, ToolCallInfo};
 pub use budget::{AtCapacity, BudgetConfig};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
-pub use pool::{PoolStats, check_capacity, configure, pool_stats, prewarm, sandbox_report, set_executable};
+pub use pool::{
+    PoolStats, check_capacity, configure, configure_isolates, pool_stats, prewarm, sandbox_report,
+    set_executable,
+};
 
 /// What a script is compiled inside: the body of an async function, so top-level `await`
 /// and `return` work (the engine's `child/wrap.rs` wraps; the sidecar's rewrite parses the
@@ -60,13 +62,51 @@ pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
 /// Most of an uncaught error's name that leaves the sandbox, in UTF-8 bytes.
 pub const MAX_ERROR_NAME_BYTES: usize = 256;
 
+/// The value codec (`child/value-codec.js`): how a JavaScript value becomes plain JSON data
+/// crossing the sandbox boundary. Every sandbox context runs it (the prelude includes it) and
+/// so does the host facade (`lib/value-codec.js` evaluates this text), so both sides copy
+/// values by one rule.
+pub const VALUE_CODEC_SOURCE: &str = include_str!("child/value-codec.js");
+
 /// How long an engine process may take to honour a stop before it is killed.
 pub(crate) const STOP_GRACE: Duration = Duration::from_millis(250);
 
-/// The most memory an engine process may use for a script of `memory_limit`: heap and
-/// ArrayBuffers each up to the limit, plus the process itself. Past it, the process is killed.
-pub(crate) fn memory_ceiling(memory_limit: usize) -> usize {
-    memory_limit.saturating_mul(2).saturating_add(256 << 20)
+/// What an engine process uses beyond its isolates: the binary, V8's shared parts, the
+/// reader thread.
+const PROCESS_BASE: usize = 256 << 20;
+/// What each isolate uses beyond its heap and ArrayBuffers: its thread's stack, V8's tables
+/// for it, its context, its part of the allocator.
+const ISOLATE_BASE: usize = 16 << 20;
+
+/// Default isolates per engine process (`ENCLAVE_BROKER_ISOLATES_PER_ENGINE`,
+/// `runtimePool.isolatesPerEngine`). README "Engine processes and isolates" says why.
+pub const DEFAULT_ISOLATES_PER_ENGINE: usize = 16;
+/// Most isolates one engine process may host.
+pub const MAX_ISOLATES_PER_ENGINE: usize = 256;
+
+/// The most memory an engine process with `isolates` isolates of `memory_limit` may use:
+/// each isolate's heap and ArrayBuffers up to the limit plus its own part, and the process's.
+/// Past it, the process is killed.
+pub(crate) fn memory_ceiling(memory_limit: usize, isolates: usize) -> usize {
+    let isolates = isolates.max(1);
+    memory_limit
+        .saturating_mul(2)
+        .saturating_add(ISOLATE_BASE)
+        .saturating_mul(isolates)
+        .saturating_add(PROCESS_BASE)
+}
+
+/// One execution's share of its process's ceiling (its isolate's, and its part of the
+/// process's): what the pool's memory budget admits it with.
+pub(crate) fn execution_ceiling(memory_limit: usize, isolates: usize) -> usize {
+    memory_limit.saturating_mul(2).saturating_add(ISOLATE_BASE).saturating_add(PROCESS_BASE / isolates.max(1))
+}
+
+/// How far an isolate's heap limit is raised once V8 nears `memory_limit` (the script is
+/// being stopped; see `child::isolate`): past it V8 aborts the process.
+#[cfg_attr(not(feature = "v8"), allow(dead_code))]
+pub(crate) fn heap_ceiling(memory_limit: usize) -> usize {
+    memory_limit.saturating_mul(2).saturating_add(PROCESS_BASE)
 }
 
 #[derive(Clone, Debug, PartialEq)]

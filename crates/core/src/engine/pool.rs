@@ -1,18 +1,18 @@
-//! The engine pool. An execution goes to an idle engine process whose next context is
-//! already prepared, or waits in a queue. One execution per process means a script that
-//! spins, crashes V8 or has to be killed only ever costs itself: other sessions run in
-//! their own processes.
+//! The engine pool. An execution goes to an engine process of its memory limit that has a
+//! free isolate (the busiest such process, so that work packs into few processes and idle
+//! ones can retire), or waits in a queue. Each isolate runs one execution at a time, so an
+//! execution that waits on a tool holds an isolate and its context, not a process; a script
+//! that crashes V8 or has to be killed costs only the executions of its own process.
 //!
 //! Executions are admitted while the memory ceilings of the admitted ones fit the pool's
 //! budget (`budget`); the others wait, first come first served, with their wait counted in
 //! their timeout (it is armed when they are submitted). Processes are added while admitted
-//! work waits for one, a few at a time. Up to one per core they start at once; beyond that
-//! only for work that has waited `GROW_DELAY`, so a burst of short executions is served by
-//! the processes that exist (more processes than cores cannot run short scripts faster),
-//! while executions that hold their process waiting on tools still get new ones. A process
-//! only ever runs scripts of the memory limit it was started with (its rlimits are sized
-//! from it). A guard thread kills a busy process whose memory passes its ceiling and
-//! retires processes idle above the minimum.
+//! work waits for a free isolate, a few at a time, each bringing `isolates_per_engine`
+//! isolates. Up to one per core they start at once; beyond that only for work that has
+//! waited `GROW_DELAY`. A process only ever runs scripts of the memory limit it was started
+//! with (its rlimits are sized from it). A guard thread kills a busy process whose memory
+//! passes its ceiling (the sum of its isolates') and retires processes idle above the
+//! minimum.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -22,39 +22,29 @@ use std::time::{Duration, Instant};
 
 use super::budget::{AtCapacity, BudgetConfig};
 use super::control::ExecutionControl;
+use super::job::Job;
 use super::outcome::{ExecutionOutcome, InterruptReason};
+use super::pool_events::PoolEvents;
 use super::process::EngineProcess;
 use super::timer::{self, Ticket};
-use super::{ExecutionRequest, memory_ceiling};
+use super::{DEFAULT_ISOLATES_PER_ENGINE, ExecutionRequest, MAX_ISOLATES_PER_ENGINE, execution_ceiling};
 use crate::protocol::{ErrorCode, ErrorInfo};
 
 /// How long queued work waits for a busy process before the pool grows past one
 /// process per core for it. Starting a process takes longer than this.
 const GROW_DELAY: Duration = Duration::from_millis(5);
 
-pub(crate) struct Job {
-    pub exec: u64,
-    pub request: ExecutionRequest,
-    pub control: Arc<ExecutionControl>,
-    queued_at: Instant,
-    /// The script's timeout, armed at submission: waiting for an engine counts in it.
-    pub timeout: Option<Ticket>,
-    /// What the job takes from the memory budget while it runs: its engine's ceiling.
-    pub ceiling: usize,
-}
-
-impl Job {
-    fn memory_limit(&self) -> usize {
-        self.request.sandbox.effective_memory_limit()
-    }
-}
+/// How long a process above the minimum stays without work before it is retired. With the
+/// isolates' own retirement (`child::isolates`), memory a burst took is given back within
+/// about five seconds.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 struct State {
-    idle: VecDeque<Arc<EngineProcess>>,
     queued: VecDeque<Job>,
+    /// Every process started and not yet ended or retired, ready or not.
     processes: Vec<Arc<EngineProcess>>,
-    /// The memory limits of the processes started and not yet ready, one entry each.
-    starting: Vec<usize>,
+    /// The memory limits and isolate counts of the processes started and not yet ready.
+    starting: Vec<(usize, usize)>,
     next_id: u64,
     executions: u64,
     guard_started: bool,
@@ -63,6 +53,11 @@ struct State {
     budget: BudgetConfig,
     /// Sum of the ceilings of the executions running now.
     admitted: usize,
+    /// Isolates of each process started from now on.
+    isolates: usize,
+    /// Processes that ended while they ran executions, and those executions.
+    crashed: u64,
+    lost: u64,
 }
 
 impl State {
@@ -76,9 +71,18 @@ impl State {
 
     /// A process started for `memory_limit` is ready, or will never be.
     fn done_starting(&mut self, memory_limit: usize) {
-        if let Some(i) = self.starting.iter().position(|limit| *limit == memory_limit) {
+        if let Some(i) = self.starting.iter().position(|(limit, _)| *limit == memory_limit) {
             self.starting.swap_remove(i);
         }
+    }
+
+    /// The started process of `memory_limit` with a free isolate and the most work.
+    fn process_with_room(&self, memory_limit: usize) -> Option<Arc<EngineProcess>> {
+        self.processes
+            .iter()
+            .filter(|p| p.memory_limit == memory_limit && p.is_started() && load(p) < p.isolates)
+            .max_by_key(|p| load(p))
+            .cloned()
     }
 
     /// The queued jobs the budget admits (a prefix: first come first served, and the ones
@@ -107,7 +111,12 @@ impl State {
     }
 }
 
-/// Idle processes paired with the queued jobs they take, to be run once the lock is released.
+/// Executions a process has been given and not yet finished (changed under the pool's lock).
+fn load(process: &EngineProcess) -> usize {
+    process.load.load(Ordering::Relaxed)
+}
+
+/// Processes paired with the queued jobs they take, to be run once the lock is released.
 type Dispatch = Vec<(Arc<EngineProcess>, Job)>;
 
 pub(crate) struct Pool {
@@ -122,22 +131,31 @@ pub(crate) struct Pool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolStats {
     pub processes: usize,
+    /// Processes running no execution.
     pub idle: usize,
+    /// Executions running now (each in an isolate of its own).
+    pub running: usize,
+    /// Isolates of each process started from now on.
+    pub isolates_per_engine: usize,
+    /// Processes that ended (a V8 fatal error, a kill) while they ran executions, and the
+    /// executions that ended with them.
+    pub crashed: u64,
+    pub lost_executions: u64,
     pub queued: usize,
     pub executions: u64,
-    /// Processes the broker had to kill while they ran: a stop not honoured within the
-    /// grace period, or memory past the ceiling. Stops normally end without a kill.
+    /// Processes the broker had to kill while they ran: a stopped execution still running
+    /// long after it was detached, or memory past the ceiling. Stops normally end without a kill.
     pub killed: u64,
+    /// Stopped executions that did not stop within the grace period and were ended without
+    /// waiting for their isolate (a builtin that ignores V8's termination).
+    pub detached: u64,
     pub budget: BudgetConfig,
     /// Sum of the memory ceilings of the executions running now.
     pub admitted_bytes: usize,
 }
 
 static KILLED: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn count_kill() {
-    KILLED.fetch_add(1, Ordering::Relaxed);
-}
+static DETACHED: AtomicU64 = AtomicU64::new(0);
 
 fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
@@ -147,7 +165,6 @@ pub(crate) fn global() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| Pool {
         state: Mutex::new(State {
-            idle: VecDeque::new(),
             queued: VecDeque::new(),
             processes: Vec::new(),
             starting: Vec::new(),
@@ -157,12 +174,17 @@ pub(crate) fn global() -> &'static Pool {
             grow_check: None,
             budget: BudgetConfig::from_environment(),
             admitted: 0,
+            isolates: env_usize("ENCLAVE_BROKER_ISOLATES_PER_ENGINE")
+                .unwrap_or(DEFAULT_ISOLATES_PER_ENGINE)
+                .clamp(1, MAX_ISOLATES_PER_ENGINE),
+            crashed: 0,
+            lost: 0,
         }),
         executable: Mutex::new(std::env::var_os("ENCLAVE_BROKER_ENGINE").map(PathBuf::from)),
         max_processes: env_usize("ENCLAVE_BROKER_MAX_ENGINES").unwrap_or(256).max(1),
         min_processes: env_usize("ENCLAVE_BROKER_MIN_ENGINES").unwrap_or(2),
         max_starting: std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
-        idle_timeout: Duration::from_secs(30),
+        idle_timeout: IDLE_TIMEOUT,
     })
 }
 
@@ -191,11 +213,20 @@ pub fn configure(memory_bytes: Option<usize>, max_queued: Option<usize>) -> Budg
     config
 }
 
+/// Sets how many isolates each engine process started from now on hosts (at least 1, at
+/// most `MAX_ISOLATES_PER_ENGINE`); returns the value in force.
+pub fn configure_isolates(isolates: usize) -> usize {
+    let mut state = global().lock();
+    state.isolates = isolates.clamp(1, MAX_ISOLATES_PER_ENGINE);
+    state.isolates
+}
+
 /// `Err` when the pool would refuse an execution of `memory_limit` now (it would wait for
 /// the budget, and `max_queued` executions already do): the HTTP server asks before it
 /// creates a session, and answers 503.
 pub fn check_capacity(memory_limit: usize) -> Result<(), AtCapacity> {
-    global().lock().admit_or_refuse(memory_ceiling(memory_limit.max(super::MIN_MEMORY_LIMIT)))
+    let state = global().lock();
+    state.admit_or_refuse(execution_ceiling(memory_limit.max(super::MIN_MEMORY_LIMIT), state.isolates))
 }
 
 /// Starts engine processes (each with an isolate and a prepared context) until `count` exist.
@@ -206,7 +237,7 @@ pub fn prewarm(count: usize) {
         let mut state = pool.lock();
         let mut spawn = Vec::new();
         while state.processes.len() + spawn.len() < count.min(pool.max_processes) {
-            spawn.push((pool.new_id(&mut state, memory_limit), memory_limit));
+            spawn.push(pool.new_process(&mut state, memory_limit));
         }
         spawn
     };
@@ -214,19 +245,6 @@ pub fn prewarm(count: usize) {
 }
 
 static SANDBOX: OnceLock<Vec<String>> = OnceLock::new();
-
-/// The first engine's report of its confinement: logged once (to stderr), kept for
-/// `sandbox_report`.
-pub(crate) fn record_sandbox(layers: Vec<String>) {
-    let mut first = false;
-    SANDBOX.get_or_init(|| {
-        first = true;
-        layers
-    });
-    if first && let Some(layers) = SANDBOX.get() {
-        eprintln!("enclave-broker-rs: engine sandbox: {}", layers.join("; "));
-    }
-}
 
 /// The confinement layers of this process's engines, once one has started.
 pub fn sandbox_report() -> Option<Vec<String>> {
@@ -237,10 +255,15 @@ pub fn pool_stats() -> PoolStats {
     let state = global().lock();
     PoolStats {
         processes: state.processes.len(),
-        idle: state.idle.len(),
+        idle: state.processes.iter().filter(|p| p.is_started() && load(p) == 0).count(),
+        running: state.processes.iter().map(|p| load(p)).sum(),
+        isolates_per_engine: state.isolates,
+        crashed: state.crashed,
+        lost_executions: state.lost,
         queued: state.queued.len(),
         executions: state.executions,
         killed: KILLED.load(Ordering::Relaxed),
+        detached: DETACHED.load(Ordering::Relaxed),
         budget: state.budget,
         admitted_bytes: state.admitted,
     }
@@ -258,12 +281,12 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// An id for a process about to be started for `memory_limit`.
-    fn new_id(&self, state: &mut State, memory_limit: usize) -> u64 {
+    /// A process about to be started for `memory_limit`: its id, limit and isolates.
+    fn new_process(&self, state: &mut State, memory_limit: usize) -> (u64, usize, usize) {
         let id = state.next_id;
         state.next_id += 1;
-        state.starting.push(memory_limit);
-        id
+        state.starting.push((memory_limit, state.isolates));
+        (id, memory_limit, state.isolates)
     }
 
     pub(crate) fn submit(&'static self, request: ExecutionRequest, control: Arc<ExecutionControl>) {
@@ -275,12 +298,12 @@ impl Pool {
             let control = control.clone();
             timer::arm(Instant::now() + t, move || control.interrupt(InterruptReason::Timeout))
         });
-        let exec = {
+        let (exec, isolates) = {
             let mut state = self.lock();
             state.executions += 1;
             let exec = state.next_id;
             state.next_id += 1;
-            exec
+            (exec, state.isolates)
         };
         // Settles the job at once if it is cancelled (or its deadline or timeout passes) while
         // it waits; a job that already left the queue is not touched.
@@ -291,7 +314,7 @@ impl Pool {
             control,
             queued_at: Instant::now(),
             timeout,
-            ceiling: memory_ceiling(memory_limit),
+            ceiling: execution_ceiling(memory_limit, isolates),
         };
         let (dispatch, spawn) = {
             let mut state = self.lock();
@@ -308,11 +331,12 @@ impl Pool {
         self.start(spawn);
     }
 
-    /// Hands queued jobs to idle processes of their memory limit, first come first served
-    /// within the budget: a job that does not fit stops the pass, so no later job takes the
-    /// room it waits for, while jobs that fit but wait for a process of their limit keep their
-    /// share reserved and let later ones through. Then starts processes for those.
-    fn schedule(&'static self, state: &mut State) -> (Dispatch, Vec<(u64, usize)>) {
+    /// Hands queued jobs to processes of their memory limit with a free isolate, first come
+    /// first served within the budget: a job that does not fit stops the pass, so no later
+    /// job takes the room it waits for, while jobs that fit but wait for an isolate of their
+    /// limit keep their share reserved and let later ones through. Then starts processes for
+    /// those.
+    fn schedule(&'static self, state: &mut State) -> (Dispatch, Vec<(u64, usize, usize)>) {
         let mut dispatch = Vec::new();
         let mut reserved = 0usize;
         let mut index = 0;
@@ -321,10 +345,10 @@ impl Pool {
             if !state.room_for(reserved, ceiling) {
                 break;
             }
-            match state.idle.iter().position(|p| p.memory_limit == limit) {
-                Some(i) => {
-                    let process = state.idle.remove(i).expect("index in range");
+            match state.process_with_room(limit) {
+                Some(process) => {
                     let job = state.queued.remove(index).expect("index in range");
+                    process.load.fetch_add(1, Ordering::Relaxed);
                     state.admitted += job.ceiling;
                     dispatch.push((process, job));
                 }
@@ -338,13 +362,14 @@ impl Pool {
         (dispatch, spawn)
     }
 
-    /// Processes to start for the first `waiting` queued jobs (admitted, without an idle
-    /// process of their limit), those that no starting process will take; at most
-    /// `max_starting` starting at once. When no more may exist, an idle process started for
-    /// another memory limit is retired to make room.
-    fn grow(&'static self, state: &mut State, waiting: usize) -> Vec<(u64, usize)> {
+    /// Processes to start for the first `waiting` queued jobs (admitted, without a free
+    /// isolate of their limit), those that the isolates of starting processes will not take;
+    /// at most `max_starting` starting at once. When no more may exist, an idle process
+    /// started for another memory limit is retired to make room.
+    fn grow(&'static self, state: &mut State, waiting: usize) -> Vec<(u64, usize, usize)> {
         let mut spawn = Vec::new();
         let now = Instant::now();
+        // The isolates of starting processes, which jobs are counted against.
         let mut covered = state.starting.clone();
         for index in 0..waiting {
             if state.starting.len() >= self.max_starting {
@@ -352,8 +377,8 @@ impl Pool {
             }
             let (memory_limit, queued_at) =
                 (state.queued[index].memory_limit(), state.queued[index].queued_at);
-            if let Some(i) = covered.iter().position(|limit| *limit == memory_limit) {
-                covered.swap_remove(i);
+            if let Some(slot) = covered.iter_mut().find(|(limit, free)| *limit == memory_limit && *free > 0) {
+                slot.1 -= 1;
                 continue;
             }
             // `processes` already holds every started process, ready or not.
@@ -365,12 +390,19 @@ impl Pool {
                 break;
             }
             if total >= self.max_processes {
-                let Some(i) = state.idle.iter().position(|p| p.memory_limit != memory_limit) else { break };
-                let retired = state.idle.remove(i).expect("index in range");
-                state.processes.retain(|p| !Arc::ptr_eq(p, &retired));
+                let Some(i) = state
+                    .processes
+                    .iter()
+                    .position(|p| p.memory_limit != memory_limit && p.is_started() && load(p) == 0)
+                else {
+                    break;
+                };
+                let retired = state.processes.remove(i);
                 retired.retire();
             }
-            spawn.push((self.new_id(state, memory_limit), memory_limit));
+            let process = self.new_process(state, memory_limit);
+            covered.push((memory_limit, process.2 - 1));
+            spawn.push(process);
         }
         spawn
     }
@@ -386,20 +418,22 @@ impl Pool {
         self.start(spawn);
     }
 
-    fn start(&'static self, spawn: Vec<(u64, usize)>) {
+    fn start(&'static self, spawn: Vec<(u64, usize, usize)>) {
         if spawn.is_empty() {
             return;
         }
         self.start_guard();
         let executable = self.executable.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for (id, memory_limit) in spawn {
+        for (id, memory_limit, isolates) in spawn {
+            let register = |process: &Arc<EngineProcess>| self.lock().processes.push(process.clone());
             let started = match &executable {
-                Some(path) => EngineProcess::spawn(self, id, memory_limit, path).map_err(|e| e.to_string()),
+                Some(path) => EngineProcess::spawn(self, id, memory_limit, isolates, path, register)
+                    .map_err(|e| e.to_string()),
                 None => Err("no engine executable is configured (ENCLAVE_BROKER_ENGINE)".to_string()),
             };
-            match started {
-                Ok(process) => self.lock().processes.push(process),
-                Err(reason) => self.start_failed(memory_limit, &reason),
+            if let Err(reason) = started {
+                self.lock().processes.retain(|p| p.id != id);
+                self.start_failed(memory_limit, &reason);
             }
         }
     }
@@ -435,41 +469,51 @@ impl Pool {
         }
     }
 
-    /// A process has a prepared context: it takes a queued job or waits.
-    pub(crate) fn process_ready(&'static self, process: &Arc<EngineProcess>) {
+    /// A process has a prepared isolate: it takes queued jobs.
+    fn ready(&'static self, id: u64) {
         let (dispatch, spawn) = {
             let mut state = self.lock();
+            let Some(process) = state.processes.iter().find(|p| p.id == id).cloned() else { return };
             if process.mark_started() {
                 state.done_starting(process.memory_limit);
             }
             *process.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-            state.idle.push_back(process.clone());
             self.schedule(&mut state)
         };
         run_all(dispatch);
         self.start(spawn);
     }
 
-    /// An execution admitted with `ceiling` ended: its share of the budget is free again.
-    pub(crate) fn released(&'static self, ceiling: usize) {
+    /// An execution admitted with `ceiling` ended in process `id`: its isolate and its share
+    /// of the budget are free again.
+    fn released(&'static self, id: u64, ceiling: usize) {
         let (dispatch, spawn) = {
             let mut state = self.lock();
             state.admitted = state.admitted.saturating_sub(ceiling);
+            if let Some(process) = state.processes.iter().find(|p| p.id == id)
+                && process.load.fetch_sub(1, Ordering::Relaxed) == 1
+            {
+                *process.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            }
             self.schedule(&mut state)
         };
         run_all(dispatch);
         self.start(spawn);
     }
 
-    pub(crate) fn process_exited(&'static self, process: &Arc<EngineProcess>) {
+    fn exited(&'static self, id: u64, lost: usize) {
         let (dispatch, spawn) = {
             let mut state = self.lock();
-            state.processes.retain(|p| !Arc::ptr_eq(p, process));
+            if lost > 0 {
+                state.crashed += 1;
+                state.lost += lost as u64;
+            }
+            let Some(i) = state.processes.iter().position(|p| p.id == id) else { return };
+            let process = state.processes.remove(i);
             if process.mark_started() {
                 // It died before its first Ready.
                 state.done_starting(process.memory_limit);
             }
-            state.idle.retain(|p| !Arc::ptr_eq(p, process));
             self.schedule(&mut state)
         };
         run_all(dispatch);
@@ -477,7 +521,7 @@ impl Pool {
     }
 
     /// Every 50 ms: kill a busy process whose memory is past its ceiling; retire processes
-    /// idle for `idle_timeout` while more than `min_processes` exist.
+    /// without work for `idle_timeout` while more than `min_processes` exist.
     fn start_guard(&'static self) {
         {
             let mut state = self.lock();
@@ -494,14 +538,12 @@ impl Pool {
                     let now = Instant::now();
                     let mut retire = Vec::new();
                     while state.processes.len() > self.min_processes {
-                        let stale = state.idle.iter().position(|p| {
+                        let stale = state.processes.iter().position(|p| {
                             let since = *p.idle_since.lock().unwrap_or_else(|e| e.into_inner());
-                            since.is_some_and(|s| now.duration_since(s) >= self.idle_timeout)
+                            load(p) == 0 && since.is_some_and(|s| now.duration_since(s) >= self.idle_timeout)
                         });
                         let Some(i) = stale else { break };
-                        let process = state.idle.remove(i).expect("index in range");
-                        state.processes.retain(|p| !Arc::ptr_eq(p, &process));
-                        retire.push(process);
+                        retire.push(state.processes.remove(i));
                     }
                     (state.processes.clone(), retire)
                 };
@@ -509,17 +551,51 @@ impl Pool {
                     process.retire();
                 }
                 for process in processes {
-                    let Some(exec) = process.running_exec() else { continue };
-                    if resident_bytes(process.pid())
-                        .is_some_and(|rss| rss > memory_ceiling(process.memory_limit))
+                    if process.is_running()
+                        && resident_bytes(process.pid()).is_some_and(|rss| rss > process.ceiling())
                     {
-                        process.kill_if_running(exec, InterruptReason::MemoryLimit);
+                        process.kill_for_memory();
                     }
                 }
             }
         });
         if spawned.is_err() {
             self.lock().guard_started = false;
+        }
+    }
+}
+
+impl PoolEvents for Pool {
+    fn process_ready(&'static self, id: u64) {
+        self.ready(id);
+    }
+
+    fn execution_released(&'static self, id: u64, ceiling: usize) {
+        self.released(id, ceiling);
+    }
+
+    fn process_exited(&'static self, id: u64, lost: usize) {
+        self.exited(id, lost);
+    }
+
+    fn execution_detached(&'static self) {
+        DETACHED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn process_killed(&'static self) {
+        KILLED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The first engine's report of its confinement: logged once (to stderr), kept for
+    /// `sandbox_report`.
+    fn process_confined(&'static self, layers: Vec<String>) {
+        let mut first = false;
+        SANDBOX.get_or_init(|| {
+            first = true;
+            layers
+        });
+        if first && let Some(layers) = SANDBOX.get() {
+            eprintln!("enclave-broker-rs: engine sandbox: {}", layers.join("; "));
         }
     }
 }

@@ -35,7 +35,8 @@ pub enum ToEngine {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum FromEngine {
-    /// A fresh context is prepared; the process takes an `Execute`.
+    /// The process's first isolate has a fresh context prepared: the process takes
+    /// `Execute`s, up to its isolate count at once. Sent once.
     Ready,
     CallTool {
         exec: u64,
@@ -58,7 +59,8 @@ pub enum FromEngine {
     Confined {
         layers: String,
     },
-    /// The run ended. A `tainted` process exits instead of taking another run.
+    /// The run ended. A `tainted` isolate (it hit a limit or was stopped) is replaced instead
+    /// of taking another run.
     Outcome {
         exec: u64,
         outcome: ExecutionOutcome,

@@ -112,6 +112,22 @@ pub fn run_with(host: &Arc<TestHost>, limits: SessionLimits, code: &str) -> Fini
     wait(&s)
 }
 
+/// A session whose scripts get `memory_limit_mib` of memory. An engine process runs scripts
+/// of one memory limit only, so a limit no other test uses gives a test processes of its
+/// own: a test that kills or crashes one cannot end another test's executions.
+pub fn session_with_memory(
+    host: &Arc<TestHost>,
+    limits: SessionLimits,
+    memory_limit_mib: usize,
+) -> Arc<Session> {
+    use_test_engine();
+    let sandbox = enclave_broker_core::engine::SandboxOptions {
+        memory_limit_bytes: memory_limit_mib << 20,
+        ..Default::default()
+    };
+    Session::new(SessionConfig { limits, sandbox, ..Default::default() }, host.clone())
+}
+
 pub fn run(code: &str) -> Finished {
     run_with(&TestHost::new(), SessionLimits::default(), code)
 }

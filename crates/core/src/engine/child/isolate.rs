@@ -1,19 +1,22 @@
-//! One V8 isolate, hosted by a deno_core `JsRuntime` (which also pumps V8's platform
-//! tasks). Scripts never run in the runtime's own realm: each execution gets a fresh raw
+//! One V8 isolate, created bare (no deno_core runtime and its realm: an isolate holds only
+//! the contexts its executions get, which keeps it small and quick to start); its V8
+//! platform tasks are pumped here. Each execution gets a fresh raw
 //! context (see `sandbox`). deno_core's isolate-wide callbacks assume its realm's context
 //! slots, and its stack-trace callback hands out call sites built in its realm, so they are
 //! all replaced here with callbacks that are safe for any context.
 
 use std::ffi::c_void;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use deno_core::v8;
-use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions};
 
 use super::buffer_budget::BufferBudget;
 use super::limit_hit::{LimitHit, LimitReached, mb};
 use super::platform;
+
+/// Heap in use past which an idle isolate collects (`collect_garbage_if_grown`): a few
+/// finished executions' contexts (an isolate with one context uses about 1.2 MiB).
+const GARBAGE_ALLOWANCE: usize = 4 * 1024 * 1024;
 
 /// State shared with V8's heap callbacks (which only get a raw pointer).
 struct HeapGuard {
@@ -43,9 +46,9 @@ impl HeapGuard {
 }
 
 pub(crate) struct IsolateHost {
-    // Field order matters: the runtime (and its isolate) must drop before `heap`,
-    // whose address the isolate's heap-limit callback holds.
-    runtime: JsRuntime,
+    // Field order matters: the isolate must drop before `heap`, whose address the
+    // isolate's heap-limit callback holds.
+    isolate: v8::OwnedIsolate,
     heap: Box<HeapGuard>,
     buffers: Arc<BufferBudget>,
     tainted: bool,
@@ -174,23 +177,22 @@ fn prepare_stack_trace<'s>(
 }
 
 impl IsolateHost {
-    /// Must be called inside a tokio runtime context (V8 posts delayed tasks to it).
     pub fn new(memory_limit: usize, on_limit_reached: LimitReached) -> IsolateHost {
         platform::ensure_initialized();
         let hits = Arc::new(LimitHit::new(on_limit_reached));
         let buffers = BufferBudget::new(memory_limit, hits.clone());
+        // An initial size of 0: the isolate starts at V8's smallest heap (about 1.2 MiB with
+        // its context) and grows on demand up to the limit.
         let create_params = v8::CreateParams::default()
             .heap_limits(0, memory_limit)
             .array_buffer_allocator(buffers.allocator());
-        let mut runtime =
-            JsRuntime::new(RuntimeOptions { create_params: Some(create_params), ..Default::default() });
-        let isolate = runtime.v8_isolate();
+        let mut isolate = v8::Isolate::new(create_params);
         hits.set_isolate(isolate.thread_safe_handle());
         let heap = Box::new(HeapGuard {
             handle: isolate.thread_safe_handle(),
             // SAFETY: only dereferenced in the heap callbacks, while the isolate lives.
             isolate: unsafe { isolate.as_raw_isolate_ptr() },
-            ceiling: crate::engine::memory_ceiling(memory_limit),
+            ceiling: crate::engine::heap_ceiling(memory_limit),
             limit: memory_limit,
             hits,
         });
@@ -202,11 +204,11 @@ impl IsolateHost {
         isolate.set_host_import_module_dynamically_callback(reject_dynamic_import);
         isolate.set_host_import_module_with_phase_dynamically_callback(reject_dynamic_import_with_phase);
         isolate.set_allow_wasm_code_generation_callback(deny_wasm_code_generation);
-        IsolateHost { runtime, heap, buffers, tainted: false }
+        IsolateHost { isolate, heap, buffers, tainted: false }
     }
 
     pub fn isolate(&mut self) -> &mut v8::OwnedIsolate {
-        self.runtime.v8_isolate()
+        &mut self.isolate
     }
 
     pub fn handle(&self) -> v8::IsolateHandle {
@@ -217,7 +219,7 @@ impl IsolateHost {
     /// records a heap over the limit now (an allocation V8 granted past it).
     pub fn memory_limit_hit(&mut self) -> Option<String> {
         if self.heap.hits.report().is_none() {
-            let used = self.runtime.v8_isolate().get_heap_statistics().used_heap_size();
+            let used = self.isolate.get_heap_statistics().used_heap_size();
             self.heap.check(used);
         }
         self.heap.hits.report().map(str::to_string)
@@ -233,7 +235,17 @@ impl IsolateHost {
     /// script's ArrayBuffer budget (dead contexts' buffers stay charged until collected).
     pub fn reclaim_buffers(&mut self) {
         if self.buffers.used() > self.buffers.limit() / 4 {
-            self.runtime.v8_isolate().low_memory_notification();
+            self.isolate.low_memory_notification();
+        }
+    }
+
+    /// Collects garbage once the heap holds more than `GARBAGE_ALLOWANCE`: each execution
+    /// leaves its context behind as garbage, and an isolate that only runs small scripts
+    /// would otherwise keep many of them (V8 sizes its next collection from the heap limit),
+    /// which, times every isolate waiting on a tool, is most of a process's memory.
+    pub fn collect_garbage_if_grown(&mut self) {
+        if self.isolate.get_heap_statistics().used_heap_size() > GARBAGE_ALLOWANCE {
+            self.isolate.low_memory_notification();
         }
     }
 
@@ -248,8 +260,7 @@ impl IsolateHost {
 
     /// Runs V8's queued foreground tasks (GC work) without waiting.
     pub fn pump_platform_tasks(&mut self) {
-        let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        let _: Poll<_> = self.runtime.poll_event_loop(&mut cx, PollEventLoopOptions::default());
+        let platform = v8::V8::get_current_platform();
+        while v8::Platform::pump_message_loop(&platform, &self.isolate, false) {}
     }
 }

@@ -1,5 +1,6 @@
 //! The engine process's side of the pipe to the broker: one writer for frames, the
-//! execution in progress (so an interrupt reaches it), and the tool replies it awaits.
+//! executions in progress (so an interrupt reaches the one it names), and the tool replies
+//! they await.
 //! `RemoteBridge` is the sandbox's view of the session, which lives in the broker.
 
 use std::collections::HashMap;
@@ -16,17 +17,10 @@ use crate::engine::wire::{FromEngine, write_frame};
 use crate::protocol::{ErrorCode, ErrorInfo};
 use crate::tools::{ReplySender, ToolReply, reply_channel};
 
-#[derive(Default)]
-struct Executions {
-    current: Option<(u64, Arc<ExecutionControl>)>,
-    /// A stop that came before its execution began: a signal (or the frame, read in the
-    /// same batch as its Execute) can beat the engine thread to `begin`.
-    early_stop: Option<(u64, InterruptReason)>,
-}
-
 pub(crate) struct Link {
     out: Mutex<BufWriter<File>>,
-    executions: Mutex<Executions>,
+    /// The executions in progress, by id, so that a stop reaches the one it names.
+    executions: Mutex<HashMap<u64, Arc<ExecutionControl>>>,
     replies: Mutex<HashMap<(u64, u32), ReplySender>>,
 }
 
@@ -36,12 +30,13 @@ impl Link {
         let out = stdout_file();
         Arc::new(Link {
             out: Mutex::new(BufWriter::new(out)),
-            executions: Mutex::new(Executions::default()),
+            executions: Mutex::new(HashMap::new()),
             replies: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Sends a frame; a broker that went away ends this process.
+    /// Sends a frame; a broker that went away ends this process. Isolate threads send
+    /// concurrently: each frame leaves whole, in one write.
     pub fn send(&self, message: &FromEngine) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         if write_frame(&mut *out, &message.to_frame()).is_err() {
@@ -49,62 +44,29 @@ impl Link {
         }
     }
 
+    /// Registers `exec` when its Execute frame is read, before any later frame (its stop)
+    /// can be: a stop always finds the execution it names, or finds it ended.
     pub fn begin(&self, exec: u64, control: Arc<ExecutionControl>) {
-        let early = {
-            let mut executions = self.executions.lock().unwrap_or_else(|p| p.into_inner());
-            executions.current = Some((exec, control.clone()));
-            match executions.early_stop {
-                Some((stopped, reason)) if stopped == exec => {
-                    executions.early_stop = None;
-                    Some(reason)
-                }
-                // Stops for executions that never came here are stale.
-                Some((stopped, _)) if stopped < exec => {
-                    executions.early_stop = None;
-                    None
-                }
-                _ => None,
-            }
-        };
-        if let Some(reason) = early {
-            control.interrupt(reason);
-        }
+        self.executions.lock().unwrap_or_else(|p| p.into_inner()).insert(exec, control);
     }
 
     pub fn end(&self, exec: u64) {
-        self.executions.lock().unwrap_or_else(|p| p.into_inner()).current = None;
+        self.executions.lock().unwrap_or_else(|p| p.into_inner()).remove(&exec);
         self.replies.lock().unwrap_or_else(|p| p.into_inner()).retain(|(e, _), _| *e != exec);
     }
 
-    /// Stops `exec` if it runs; remembers the stop if `exec` has not begun yet (execution
-    /// ids only grow); ignores a stop for an execution that already ended.
+    /// Stops `exec` if it has not ended.
     pub fn interrupt(&self, exec: u64, reason: InterruptReason) {
-        let control = {
-            let mut executions = self.executions.lock().unwrap_or_else(|p| p.into_inner());
-            match &executions.current {
-                Some((running, control)) if *running == exec => Some(control.clone()),
-                Some((running, _)) if *running > exec => None,
-                _ => {
-                    if executions.early_stop.is_none_or(|(stopped, _)| stopped < exec) {
-                        executions.early_stop = Some((exec, reason));
-                    }
-                    None
-                }
-            }
-        };
+        let control = self.executions.lock().unwrap_or_else(|p| p.into_inner()).get(&exec).cloned();
         if let Some(control) = control {
             control.interrupt(reason);
         }
     }
 
-    /// Tells the broker that the running execution reached its heap limit, while V8 may
-    /// still be inside a builtin that finishes before it notices the termination.
-    pub fn limit_reached(&self, report: &str) {
-        let exec =
-            self.executions.lock().unwrap_or_else(|p| p.into_inner()).current.as_ref().map(|(e, _)| *e);
-        if let Some(exec) = exec {
-            self.send(&FromEngine::MemoryLimitReached { exec, report: report.to_string() });
-        }
+    /// Tells the broker that `exec` reached its heap limit, while V8 may still be inside a
+    /// builtin that finishes before it notices the termination.
+    pub fn limit_reached(&self, exec: u64, report: &str) {
+        self.send(&FromEngine::MemoryLimitReached { exec, report: report.to_string() });
     }
 
     pub fn deliver(&self, exec: u64, index: u32, reply: ToolReply) {

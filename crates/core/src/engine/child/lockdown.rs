@@ -24,8 +24,13 @@ fn preload(host: &mut IsolateHost) {
 }
 
 /// Preloads, locks the process down, and returns every layer it has, one per line.
-pub(super) fn lock_down(host: &mut IsolateHost, memory_limit: usize, mut layers: Vec<String>) -> String {
+pub(super) fn lock_down(
+    host: &mut IsolateHost,
+    memory_limit: usize,
+    isolates: usize,
+    mut layers: Vec<String>,
+) -> String {
     preload(host);
-    layers.extend(confine::lock_down(memory_limit));
+    layers.extend(confine::lock_down(memory_limit, isolates));
     layers.join("\n")
 }

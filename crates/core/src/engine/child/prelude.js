@@ -1,5 +1,5 @@
 // Sandbox prelude. The engine compiles `(function (native) { 'use strict';
-// <lib/value-codec.js> <this file> })` in every fresh context and calls it when the context
+// <value-codec.js> <this file> })` in every fresh context and calls it when the context
 // is prepared, before any user code exists. `native` holds the engine's functions for this
 // context; they are captured here and never reachable from user code. The returned
 // functions (per-execution configuration, result encoder, error describer) are kept by the

@@ -5,127 +5,23 @@
 
 use std::cell::RefCell;
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use deno_core::v8;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::StreamExt;
 
 use super::bounded;
 use super::isolate::IsolateHost;
-use super::sandbox::{ActiveExecution, PreparedContext};
+use super::natives::{ActiveExecution, ExecState, PendingEntry, make_error};
+use super::sandbox::PreparedContext;
 use super::wrap;
-use crate::engine::bridge::{SandboxBridge, ToolCallInfo};
+use crate::engine::bridge::SandboxBridge;
 use crate::engine::control::ExecutionControl;
 use crate::engine::outcome::{ExecutionOutcome, InterruptReason};
-use crate::engine::{MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_NAME_BYTES, MAX_TOOL_NAME_BYTES, SandboxOptions};
+use crate::engine::{MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_NAME_BYTES, SandboxOptions};
 use crate::protocol::{ErrorCode, ErrorInfo};
 use crate::tools::ToolReply;
-
-type ReplyStream = FuturesUnordered<Pin<Box<dyn std::future::Future<Output = (usize, ToolReply)>>>>;
-
-struct PendingEntry {
-    info: ToolCallInfo,
-    resolver: v8::Global<v8::PromiseResolver>,
-}
-
-#[derive(Default)]
-pub(crate) struct Calls {
-    replies: ReplyStream,
-    entries: Vec<Option<PendingEntry>>,
-    /// Errors the engine created for failed tool calls, with their codes: if one of them
-    /// ends the script uncaught, its code is reported (a script cannot forge one).
-    tool_errors: Vec<(v8::Global<v8::Value>, String)>,
-}
-
-pub(crate) struct ExecState {
-    global: v8::Global<v8::Object>,
-    pub bridge: Arc<dyn SandboxBridge>,
-    calls: RefCell<Calls>,
-}
-
-/// The running execution, if `scope` is inside its context. Anything else (a function
-/// kept alive from an earlier execution) gets an exception instead.
-pub(crate) fn current_execution(scope: &mut v8::PinScope) -> Option<Rc<ExecState>> {
-    let state = scope.get_slot::<ActiveExecution>().and_then(|active| active.0.borrow().clone());
-    let current_global = scope.get_current_context().global(scope);
-    match state {
-        Some(state) if v8::Local::new(scope, &state.global) == current_global => Some(state),
-        _ => {
-            let message = v8::String::new(scope, "This sandbox function belongs to a finished execution")?;
-            let error = v8::Exception::error(scope, message);
-            scope.throw_exception(error);
-            None
-        }
-    }
-}
-
-fn make_error<'s>(scope: &mut v8::PinScope<'s, '_>, info: &ErrorInfo) -> v8::Local<'s, v8::Value> {
-    let message = v8::String::new(scope, &info.message).unwrap_or_else(|| v8::String::empty(scope));
-    let error = match info.name.as_str() {
-        "TypeError" => v8::Exception::type_error(scope, message),
-        "RangeError" => v8::Exception::range_error(scope, message),
-        _ => v8::Exception::error(scope, message),
-    };
-    if let Some(object) = error.to_object(scope) {
-        let custom_name = !matches!(info.name.as_str(), "Error" | "TypeError" | "RangeError");
-        if let (true, Some(k), Some(v)) =
-            (custom_name, v8::String::new(scope, "name"), v8::String::new(scope, &info.name))
-        {
-            object.set(scope, k.into(), v.into());
-        }
-        if let (Some(k), Some(v)) = (v8::String::new(scope, "code"), v8::String::new(scope, &info.code)) {
-            object.set(scope, k.into(), v.into());
-        }
-    }
-    error
-}
-
-/// `callTool`'s native half: `(name, argsJson) → Promise`.
-pub(crate) fn native_call_tool(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue,
-) {
-    let Some(state) = current_execution(scope) else { return };
-    let name = match v8::Local::<v8::String>::try_from(args.get(0)) {
-        Ok(name) => bounded::read(scope, name, MAX_TOOL_NAME_BYTES),
-        Err(_) => bounded::Bounded::Whole(args.get(0).to_rust_string_lossy(scope)),
-    };
-    let Some(resolver) = v8::PromiseResolver::new(scope) else { return };
-    rv.set(resolver.get_promise(scope).into());
-    let begun = match name {
-        bounded::Bounded::Whole(name) => {
-            let args_json = args.get(1).to_rust_string_lossy(scope);
-            state.bridge.begin_tool_call(&name, args_json)
-        }
-        bounded::Bounded::Cut(..) => Err(ErrorInfo::new(
-            ErrorCode::TOOL_NAME_TOO_LONG,
-            format!("Tool name exceeds maximum length ({MAX_TOOL_NAME_BYTES} bytes)"),
-        )),
-    };
-    match begun {
-        Ok(pending) => {
-            let mut calls = state.calls.borrow_mut();
-            let index = calls.entries.len();
-            calls
-                .entries
-                .push(Some(PendingEntry { info: pending.info, resolver: v8::Global::new(scope, resolver) }));
-            let reply = pending.reply;
-            calls.replies.push(Box::pin(async move { (index, reply.await) }));
-        }
-        Err(error) => {
-            let exception = make_error(scope, &error);
-            state
-                .calls
-                .borrow_mut()
-                .tool_errors
-                .push((v8::Global::new(scope, exception), error.code.clone()));
-            resolver.reject(scope, exception);
-        }
-    }
-}
 
 /// Enters `context` on the host's isolate for one synchronous step.
 fn enter<R>(
@@ -149,6 +45,9 @@ enum Step {
 /// One script to run, with what it may use.
 pub(crate) struct RunRequest {
     pub code: String,
+    /// `code` made into the body of an async function (done before it reaches the isolate's
+    /// thread: see `wrap::MAX_TRANSFORM_BYTES`).
+    pub wrapped: wrap::Wrapped,
     pub sandbox: SandboxOptions,
     pub bridge: Arc<dyn SandboxBridge>,
 }
@@ -222,7 +121,7 @@ impl Run<'_> {
             )));
         }
 
-        let source = match wrap::wrap(&request.code) {
+        let source = match &request.wrapped {
             wrap::Wrapped::Source(source) => source,
             wrap::Wrapped::EscapesWrapper => {
                 return Step::Done(syntax_error(
@@ -230,7 +129,7 @@ impl Run<'_> {
                 ));
             }
         };
-        let Some(source) = v8::String::new(tc, &source) else {
+        let Some(source) = v8::String::new(tc, source) else {
             return Step::Done(syntax_error("Script is too large".into()));
         };
         let name = v8::String::new(tc, "agentscript.js").expect("short string");

@@ -3,14 +3,10 @@
 //! another), has code generation from strings turned off, and runs the prelude, which
 //! installs `callTool`, `parallel` and `console` on top of plain JavaScript.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use deno_core::v8;
 
 use super::isolate::IsolateHost;
-use super::run::{self, ExecState};
-use crate::engine::bridge::ConsoleLevel;
+use super::natives::{self, ActiveExecution};
 
 const PRELUDE_HEAD: &str = "(function (native) {\n'use strict';\n";
 const PRELUDE_TAIL: &str = "\n})";
@@ -20,16 +16,11 @@ fn prelude_source() -> &'static str {
     SOURCE.get_or_init(|| {
         format!(
             "{PRELUDE_HEAD}{}\n{}{PRELUDE_TAIL}",
-            include_str!("../../../../../lib/value-codec.js"),
+            crate::engine::VALUE_CODEC_SOURCE,
             include_str!("prelude.js")
         )
     })
 }
-
-/// The engine's handle on the execution currently running in this isolate. Native
-/// functions look it up and refuse to act for any context but its own.
-#[derive(Default)]
-pub(crate) struct ActiveExecution(pub RefCell<Option<Rc<ExecState>>>);
 
 pub(crate) struct PreparedContext {
     pub context: v8::Global<v8::Context>,
@@ -70,11 +61,11 @@ pub(crate) fn prepare(host: &mut IsolateHost) -> PreparedContext {
     let scope = &mut v8::ContextScope::new(scope, context);
 
     let native = v8::Object::new(scope);
-    let call_tool = v8::Function::builder(run::native_call_tool)
+    let call_tool = v8::Function::builder(natives::call_tool)
         .constructor_behavior(v8::ConstructorBehavior::Throw)
         .build(scope)
         .expect("native function");
-    let console = v8::Function::builder(native_console)
+    let console = v8::Function::builder(natives::console)
         .constructor_behavior(v8::ConstructorBehavior::Throw)
         .build(scope)
         .expect("native function");
@@ -101,12 +92,4 @@ pub(crate) fn prepare(host: &mut IsolateHost) -> PreparedContext {
         context: v8::Global::new(scope, context),
         queue,
     }
-}
-
-/// `console.*` from the sandbox: `(levelIndex, text)`.
-fn native_console(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
-    let Some(state) = run::current_execution(scope) else { return };
-    let level = args.get(0).uint32_value(scope).unwrap_or(0);
-    let text = args.get(1).to_rust_string_lossy(scope);
-    state.bridge.console(ConsoleLevel::from_index(level), &text);
 }

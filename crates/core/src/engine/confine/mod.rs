@@ -80,8 +80,8 @@ pub fn enter_process() -> Vec<String> {
 /// The layers applied once V8 is initialised, before the engine takes work: afterwards the
 /// process cannot open files, create sockets or processes, or execute programs.
 #[cfg(feature = "v8")]
-pub fn lock_down(memory_limit: usize) -> Vec<String> {
-    platform::process::lock_down(memory_limit)
+pub fn lock_down(memory_limit: usize, isolates: usize) -> Vec<String> {
+    platform::process::lock_down(memory_limit, isolates)
 }
 
 /// The signal an engine process is killed with when it makes a system call its seccomp

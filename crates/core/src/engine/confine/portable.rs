@@ -95,7 +95,7 @@ pub(crate) mod process {
         ]
     }
 
-    pub(crate) fn lock_down(_memory_limit: usize) -> Vec<String> {
+    pub(crate) fn lock_down(_memory_limit: usize, _isolates: usize) -> Vec<String> {
         Vec::new()
     }
 }

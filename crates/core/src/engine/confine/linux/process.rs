@@ -156,13 +156,13 @@ fn data_size() -> Option<u64> {
 }
 
 /// The layers applied once V8 runs: the data-segment limit, sized from what the process
-/// maps now plus the memory ceiling of `memory_limit` (so the kernel refuses memory past
-/// the ceiling even between two looks of the broker's guard), then the seccomp filter on
-/// every thread.
-pub(crate) fn lock_down(memory_limit: usize) -> Vec<String> {
+/// maps now plus the memory ceiling of `isolates` isolates of `memory_limit` (so the kernel
+/// refuses memory past the ceiling even between two looks of the broker's guard), then the
+/// seccomp filter on every thread.
+pub(crate) fn lock_down(memory_limit: usize, isolates: usize) -> Vec<String> {
     let mut layers = Vec::new();
     if let Some(now) = data_size() {
-        let limit = now.saturating_add(memory_ceiling(memory_limit) as u64);
+        let limit = now.saturating_add(memory_ceiling(memory_limit, isolates) as u64);
         if set_limit(libc::RLIMIT_DATA, limit).is_ok() {
             layers.push(format!("rlimit data: {} MiB", limit >> 20));
         }

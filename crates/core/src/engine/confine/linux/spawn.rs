@@ -220,10 +220,6 @@ impl EngineChild {
         }
     }
 
-    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.reap(libc::WNOHANG)
-    }
-
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         self.reap(0)?.ok_or_else(|| io::Error::other("waitpid returned no status"))
     }
