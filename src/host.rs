@@ -97,6 +97,64 @@ pub(crate) fn send(message: HostMessage) -> bool {
     }
 }
 
+/// Per session: tool calls handed to its tool function that have not reached the facade,
+/// and the run's completion waiting for them. The calls travel on the tool function's own
+/// queue and the completion on the dispatcher's, and Node does not order two queues: a
+/// completion that overtook a call would resolve the run before the facade had started the
+/// handler of a call the script made. So a completion waits here until its calls are in.
+#[derive(Default)]
+struct InFlight {
+    undelivered: HashMap<u64, usize>,
+    parked: HashMap<u64, HostMessage>,
+}
+
+fn in_flight() -> &'static Mutex<InFlight> {
+    static IN_FLIGHT: OnceLock<Mutex<InFlight>> = OnceLock::new();
+    IN_FLIGHT.get_or_init(|| Mutex::new(InFlight::default()))
+}
+
+fn call_handed_out(session_key: u64) {
+    *in_flight().lock().unwrap_or_else(|p| p.into_inner()).undelivered.entry(session_key).or_insert(0) += 1;
+}
+
+/// A call of `session_key` reached the facade (or will never): its run's completion, if it
+/// waits for no other call, goes on.
+fn call_handed_in(session_key: u64) {
+    let released = {
+        let mut state = in_flight().lock().unwrap_or_else(|p| p.into_inner());
+        let left = match state.undelivered.get_mut(&session_key) {
+            Some(count) => {
+                *count = count.saturating_sub(1);
+                *count
+            }
+            None => 0,
+        };
+        if left == 0 {
+            state.undelivered.remove(&session_key);
+            state.parked.remove(&session_key)
+        } else {
+            None
+        }
+    };
+    if let Some(message) = released {
+        send(message);
+    }
+}
+
+/// Sends a run's completion once every tool call it handed to the facade has arrived there.
+pub(crate) fn send_done(session_key: u64, result_json: String) {
+    let message = HostMessage::Done { session_key, result_json };
+    let message = {
+        let mut state = in_flight().lock().unwrap_or_else(|p| p.into_inner());
+        if state.undelivered.get(&session_key).is_some_and(|count| *count > 0) {
+            state.parked.insert(session_key, message);
+            return;
+        }
+        message
+    };
+    send(message);
+}
+
 fn to_args(message: HostMessage) -> (u32, f64, f64, String, String, String) {
     match message {
         HostMessage::Events(session_key) => {
@@ -295,15 +353,20 @@ impl JsToolHost {
                 // On Node's main thread, just before the facade sees the call: from now on an
                 // abort goes after it; one that came first travels with it.
                 let mut call = ctx.value;
-                let mut table = waiting().lock().unwrap_or_else(|p| p.into_inner());
-                match table.get_mut(&(call.call_key as u64)) {
-                    Some(entry) => {
-                        entry.delivered = true;
-                        call.aborted = entry.aborted;
+                {
+                    let mut table = waiting().lock().unwrap_or_else(|p| p.into_inner());
+                    match table.get_mut(&(call.call_key as u64)) {
+                        Some(entry) => {
+                            entry.delivered = true;
+                            call.aborted = entry.aborted;
+                        }
+                        // Abandoned on its way (its run ended, its deadline passed).
+                        None => call.aborted = true,
                     }
-                    // Abandoned on its way (its run ended, its deadline passed).
-                    None => call.aborted = true,
                 }
+                // The run's completion, if it came first, is sent now: the dispatcher
+                // delivers it after this call's handler has started.
+                call_handed_in(call.session_key as u64);
                 Ok(call)
             })?;
         Ok(Arc::new(JsToolHost { function: Mutex::new(Some(Arc::new(function))) }))
@@ -326,6 +389,7 @@ impl JsToolHost {
 impl ToolHost for JsToolHost {
     fn call(&self, call: ToolCall, reply: ToolReplySender) {
         let call_key = call.call_key;
+        let session_key = call.session_key;
         let entry = Waiting { reply, delivered: false, aborted: false };
         waiting().lock().unwrap_or_else(|p| p.into_inner()).insert(call_key, entry);
         let message = BindingToolCall {
@@ -337,13 +401,15 @@ impl ToolHost for JsToolHost {
             args_json: call.args_json,
             aborted: false,
         };
-        if !self.send(message)
-            && let Some(reply) = take_waiting(call_key)
-        {
-            let _ = reply.send(ToolReply::Err(ErrorInfo::new(
-                ErrorCode::EXECUTION_ERROR,
-                "No tool host is available",
-            )));
+        call_handed_out(session_key);
+        if !self.send(message) {
+            call_handed_in(session_key);
+            if let Some(reply) = take_waiting(call_key) {
+                let _ = reply.send(ToolReply::Err(ErrorInfo::new(
+                    ErrorCode::EXECUTION_ERROR,
+                    "No tool host is available",
+                )));
+            }
         }
     }
 

@@ -141,7 +141,7 @@ impl BindingSession {
         };
         let key = self.session.key();
         self.session.on_finished(move |result| {
-            host::send(HostMessage::Done { session_key: key, result_json: result.to_json() });
+            host::send_done(key, result.to_json());
         });
         Either::A(emitted as f64)
     }
