@@ -472,10 +472,10 @@ g. baseline import = require('node:vm') only: the original @enclave-vm/broker is
   so its real import cost is not measurable. Ours = require of this package (no engine processes
   started at import: ${Math.max(...imports.ours.map((r) => r.enginesAfterImport))} found after import).
 h. is extra: the first execute after import in a fresh process (includes starting engine processes).
-k. each side in a fresh process; ours with runtimePool.memoryBudget large enough for all at once (the default
+o. each side in a fresh process; ours with runtimePool.memoryBudget large enough for all at once (the default
   budget admits each execution at its worst case). "all started": when the last tool handler ran.
-l. (peak PSS while ${PER_EXECUTION_COUNT} executions wait on a tool - PSS when idle) / ${PER_EXECUTION_COUNT}, whole process tree.
-m. PSS of the process tree (gc() first) minus its idle PSS before the burst.
+p. (peak PSS while ${PER_EXECUTION_COUNT} executions wait on a tool - PSS when idle) / ${PER_EXECUTION_COUNT}, whole process tree.
+q. PSS of the process tree (gc() first) minus its idle PSS before the burst.
 e. runs in different V8 builds (Node ${process.versions.v8} vs the engine's deno_core V8).
 i. the time from execute() to the reported timeout: the overshoot past 100 ms is how promptly a
   spinning script is stopped (ours: timer -> stop frame -> the engine's reader thread -> V8 terminate_execution;
