@@ -364,8 +364,9 @@ impl JsToolHost {
                         None => call.aborted = true,
                     }
                 }
-                // The run's completion, if it came first, is sent now: the dispatcher
-                // delivers it after this call's handler has started.
+                // The run's completion, if it came first, is sent now: the dispatcher runs
+                // it on a later turn of Node's loop, after the facade has taken this call (and
+                // its handler has started, unless the handler waits for a later turn itself).
                 call_handed_in(call.session_key as u64);
                 Ok(call)
             })?;
