@@ -423,3 +423,60 @@ fn memory_outside_the_heap_is_bounded_by_the_process_ceiling() {
     let f = wait(&s);
     assert_eq!(f.error_code(), "MEMORY_LIMIT_EXCEEDED");
 }
+
+/// When a burst ends, the isolates that go idle build their next context only when a job
+/// comes (`engine/child/isolates.rs`, `wanted_ready`): the next burst runs on them, each
+/// execution in a context of its own, nothing left by the first burst in sight.
+#[test]
+fn a_burst_after_a_burst_runs_in_fresh_contexts() {
+    use enclave_broker_core::session::{ExternalTools, Session, SessionConfig};
+    use_test_engine();
+    // A process of its own (a memory limit no other test uses), so the bursts share its isolates.
+    let config = || SessionConfig {
+        external_tools: ExternalTools::All,
+        sandbox: enclave_broker_core::engine::SandboxOptions {
+            memory_limit_bytes: 152 << 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let first: Vec<_> = (0..12)
+        .map(|i| {
+            let s = Session::new(config(), TestHost::new());
+            let code = format!(
+                "globalThis.mark = {i}; Object.prototype.leak = {i}; await callTool('client:gate', {{}}); return mark"
+            );
+            s.execute(code).unwrap();
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let calls: Vec<String> = first
+        .iter()
+        .map(|s| {
+            loop {
+                if let Some(id) = s.waiting_call_ids().into_iter().next() {
+                    break id;
+                }
+                assert!(Instant::now() < deadline, "the first burst never reached its tool calls");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+        .collect();
+    for (s, call) in first.iter().zip(&calls) {
+        s.submit_tool_result(call, ToolReply::Ok(None)).unwrap();
+    }
+    for (i, s) in first.iter().enumerate() {
+        assert_eq!(wait(s).result.value_json, Some(i.to_string()));
+    }
+    let second: Vec<_> = (0..12)
+        .map(|_| {
+            let s = Session::new(config(), TestHost::new());
+            s.execute("return [typeof mark, ({}).leak === undefined]".into()).unwrap();
+            s
+        })
+        .collect();
+    for s in &second {
+        assert_eq!(wait(s).result.value_json.as_deref(), Some(r#"["undefined",true]"#));
+    }
+}

@@ -3,6 +3,8 @@
 //! it prepared while idle; a context is never reused. Isolates start on demand, one ahead of
 //! it (a job finds a prepared context) up to the process's capacity; one idle for
 //! `IDLE_RETIRE` ends (its memory goes back to the system) unless it is the last idle one.
+//! After an execution an isolate prepares its next context at once only if it is needed
+//! (`wanted_ready`); the others prepare one when a job comes.
 //! An isolate whose execution hit a limit or was stopped ends after it (a fresh isolate is
 //! cheaper to trust), without disturbing the others.
 
@@ -48,10 +50,18 @@ pub(crate) struct Job {
     pub control: Arc<ExecutionControl>,
 }
 
+/// An isolate waiting for a job.
+struct Idle {
+    id: u64,
+    inbox: mpsc::Sender<Job>,
+    /// Whether it holds a prepared context (otherwise it prepares one when a job comes).
+    prepared: bool,
+}
+
 #[derive(Default)]
 struct State {
-    /// Isolates with a prepared context, waiting for a job: their ids and inboxes.
-    idle: Vec<(u64, mpsc::Sender<Job>)>,
+    /// Isolates waiting for a job. Jobs go to prepared ones first.
+    idle: Vec<Idle>,
     /// Jobs that found no idle isolate; the next one to become idle takes the first.
     waiting: VecDeque<Job>,
     /// Isolate threads started and not ended.
@@ -141,8 +151,9 @@ impl Isolates {
     /// Hands `job` to an idle isolate, or queues it for the next one.
     pub fn run(self: &Arc<Self>, job: Job) {
         let mut state = self.lock();
-        let job = match state.idle.pop() {
-            Some((_, inbox)) => match inbox.send(job) {
+        let chosen = state.idle.iter().rposition(|idle| idle.prepared).or(state.idle.len().checked_sub(1));
+        let job = match chosen.map(|i| state.idle.remove(i)) {
+            Some(idle) => match idle.inbox.send(job) {
                 Ok(()) => None,
                 Err(mpsc::SendError(job)) => Some(job),
             },
@@ -184,17 +195,34 @@ impl Isolates {
         }
     }
 
-    /// An isolate has a prepared context: it takes the first waiting job, or becomes idle.
-    fn idle(&self, id: u64, inbox: &mpsc::Sender<Job>, first: bool) -> Option<Job> {
+    /// An isolate is free: it takes the first waiting job, or becomes idle.
+    fn idle(&self, id: u64, inbox: &mpsc::Sender<Job>, first: bool, prepared: bool) -> Option<Job> {
         let mut state = self.lock();
         if first {
             state.starting -= 1;
         }
         let job = state.waiting.pop_front();
         if job.is_none() {
-            state.idle.push((id, inbox.clone()));
+            state.idle.push(Idle { id, inbox: inbox.clone(), prepared });
         }
         job
+    }
+
+    /// Whether an isolate that has just finished an execution should prepare its next
+    /// context now: a job waits, or no other isolate is idle (it becomes the process's
+    /// one ready ahead). Otherwise it prepares one only when a job comes: when a burst
+    /// ends, the isolates that will retire unused do not each build a context first
+    /// (1,000 executions ending together would take about 200 MiB for contexts nobody uses).
+    fn wanted_ready(&self) -> bool {
+        let state = self.lock();
+        !state.waiting.is_empty() || state.idle.is_empty()
+    }
+
+    /// The last idle isolate (kept, not retired) holds a prepared context from now on.
+    fn mark_prepared(&self, id: u64) {
+        if let Some(idle) = self.lock().idle.iter_mut().find(|idle| idle.id == id) {
+            idle.prepared = true;
+        }
     }
 
     /// An idle isolate asks to end: it may unless it is the last idle one (or a job was
@@ -204,7 +232,7 @@ impl Isolates {
         if state.idle.len() < 2 {
             return false;
         }
-        let Some(position) = state.idle.iter().position(|(idle, _)| *idle == id) else { return false };
+        let Some(position) = state.idle.iter().position(|idle| idle.id == id) else { return false };
         state.idle.remove(position);
         state.live -= 1;
         true
@@ -263,17 +291,20 @@ impl Isolates {
         let mut prepared = Some(prepared);
         let mut first = true;
         loop {
-            let context = match prepared.take() {
-                Some(context) => context,
-                None => sandbox::prepare(&mut engine.host),
-            };
+            if prepared.is_none() && self.wanted_ready() {
+                prepared = Some(sandbox::prepare(&mut engine.host));
+            }
             engine.host.pump_platform_tasks();
-            let job = match self.idle(id, &inbox, std::mem::take(&mut first)) {
+            let job = match self.idle(id, &inbox, std::mem::take(&mut first), prepared.is_some()) {
                 Some(job) => job,
-                None => match self.wait_for_job(id, &jobs, &mut engine) {
+                None => match self.wait_for_job(id, &jobs, &mut engine, &mut prepared) {
                     Some(job) => job,
                     None => return,
                 },
+            };
+            let context = match prepared.take() {
+                Some(context) => context,
+                None => sandbox::prepare(&mut engine.host),
             };
             let Job { exec, code, wrapped, sandbox, control } = job;
             let bridge = Arc::new(RemoteBridge::new(exec, self.link.clone()));
@@ -295,8 +326,15 @@ impl Isolates {
     }
 
     /// Waits for a job; `None` once this isolate may retire (it is not the last idle one).
-    /// The last idle isolate gives its garbage back once, when the others would retire.
-    fn wait_for_job(&self, id: u64, jobs: &mpsc::Receiver<Job>, engine: &mut Engine) -> Option<Job> {
+    /// The last idle isolate gives its garbage back once, when the others would retire, and
+    /// prepares a context then if it has none.
+    fn wait_for_job(
+        &self,
+        id: u64,
+        jobs: &mpsc::Receiver<Job>,
+        engine: &mut Engine,
+        prepared: &mut Option<sandbox::PreparedContext>,
+    ) -> Option<Job> {
         let mut collected = false;
         loop {
             match jobs.recv_timeout(IDLE_RETIRE) {
@@ -306,6 +344,10 @@ impl Isolates {
                     collected = true;
                     engine.host.isolate().low_memory_notification();
                     release_freed_memory();
+                    if prepared.is_none() {
+                        *prepared = Some(sandbox::prepare(&mut engine.host));
+                        self.mark_prepared(id);
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return None,
