@@ -1,6 +1,5 @@
 //! The engine process (`enclave-engine`): several V8 isolates hosted by deno_core, each on
-//! a thread of its own running one execution at a time, in a fresh context prepared while
-//! it was idle (`isolates`). The process's main thread reads the broker's frames
+//! a thread of its own running one execution at a time, in a fresh context (`isolates`). The process's main thread reads the broker's frames
 //! (`read_loop`) and acts on each at once: a tool reply wakes the one isolate thread that
 //! awaits it, a stop terminates the named execution even while its script spins, and the
 //! end of the pipe (the broker went away) ends the process.
@@ -34,9 +33,22 @@ use super::wire::{ToEngine, read_frame};
 /// (see `wrap::MAX_TRANSFORM_BYTES`). Only touched pages cost memory.
 pub(crate) const STACK_SIZE: usize = 512 * 1024 * 1024;
 
+/// glibc's malloc arenas for the whole process. Left to itself glibc gives each isolate
+/// thread an arena of its own (up to 8 per core), and each keeps the memory V8's parser and
+/// compiler freed in it: with 1,000 executions waiting on tools (63 processes of 16
+/// isolates) two arenas per process held 67 MiB PSS less than the default. V8 mallocs in
+/// large zone segments, so the threads seldom meet on an arena's lock.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_ARENAS: libc::c_int = 2;
+
 /// Entry point of the engine binary: isolates of `memory_limit`, at most `capacity` of them
 /// running at once.
 pub fn main(memory_limit: usize, capacity: usize) -> ! {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's settings; called before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+    }
     // While the process has one thread: capabilities are per thread.
     let layers = confine::enter_process();
     icu_memory::install();
