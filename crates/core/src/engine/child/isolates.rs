@@ -3,8 +3,8 @@
 //! it prepared while idle; a context is never reused. Isolates start on demand, one ahead of
 //! it (a job finds a prepared context) up to the process's capacity; one idle for
 //! `IDLE_RETIRE` ends (its memory goes back to the system) unless it is the last idle one.
-//! After an execution an isolate prepares its next context at once only if it is needed
-//! (`wanted_ready`); the others prepare one when a job comes.
+//! After an execution an isolate prepares its next context at once only if work waits or
+//! no idle isolate has one ready (`wanted_ready`); the others prepare one when a job comes.
 //! An isolate whose execution hit a limit or was stopped ends after it (a fresh isolate is
 //! cheaper to trust), without disturbing the others.
 
@@ -209,13 +209,14 @@ impl Isolates {
     }
 
     /// Whether an isolate that has just finished an execution should prepare its next
-    /// context now: a job waits, or no other isolate is idle (it becomes the process's
-    /// one ready ahead). Otherwise it prepares one only when a job comes: when a burst
-    /// ends, the isolates that will retire unused do not each build a context first
-    /// (1,000 executions ending together would take about 200 MiB for contexts nobody uses).
+    /// context now: a job waits, or no idle isolate holds a prepared context (it becomes
+    /// the process's one ready ahead, so back-to-back executions never wait for a context).
+    /// Otherwise it prepares one only when a job comes: when a burst ends, the isolates that
+    /// will retire unused do not each build a context first (1,000 executions ending
+    /// together would take about 200 MiB for contexts nobody uses).
     fn wanted_ready(&self) -> bool {
         let state = self.lock();
-        !state.waiting.is_empty() || state.idle.is_empty()
+        !state.waiting.is_empty() || !state.idle.iter().any(|idle| idle.prepared)
     }
 
     /// The last idle isolate (kept, not retired) holds a prepared context from now on.
