@@ -43,3 +43,20 @@ pub enum ExecutionOutcome {
         detail: Option<String>,
     },
 }
+
+impl ExecutionOutcome {
+    /// The run ended at a memory limit; `report` is the error message users see.
+    pub fn memory_limit(report: impl Into<String>) -> ExecutionOutcome {
+        ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report.into()) }
+    }
+
+    /// A recorded memory limit hit decides, whatever ended the run first: a builtin that does
+    /// not look at termination can complete after the limit was reached, and a timeout or a
+    /// stop can land while the script is being stopped for memory.
+    pub fn unless_limit_hit(self, hit: Option<String>) -> ExecutionOutcome {
+        match hit {
+            Some(report) => ExecutionOutcome::memory_limit(report),
+            None => self,
+        }
+    }
+}

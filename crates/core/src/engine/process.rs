@@ -117,12 +117,9 @@ fn died_on_its_own(status: Option<std::process::ExitStatus>) -> ExecutionOutcome
         // V8 ends the process with a trap or abort on a fatal error, which in practice is an
         // allocation it cannot satisfy (out of memory, or an object over its size limit). As
         // PID 1 of its namespace, an abort is an exit status instead of a signal.
-        Some((Some(4..=6), _) | (None, Some(ABORT_EXIT_CODE))) => ExecutionOutcome::Interrupted {
-            reason: InterruptReason::MemoryLimit,
-            detail: Some(
-                "Memory limit exceeded: V8 aborted the engine process (an allocation was too large)".into(),
-            ),
-        },
+        Some((Some(4..=6), _) | (None, Some(ABORT_EXIT_CODE))) => ExecutionOutcome::memory_limit(
+            "Memory limit exceeded: V8 aborted the engine process (an allocation was too large)",
+        ),
         Some((signal @ Some(_), _)) if signal == SECCOMP_KILL_SIGNAL => {
             ExecutionOutcome::Threw(ErrorInfo::new(
                 ErrorCode::ENGINE_CRASHED,
@@ -334,12 +331,7 @@ impl EngineProcess {
             bridge.finish_tool_call(info, None);
         }
         control.finish();
-        done(match limit_report {
-            Some(report) => {
-                ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) }
-            }
-            None => ExecutionOutcome::Interrupted { reason, detail: None },
-        });
+        done(ExecutionOutcome::Interrupted { reason, detail: None }.unless_limit_hit(limit_report));
         let process = Arc::downgrade(self);
         let last_resort = timer::arm(Instant::now() + DETACHED_KILL_AFTER, move || {
             if let Some(process) = process.upgrade()
@@ -462,13 +454,10 @@ impl EngineProcess {
 
     /// The broker killed the process for growing past its memory ceiling.
     fn past_ceiling(&self) -> ExecutionOutcome {
-        ExecutionOutcome::Interrupted {
-            reason: InterruptReason::MemoryLimit,
-            detail: Some(format!(
-                "Memory limit exceeded: the engine process running this script grew past its {:.2}MB ceiling",
-                self.ceiling() as f64 / 1_048_576.0
-            )),
-        }
+        ExecutionOutcome::memory_limit(format!(
+            "Memory limit exceeded: the engine process running this script grew past its {:.2}MB ceiling",
+            self.ceiling() as f64 / 1_048_576.0
+        ))
     }
 
     /// How `exec` ended when its process died.
@@ -520,16 +509,12 @@ impl EngineProcess {
         // A memory limit hit the engine reported, or the broker's kill past the ceiling,
         // decides, whatever reached us first: the outcome, a timeout, the process's death.
         let killed_for_memory = *lock(&self.killed) == Some(Kill::Memory);
-        let outcome = match (run.limit_report.take(), outcome) {
-            (Some(report), _) => {
-                ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) }
-            }
-            (None, outcome @ ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, .. }) => {
-                outcome
-            }
-            (None, _) if killed_for_memory => self.past_ceiling(),
-            (None, outcome) => outcome,
-        };
+        let outcome = match outcome {
+            outcome @ ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, .. } => outcome,
+            _ if killed_for_memory => self.past_ceiling(),
+            outcome => outcome,
+        }
+        .unless_limit_hit(run.limit_report.take());
         // Calls still in flight are abandoned: each gets its `tool_result_applied` and its
         // handler's signal aborts, so every `tool_call` in the stream is closed.
         for info in run.calls.values() {

@@ -213,10 +213,7 @@ impl RemoteRun {
                     ErrorCode::TIMEOUT => {
                         ExecutionOutcome::Interrupted { reason: InterruptReason::Timeout, detail: None }
                     }
-                    ErrorCode::MEMORY_LIMIT_EXCEEDED => ExecutionOutcome::Interrupted {
-                        reason: InterruptReason::MemoryLimit,
-                        detail: Some(error.message),
-                    },
+                    ErrorCode::MEMORY_LIMIT_EXCEEDED => ExecutionOutcome::memory_limit(error.message),
                     // Cancelled without the broker asking: the worker ended it (it is stopping).
                     ErrorCode::SESSION_CANCELLED => match self.control.reason() {
                         Some(reason) => ExecutionOutcome::Interrupted { reason, detail: None },

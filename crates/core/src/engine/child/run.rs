@@ -371,15 +371,7 @@ pub(crate) async fn execute(
         }
     };
 
-    // A recorded limit hit decides, whatever finished first: a builtin that does not look
-    // at termination can complete after the limit was reached, and a timeout can fire while
-    // the script is being stopped for memory.
-    let outcome = match host.memory_limit_hit() {
-        Some(report) => {
-            ExecutionOutcome::Interrupted { reason: InterruptReason::MemoryLimit, detail: Some(report) }
-        }
-        None => outcome,
-    };
+    let outcome = outcome.unless_limit_hit(host.memory_limit_hit());
 
     // Calls still in flight are abandoned: their handlers' signals abort and each gets its
     // `tool_result_applied`, so every `tool_call` in the stream is closed.
