@@ -1,8 +1,9 @@
 //! The channels from the core to Node's main thread. Tool calls go to the JS tool function
 //! of the manager or session that owns them (`JsToolHost`, one threadsafe function each);
 //! everything else (event announcements, completions, server callbacks, cluster answers)
-//! goes through one dispatcher, which receives its messages in order. The function is unref'd unless an
-//! execution is in flight, so an idle broker never keeps Node's process alive.
+//! goes through one dispatcher, which receives its messages in order. The dispatcher is
+//! unref'd unless an execution is in flight, so an idle broker never keeps Node's process
+//! alive.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

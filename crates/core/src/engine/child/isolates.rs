@@ -1,12 +1,12 @@
 //! The isolates of one engine process. Each lives on a thread of its own with its own
-//! current-thread tokio runtime, and runs one execution at a time in a fresh context that
-//! it prepared while idle; a context is never reused. Isolates start on demand, one ahead of
-//! it (a job finds a prepared context) up to the process's capacity; one idle for
-//! `IDLE_RETIRE` ends (its memory goes back to the system) unless it is the last idle one.
-//! After an execution an isolate prepares its next context at once only if work waits or
-//! no idle isolate has one ready (`wanted_ready`); the others prepare one when a job comes.
-//! An isolate whose execution hit a limit or was stopped ends after it (a fresh isolate is
-//! cheaper to trust), without disturbing the others.
+//! current-thread tokio runtime, and runs one execution at a time in a fresh context; a
+//! context is never reused. Isolates start on demand, one ahead of demand, up to the
+//! process's capacity, and one of the idle isolates holds a context prepared ahead, so a job
+//! seldom waits for one: after an execution an isolate prepares its next context at once
+//! only if work waits or no idle isolate has one ready (`wanted_ready`); the others prepare
+//! one when a job comes. An isolate idle for `IDLE_RETIRE` ends (its memory goes back to the
+//! system) unless it is the last idle one. An isolate whose execution hit a limit or was
+//! stopped ends after it (a fresh isolate is cheaper to trust), without disturbing the others.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;

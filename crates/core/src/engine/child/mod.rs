@@ -1,8 +1,9 @@
 //! The engine process (`enclave-engine`): several V8 isolates hosted by deno_core, each on
-//! a thread of its own running one execution at a time, in a fresh context (`isolates`). The process's main thread reads the broker's frames
-//! (`read_loop`) and acts on each at once: a tool reply wakes the one isolate thread that
-//! awaits it, a stop terminates the named execution even while its script spins, and the
-//! end of the pipe (the broker went away) ends the process.
+//! a thread of its own running one execution at a time, in a fresh context (`isolates`).
+//! The process's main thread reads the broker's frames (`read_loop`) and acts on each at
+//! once: a tool reply wakes the one isolate thread that awaits it, a stop terminates the
+//! named execution even while its script spins, and the end of the pipe (the broker went
+//! away) ends the process.
 
 mod bounded;
 mod buffer_budget;
