@@ -32,6 +32,15 @@ pub fn ensure_initialized() {
     INIT.call_once(|| {
         #[cfg(target_os = "linux")]
         v8::V8::set_entropy_source(entropy);
+        // Without Maglev, V8's mid tier, hot loops go from the baseline compiler straight to
+        // TurboFan. Every execution runs in a fresh context, so its loops tier up anew each
+        // time, and Maglev's code kept a 1e6-iteration float loop about 15% slower over a run
+        // (`npm run bench` row e). The TurboFan threshold is set to Maglev's (400) because
+        // unoptimized code serves interrupts only when that budget runs out: at TurboFan's own
+        // threshold a loop of builtin calls went thousands of iterations between them, and the
+        // ICU memory budget's collection (`buffer_budget.rs`) ran too late
+        // (`__test__/security/caps.test.mjs`, 20,000 formatters in 32 MiB).
+        deno_core::v8::V8::set_flags_from_string("--no-maglev --invocation-count-for-turbofan=400");
         deno_core::JsRuntime::init_platform(None);
     });
 }
