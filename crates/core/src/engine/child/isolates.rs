@@ -271,8 +271,10 @@ impl Isolates {
             // Once, before the process is pooled: nothing an execution does changes it.
             let layers = lockdown::lock_down(&mut engine.host, self.memory_limit, self.capacity, layers);
             self.link.send(&FromEngine::Confined { layers });
-            let prepared = sandbox::prepare(&mut engine.host);
+            // Ready before the first context is built: the broker's first job travels here
+            // meanwhile and waits for this isolate, which takes it as soon as it is idle.
             self.link.send(&FromEngine::Ready);
+            let prepared = sandbox::prepare(&mut engine.host);
             return self.serve(id, &rt, engine, &current, prepared);
         }
         let prepared = sandbox::prepare(&mut engine.host);
