@@ -543,6 +543,13 @@ export declare const MAX_TOOL_NAME_BYTES: number
 /** Starts engine processes ahead of demand (each with an isolate and a prepared context). */
 export declare function prewarmEngine(processes: number): void
 
+/**
+ * Starts an engine process for sessions made from `config` (a broker's defaults) unless
+ * one exists. A config the core refuses starts nothing: creating a session from it reports
+ * the error.
+ */
+export declare function prewarmEngineFor(config: BindingSessionConfig): void
+
 /** The facade's answer to a `call_js` request. */
 export declare function resolveCallback(requestKey: number, ok: boolean, value: string): void
 

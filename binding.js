@@ -868,6 +868,7 @@ module.exports.httpSuccess = nativeBinding.httpSuccess
 module.exports.keepAlive = nativeBinding.keepAlive
 module.exports.MAX_TOOL_NAME_BYTES = nativeBinding.MAX_TOOL_NAME_BYTES
 module.exports.prewarmEngine = nativeBinding.prewarmEngine
+module.exports.prewarmEngineFor = nativeBinding.prewarmEngineFor
 module.exports.resolveCallback = nativeBinding.resolveCallback
 module.exports.setEngineExecutable = nativeBinding.setEngineExecutable
 module.exports.setHost = nativeBinding.setHost

@@ -103,3 +103,64 @@ describe('executions per engine process', () => {
     }
   });
 });
+
+describe('engine processes started ahead', () => {
+  // Waits (bounded) until `n` engine processes are ready, then reports the pool's counts.
+  const READY = `
+  const ready = async (n) => { for (let i = 0; i < 1000 && native.engineStats().idle < n; i++) await sleep(10); return native.engineStats(); };
+  `;
+
+  it('a broker starts an engine process for its default memory limit when it is built, and its first execute runs there', async () => {
+    const run = await runNode(
+      `${PRELUDE}${READY}
+      const MiB = 1024 * 1024;
+      const atImport = native.engineStats().processes;
+      const broker = createBroker();
+      const built = await ready(1);
+      const enginesBuilt = engines();
+      const second = createBroker();
+      const sameLimit = await ready(1);
+      const bigger = createBroker({ enclave: { memoryLimit: 256 * MiB } });
+      const otherLimit = await ready(2);
+      const value = (await broker.execute('return 1 + 2')).value;
+      const afterExecute = native.engineStats();
+      await Promise.all([broker.dispose(), second.dispose(), bigger.dispose()]);
+      console.log(JSON.stringify({
+        atImport,
+        built: [built.processes, built.idle, enginesBuilt],
+        sameLimit: sameLimit.processes,
+        otherLimit: otherLimit.processes,
+        value,
+        afterExecute: [afterExecute.processes, afterExecute.executions],
+      }));
+      `,
+      { timeoutMs: BUDGET_MS },
+    );
+    expect(lastLine(run)).toEqual({
+      atImport: 0,
+      built: [1, 1, 1],
+      sameLimit: 1,
+      otherLimit: 2,
+      value: 3,
+      afterExecute: [2, 1],
+    });
+  });
+
+  it('runtimePool.minSize: 0 starts none ahead, nor does a broker whose scripts run elsewhere', async () => {
+    const run = await runNode(
+      `${PRELUDE}${READY}
+      const none = createBroker({ runtimePool: { minSize: 0 } });
+      const extracted = createBroker({ mode: 'extracted', runtimeUrl: 'ws://127.0.0.1:9' });
+      await sleep(200);
+      const before = native.engineStats().processes;
+      const enginesBefore = engines();
+      const value = (await none.execute('return 1 + 2')).value;
+      const after = native.engineStats().processes;
+      await Promise.all([none.dispose(), extracted.dispose()]);
+      console.log(JSON.stringify({ before, engines: enginesBefore, value, after }));
+      `,
+      { timeoutMs: BUDGET_MS },
+    );
+    expect(lastLine(run)).toEqual({ before: 0, engines: 0, value: 3, after: 1 });
+  });
+});

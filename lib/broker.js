@@ -100,6 +100,9 @@ class Broker {
     });
     runtime.start(this.#sessions._native);
     this.#runtime = runtime;
+    // Where scripts run here, an engine process starts now, while the service sets up, so
+    // that the first execute does not pay for starting one; `runtimePool.minSize: 0` opts out.
+    if (runtime.mode === 'embedded' && config.runtimePool?.minSize !== 0) this.#sessions._prewarmEngine();
     if (redis !== undefined) this.#shared = new SharedState(this.#sessions._native, redis);
   }
 

@@ -105,6 +105,19 @@ class SessionManager {
     return this.#defaults;
   }
 
+  // Starts an engine process for sessions made from the defaults unless one exists, so that
+  // the first execute finds it started. Defaults the config rules refuse start nothing: the
+  // first create() reports them, as it always did.
+  _prewarmEngine() {
+    let resolved;
+    try {
+      resolved = resolveSessionConfig(this.#defaults);
+    } catch {
+      return;
+    }
+    native.prewarmEngineFor(resolved.binding);
+  }
+
   create(config = {}) {
     // Disposed or full is the core's answer (a full manager first sweeps finished and
     // expired sessions), asked before the config is read, as the original did.

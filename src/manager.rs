@@ -147,6 +147,16 @@ pub fn prewarm_engine(processes: u32) {
     enclave_broker_core::engine::prewarm(processes as usize);
 }
 
+/// Starts an engine process for sessions made from `config` (a broker's defaults) unless
+/// one exists. A config the core refuses starts nothing: creating a session from it reports
+/// the error.
+#[napi]
+pub fn prewarm_engine_for(config: BindingSessionConfig) {
+    if let Ok(config) = config.into_core() {
+        enclave_broker_core::engine::prewarm_for(config.sandbox.effective_memory_limit());
+    }
+}
+
 /// Sets the engine pool's memory budget (bytes) and how many executions may wait for it
 /// (`runtimePool.memoryBudget` / `maxQueued`); absent values are kept.
 #[napi]

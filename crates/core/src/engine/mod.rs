@@ -34,7 +34,7 @@ pub use budget::{AtCapacity, BudgetConfig};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
 pub use pool::{
-    PoolStats, check_capacity, configure, configure_isolates, pool_stats, prewarm, sandbox_report,
+    PoolStats, check_capacity, configure, configure_isolates, pool_stats, prewarm, prewarm_for, sandbox_report,
     set_executable,
 };
 

@@ -244,6 +244,24 @@ pub fn prewarm(count: usize) {
     pool.start(spawn);
 }
 
+/// Starts an engine process for scripts of `memory_limit` unless one exists: a broker calls
+/// it when it is built, so that its first execute finds a process started (or starting)
+/// while Node sets the execution up, instead of starting one only then.
+pub fn prewarm_for(memory_limit: usize) {
+    let pool = global();
+    let memory_limit = memory_limit.max(super::MIN_MEMORY_LIMIT);
+    let spawn = {
+        let mut state = pool.lock();
+        let exists = state.processes.iter().any(|p| p.memory_limit == memory_limit)
+            || state.starting.iter().any(|(limit, _)| *limit == memory_limit);
+        if exists || state.processes.len() >= pool.max_processes {
+            return;
+        }
+        vec![pool.new_process(&mut state, memory_limit)]
+    };
+    pool.start(spawn);
+}
+
 static SANDBOX: OnceLock<Vec<String>> = OnceLock::new();
 
 /// The confinement layers of this process's engines, once one has started.
