@@ -540,7 +540,7 @@ export declare function keepAlive(alive: boolean): void
 /** Longest tool name a script may call, in UTF-8 bytes (registries refuse longer ones). */
 export declare const MAX_TOOL_NAME_BYTES: number
 
-/** Starts engine processes ahead of demand (each with an isolate and a prepared context). */
+/** Starts engine processes ahead of demand (each with an isolate and its first context). */
 export declare function prewarmEngine(processes: number): void
 
 /**

@@ -141,7 +141,7 @@ pub fn set_engine_executable(path: String) {
     enclave_broker_core::engine::set_executable(path);
 }
 
-/// Starts engine processes ahead of demand (each with an isolate and a prepared context).
+/// Starts engine processes ahead of demand (each with an isolate and its first context).
 #[napi]
 pub fn prewarm_engine(processes: u32) {
     enclave_broker_core::engine::prewarm(processes as usize);

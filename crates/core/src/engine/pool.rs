@@ -229,7 +229,7 @@ pub fn check_capacity(memory_limit: usize) -> Result<(), AtCapacity> {
     state.admit_or_refuse(execution_ceiling(memory_limit.max(super::MIN_MEMORY_LIMIT), state.isolates))
 }
 
-/// Starts engine processes (each with an isolate and a prepared context) until `count` exist.
+/// Starts engine processes (each with an isolate and its first context) until `count` exist.
 pub fn prewarm(count: usize) {
     let pool = global();
     let memory_limit = super::SandboxOptions::default().effective_memory_limit();
@@ -487,7 +487,7 @@ impl Pool {
         }
     }
 
-    /// A process has a prepared isolate: it takes queued jobs.
+    /// A process is ready (locked down, with an isolate): it takes queued jobs.
     fn ready(&'static self, id: u64) {
         let (dispatch, spawn) = {
             let mut state = self.lock();

@@ -5,7 +5,7 @@
 /// Implemented by the pool; calls come from a process's reader thread or from whichever
 /// thread ends one of its executions.
 pub(crate) trait PoolEvents: Send + Sync {
-    /// The process `id` has a prepared context and takes work.
+    /// The process `id` is locked down, has an isolate, and takes work.
     fn process_ready(&'static self, id: u64);
     /// An execution that process `id` ran, admitted with `ceiling` bytes of the memory
     /// budget, ended.

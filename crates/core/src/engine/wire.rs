@@ -35,8 +35,8 @@ pub enum ToEngine {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum FromEngine {
-    /// The process's first isolate has a fresh context prepared: the process takes
-    /// `Execute`s, up to its isolate count at once. Sent once.
+    /// The process is locked down and its first isolate exists (building its first context):
+    /// the process takes `Execute`s, up to its isolate count at once. Sent once.
     Ready,
     CallTool {
         exec: u64,
