@@ -34,8 +34,8 @@ pub use budget::{AtCapacity, BudgetConfig};
 pub use control::ExecutionControl;
 pub use outcome::{ExecutionOutcome, InterruptReason};
 pub use pool::{
-    PoolStats, check_capacity, configure, configure_isolates, pool_stats, prewarm, prewarm_for, sandbox_report,
-    set_executable,
+    PoolStats, check_capacity, configure, configure_isolates, pool_stats, prewarm, prewarm_for,
+    sandbox_report, set_executable,
 };
 
 /// What a script is compiled inside: the body of an async function, so top-level `await`
