@@ -1105,7 +1105,11 @@ export interface BrokerLogger {
  * the seed's other keys are accepted and ignored.
  */
 export interface RuntimePoolOptions {
-  /** Engine processes started ahead of demand. */
+  /**
+   * Engine processes started at once, when given. Whatever it is, an embedded broker
+   * starts one engine process for its default memory limit when it is built (unless one
+   * exists), so its first execute does not wait for one; `0` starts none ahead.
+   */
   minSize?: number;
   /**
    * Executions one engine process runs at once, each in a V8 isolate on a thread of its own (1 to 256;
