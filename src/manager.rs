@@ -153,7 +153,7 @@ pub fn prewarm_engine(processes: u32) {
 #[napi]
 pub fn prewarm_engine_for(config: BindingSessionConfig) {
     if let Ok(config) = config.into_core() {
-        enclave_broker_core::engine::prewarm_for(config.sandbox.effective_memory_limit());
+        enclave_broker_core::engine::prewarm_for(&config.sandbox);
     }
 }
 

@@ -244,12 +244,12 @@ pub fn prewarm(count: usize) {
     pool.start(spawn);
 }
 
-/// Starts an engine process for scripts of `memory_limit` unless one exists: a broker calls
+/// Starts an engine process for scripts run with `sandbox` unless one exists: a broker calls
 /// it when it is built, so that its first execute finds a process started (or starting)
 /// while Node sets the execution up, instead of starting one only then.
-pub fn prewarm_for(memory_limit: usize) {
+pub fn prewarm_for(sandbox: &super::SandboxOptions) {
     let pool = global();
-    let memory_limit = memory_limit.max(super::MIN_MEMORY_LIMIT);
+    let memory_limit = sandbox.effective_memory_limit();
     let spawn = {
         let mut state = pool.lock();
         let exists = state.processes.iter().any(|p| p.memory_limit == memory_limit)
